@@ -1,0 +1,3 @@
+from ai_trader.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,174 @@
+"""An OpenAI-compatible model trading through the MCP tools, one day at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import openai
+
+from ai_trader.agent.builtin import CallTool
+from ai_trader.agent.toolbox import ToolSpec
+from ai_trader.ledger import CASH
+
+log = logging.getLogger(__name__)
+
+FINISH_SIGNAL = "<FINISH_SIGNAL>"
+RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+
+
+class ModelUnavailable(Exception):
+    """The server does not know this model: skip it, as the original does."""
+
+
+class ModelFailed(Exception):
+    """The model API kept failing (or refused our key); the day cannot be completed."""
+
+
+def openai_tools(tools: Sequence[ToolSpec]) -> list[dict[str, Any]]:
+    """MCP tool listings in the chat-completions ``tools`` format."""
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description,
+                "parameters": tool.input_schema or {"type": "object", "properties": {}},
+            },
+        }
+        for tool in tools
+    ]
+
+
+def system_prompt(
+    today: str,
+    positions: Mapping[str, float],
+    opens: Mapping[str, float],
+    closes: Mapping[str, float],
+) -> str:
+    held = {k: v for k, v in positions.items() if v and k != CASH}
+    return (
+        f"You are a stock-trading agent. Today is {today}.\n"
+        "You trade NASDAQ-100 stocks through the tools: buy and sell whole shares at today's "
+        "open, long only, no fees. Look up prices with get_price_local (past days give open, "
+        "high, low, close and volume; today gives only the open). Use the math tools for "
+        "arithmetic and get_information for news published before today.\n"
+        f"Cash: {positions.get(CASH, 0.0):.2f}\n"
+        f"Holdings (shares): {json.dumps(held)}\n"
+        f"Previous day's closes: {json.dumps(closes)}\n"
+        f"Today's opens: {json.dumps(opens)}\n"
+        f"When you have finished trading for today, reply with {FINISH_SIGNAL}."
+    )
+
+
+def parse_arguments(raw: str | None) -> dict[str, Any] | str:
+    """The tool-call arguments as a dict, or a message saying why they are unusable."""
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError as exc:
+        return f"arguments are not valid JSON: {exc.msg}"
+    return value if isinstance(value, dict) else "arguments must be a JSON object"
+
+
+class ModelTrader:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        *,
+        max_steps: int,
+        max_retries: int,
+        base_delay: float,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.model = model
+        self.max_steps = max_steps
+        self.max_retries = max_retries
+        self.base_delay = base_delay
+        self.sleep = sleep
+
+    async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+        for attempt in range(self.max_retries + 1):
+            try:
+                return await self.client.chat.completions.create(
+                    model=self.model, messages=messages, tools=tools
+                )
+            except openai.NotFoundError as exc:
+                raise ModelUnavailable(
+                    f"model {self.model!r} is not available: {exc.message}"
+                ) from None
+            except openai.AuthenticationError:
+                raise ModelFailed("the model API refused the key (check OPENAI_API_KEY)") from None
+            except RETRYABLE as exc:
+                if attempt == self.max_retries:
+                    raise ModelFailed(
+                        f"model {self.model!r}: the API failed {attempt + 1} time(s): "
+                        f"{type(exc).__name__}"
+                    ) from None
+                delay = self.base_delay * 2**attempt
+                log.warning(
+                    "model %s: %s; retrying in %.1f s", self.model, type(exc).__name__, delay
+                )
+                await self.sleep(delay)
+            except openai.APIStatusError as exc:
+                raise ModelFailed(
+                    f"model {self.model!r}: the API answered {exc.status_code}"
+                ) from None
+        raise AssertionError("unreachable")
+
+    async def trade_day(
+        self,
+        call: CallTool,
+        record: Callable[[dict[str, Any]], None],
+        prompt: str,
+        tools: Sequence[ToolSpec],
+    ) -> int:
+        """Let the model act until it says it is done or runs out of steps; returns steps used."""
+        specs = openai_tools(tools)
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": prompt},
+            {"role": "user", "content": "Please analyse the positions and trade for today."},
+        ]
+        for message in messages:
+            record(message)
+        for step in range(1, self.max_steps + 1):
+            reply = (await self._complete(messages, specs)).choices[0].message
+            calls = reply.tool_calls or []
+            assistant: dict[str, Any] = {"role": "assistant", "content": reply.content or ""}
+            if calls:
+                assistant["tool_calls"] = [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.function.name, "arguments": c.function.arguments},
+                    }
+                    for c in calls
+                ]
+            messages.append(assistant)
+            record(assistant)
+            for tool_call in calls:
+                arguments = parse_arguments(tool_call.function.arguments)
+                if isinstance(arguments, str):
+                    result: Any = {"error": arguments}
+                else:
+                    result = await call(tool_call.function.name, arguments)
+                message = {
+                    "role": "tool",
+                    "tool_call_id": tool_call.id,
+                    "content": json.dumps(result, default=str),
+                }
+                messages.append(message)
+                record({**message, "name": tool_call.function.name})
+            if not calls or FINISH_SIGNAL in (reply.content or ""):
+                return step
+        log.warning(
+            "model %s: stopped after max_steps=%d without %s",
+            self.model,
+            self.max_steps,
+            FINISH_SIGNAL,
+        )
+        return self.max_steps

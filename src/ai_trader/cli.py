@@ -1,0 +1,193 @@
+"""The ``ai-trader`` command: one subcommand for each step the container runs.
+
+Heavy imports (the MCP SDK, openai) happen inside the subcommands, so ``--help``
+and the health check stay fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ai_trader import __version__
+from ai_trader.errors import UserError
+from ai_trader.settings import Settings, load_settings
+
+log = logging.getLogger("ai_trader")
+
+ENVIRONMENT_HELP = """\
+settings come from the environment (see .env.example): DATA_DIR, ALPHAADVANTAGE_API_KEY,
+ALPHAVANTAGE_BASE_URL, OPENAI_API_KEY, OPENAI_API_BASE, JINA_API_KEY, MATH_HTTP_PORT,
+SEARCH_HTTP_PORT, TRADE_HTTP_PORT, GETPRICE_HTTP_PORT, SERVICE_HOST, RUNTIME_ENV_PATH, ...
+"""
+
+
+def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.market import alphavantage, sample
+    from ai_trader.market.universe import ALL_SYMBOLS
+
+    if not settings.alphavantage_api_key:
+        written = sample.generate_sample(ALL_SYMBOLS, settings.data_dir)
+        log.info(
+            "fetch: no Alpha Vantage key; offline SYNTHETIC sample: %d file(s) written, "
+            "%d already present",
+            len(written),
+            len(ALL_SYMBOLS) - len(written),
+        )
+        return 0
+    report = alphavantage.fetch_all(
+        ALL_SYMBOLS,
+        settings.data_dir,
+        api_key=settings.alphavantage_api_key,
+        base_url=settings.alphavantage_base_url,
+        min_interval=settings.alphavantage_min_interval,
+    )
+    log.info(
+        "fetch: %d fetched, %d already current, %d failed",
+        len(report.fetched),
+        len(report.current),
+        len(report.errors),
+    )
+    for symbol, reason in sorted(report.errors.items()):
+        log.warning("fetch: %s: %s", symbol, reason)
+    return 1 if report.errors else 0
+
+
+def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.market.merge import merge
+    from ai_trader.market.universe import ALL_SYMBOLS
+
+    report = merge(settings.data_dir, ALL_SYMBOLS)
+    log.info("merge: %d symbol(s) written to %s", len(report.merged), report.path)
+    for name, reason in sorted(report.skipped.items()):
+        log.warning("merge: skipped %s: %s", name, reason)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.services.launcher import serve
+
+    asyncio.run(serve(settings))
+    return 0
+
+
+def cmd_wait_ready(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.services.launcher import wait_ready
+
+    timeout = args.timeout if args.timeout is not None else settings.ready_timeout
+    down = asyncio.run(wait_ready(settings, timeout))
+    if down:
+        detail = ", ".join(f"{n} ({settings.service_url(n)})" for n in down)
+        raise UserError(f"not ready after {timeout:g} s: {detail}")
+    log.info("wait-ready: all four services answer")
+    return 0
+
+
+def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
+    # Standard library only: this runs every few seconds in the container.
+    import urllib.request
+
+    from ai_trader.services.common import HEALTH_PATH
+    from ai_trader.settings import DEFAULT_PORTS
+
+    for name in DEFAULT_PORTS:
+        url = f"http://{settings.client_host}:{settings.ports[name]}{HEALTH_PATH}"
+        try:
+            with urllib.request.urlopen(url, timeout=args.timeout) as reply:
+                if reply.status != 200:
+                    raise UserError(f"{name} service answered {reply.status}")
+        except OSError as exc:
+            raise UserError(f"{name} service is not answering at {url}: {exc}") from None
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.agent.runner import Runner, format_summary
+    from ai_trader.config import load_config
+
+    config = load_config(args.config)
+    runner = Runner(config, settings, str(args.config))
+    results = asyncio.run(runner.run())
+    print(format_summary(results), flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ai-trader",
+        description="The AI-Trader benchmark: agents trade the NASDAQ-100 through MCP tools.",
+        epilog=ENVIRONMENT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser(
+        "fetch",
+        help="download daily prices (or write the offline sample when no key is set)",
+        description="Download TIME_SERIES_DAILY for the NASDAQ-100 and QQQ into DATA_DIR, "
+        "skipping files that are current. Without ALPHAADVANTAGE_API_KEY, write a "
+        "deterministic SYNTHETIC sample instead. Exits 1 when some symbols failed.",
+    ).set_defaults(handler=cmd_fetch)
+    commands.add_parser(
+        "merge",
+        help="merge the price files into DATA_DIR/merged.jsonl",
+        description="Write merged.jsonl (one line per symbol, the original AI-Trader shape).",
+    ).set_defaults(handler=cmd_merge)
+    commands.add_parser(
+        "serve",
+        help="run the four MCP services (math, search, trade, prices) until stopped",
+        description="Serve math, search, trade and prices over streamable HTTP at /mcp on "
+        "MATH_HTTP_PORT, SEARCH_HTTP_PORT, TRADE_HTTP_PORT and GETPRICE_HTTP_PORT.",
+    ).set_defaults(handler=cmd_serve)
+    ready = commands.add_parser(
+        "wait-ready",
+        help="block until all four services answer an MCP initialize",
+        description="Exit 0 once all four services complete an MCP initialize; otherwise "
+        "exit non-zero after the timeout, naming the services that did not answer.",
+    )
+    ready.add_argument(
+        "--timeout", type=float, default=None, help="seconds to wait (default: READY_TIMEOUT or 30)"
+    )
+    ready.set_defaults(handler=cmd_wait_ready)
+    health = commands.add_parser(
+        "healthcheck",
+        help="exit 0 when all four services answer their /health probe",
+    )
+    health.add_argument("--timeout", type=float, default=2.0, help="seconds per probe")
+    health.set_defaults(handler=cmd_healthcheck)
+    run = commands.add_parser(
+        "run",
+        help="run the agent over the config's date range (resumable)",
+        description="For each enabled model and each trading day not yet done, trade "
+        "through the MCP services and record positions and logs; print a summary.",
+    )
+    run.add_argument("config", type=Path, help="the run configuration (JSON)")
+    run.set_defaults(handler=cmd_run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    # Our own progress at INFO; libraries (HTTP clients, the MCP SDK, uvicorn) only
+    # speak up for warnings unless --verbose.
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(message)s" if not args.verbose else "%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    try:
+        settings = load_settings()
+        return args.handler(args, settings)
+    except UserError as exc:
+        print(f"ai-trader {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ai-trader {args.command}: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,139 @@
+"""The run configuration: the original AI-Trader JSON keys, validated.
+
+Errors name the offending key (``models.0.signature: field required``) in one
+line; ``AGENT_MAX_STEP``, ``INIT_DATE`` and ``END_DATE`` override the file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ai_trader.errors import UserError
+
+BUILTIN_PREFIX = "builtin/"
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+class _Section(BaseModel):
+    # Unknown keys are allowed: the original configs carry a few we do not use.
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class DateRange(_Section):
+    init_date: date
+    end_date: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> DateRange:
+        if self.end_date < self.init_date:
+            raise ValueError("end_date is before init_date")
+        return self
+
+
+class ModelEntry(_Section):
+    name: str
+    basemodel: str
+    signature: str
+    enabled: bool = True
+    openai_base_url: str | None = None
+
+    @field_validator("signature")
+    @classmethod
+    def _safe_signature(cls, value: str) -> str:
+        # The signature names a folder: keep it to one plain path component.
+        if not _SAFE_NAME.match(value):
+            raise ValueError("must be letters, digits, '.', '_' or '-' (it names a folder)")
+        return value
+
+    @property
+    def builtin(self) -> bool:
+        return self.basemodel.startswith(BUILTIN_PREFIX)
+
+
+class AgentConfig(_Section):
+    max_steps: Annotated[int, Field(gt=0)] = 30
+    max_retries: Annotated[int, Field(ge=0)] = 3
+    base_delay: Annotated[float, Field(ge=0)] = 1.0
+    initial_cash: Annotated[float, Field(gt=0)] = 10000.0
+
+
+class LogConfig(_Section):
+    log_path: str = "./data/agent_data"
+
+
+class RunConfig(_Section):
+    date_range: DateRange
+    models: list[ModelEntry]
+    agent_config: AgentConfig = AgentConfig()
+    log_config: LogConfig = LogConfig()
+
+    @model_validator(mode="after")
+    def _models(self) -> RunConfig:
+        if not any(m.enabled for m in self.models):
+            raise ValueError("no model is enabled")
+        signatures = [m.signature for m in self.models if m.enabled]
+        if len(set(signatures)) != len(signatures):
+            raise ValueError("two enabled models share a signature")
+        return self
+
+    @property
+    def enabled_models(self) -> list[ModelEntry]:
+        return [m for m in self.models if m.enabled]
+
+    def log_path(self) -> Path:
+        return Path(self.log_config.log_path).expanduser().resolve()
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    message = str(first["msg"]).removeprefix("Value error, ")
+    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
+    return f"{where}: {message}{more}"
+
+
+def _overrides(raw: dict, env: Mapping[str, str]) -> dict:
+    for variable, section, key in (
+        ("INIT_DATE", "date_range", "init_date"),
+        ("END_DATE", "date_range", "end_date"),
+        ("AGENT_MAX_STEP", "agent_config", "max_steps"),
+    ):
+        value = env.get(variable, "").strip()
+        if value:
+            section_value = raw.get(section, {})
+            if not isinstance(section_value, dict):
+                raise UserError(f"config: {section} must be an object")
+            raw[section] = {**section_value, key: value}
+    return raw
+
+
+def parse_config(raw: object, source: str, env: Mapping[str, str] | None = None) -> RunConfig:
+    if not isinstance(raw, dict):
+        raise UserError(f"config {source}: expected a JSON object at the top level")
+    raw = _overrides(dict(raw), os.environ if env is None else env)
+    try:
+        return RunConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise UserError(f"config {source}: {_describe(exc)}") from None
+
+
+def load_config(path: Path, env: Mapping[str, str] | None = None) -> RunConfig:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"config {path}: no such file") from None
+    except OSError as exc:
+        raise UserError(f"config {path}: cannot read it ({exc.strerror})") from None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    return parse_config(raw, str(path), env)

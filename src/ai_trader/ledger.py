@@ -1,0 +1,238 @@
+"""Positions: the agent's book, in the original AI-Trader ``position.jsonl`` format.
+
+A day is the unit of commitment. Trades made during a day are staged in
+``position/pending.json`` and only reach ``position.jsonl`` when the day ends,
+in one atomic rewrite. So a stop or crash mid-day leaves the file as it was at
+the end of the previous day; the next run discards the stale stage and redoes
+the day, and no trade is ever written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ai_trader.errors import UserError
+from ai_trader.fsutil import atomic_write_json, atomic_write_jsonl
+
+log = logging.getLogger(__name__)
+
+CASH = "CASH"
+NO_TRADE = {"action": "no_trade", "symbol": "", "amount": 0}
+_DATE_IN_TEXT = re.compile(r'"date"\s*:\s*"(\d{4}-\d{2}-\d{2})"')
+
+
+class TradeRejected(Exception):
+    """A trade the rules do not allow; the message is meant for the model to read."""
+
+
+# --- pure rules ---------------------------------------------------------------------------
+
+
+def initial_row(init_date: str, symbols: Iterable[str], cash: float) -> dict[str, Any]:
+    positions: dict[str, float] = dict.fromkeys(symbols, 0)
+    positions[CASH] = float(cash)
+    return {"date": init_date, "id": 0, "positions": positions}
+
+
+def whole_shares(amount: object) -> int:
+    """The amount as a positive whole number of shares, or TradeRejected saying why not."""
+    if isinstance(amount, bool) or not isinstance(amount, int | float):
+        raise TradeRejected(f"amount must be a positive whole number of shares, got {amount!r}")
+    if isinstance(amount, float) and (not math.isfinite(amount) or not amount.is_integer()):
+        raise TradeRejected(f"amount must be a whole number of shares, got {amount!r}")
+    if amount <= 0:
+        raise TradeRejected(f"amount must be positive, got {amount!r}")
+    return int(amount)
+
+
+def apply_trade(
+    positions: Mapping[str, float], action: str, symbol: str, amount: int, price: float
+) -> dict[str, float]:
+    """The positions after one fill at ``price``: long only, whole shares, no fees."""
+    after = dict(positions)
+    held = int(after.get(symbol, 0))
+    cash = float(after.get(CASH, 0.0))
+    cost = round(price * amount, 4)
+    if action == "buy":
+        if cost > cash + 1e-9:
+            raise TradeRejected(
+                f"insufficient cash: buying {amount} {symbol} at {price} costs {cost:.2f}, "
+                f"cash is {cash:.2f}"
+            )
+        after[symbol] = held + amount
+        after[CASH] = round(cash - cost, 4)
+    elif action == "sell":
+        if amount > held:
+            raise TradeRejected(f"insufficient shares: selling {amount} {symbol}, holding {held}")
+        after[symbol] = held - amount
+        after[CASH] = round(cash + cost, 4)
+    else:
+        raise TradeRejected(f"unknown action {action!r}")
+    return after
+
+
+def portfolio_value(positions: Mapping[str, float], prices: Mapping[str, float]) -> float:
+    """Cash plus every holding at the given prices (a holding with no price counts as zero)."""
+    value = float(positions.get(CASH, 0.0))
+    for symbol, shares in positions.items():
+        if symbol != CASH and shares:
+            value += shares * prices.get(symbol, 0.0)
+    return value
+
+
+# --- the book on disk ---------------------------------------------------------------------
+
+
+def _check_row(row: object, where: str) -> dict[str, Any]:
+    if not isinstance(row, dict):
+        raise UserError(f"{where}: expected a JSON object")
+    for key, kind in (("date", str), ("id", int), ("positions", dict)):
+        if not isinstance(row.get(key), kind):
+            raise UserError(f"{where}: missing or invalid {key!r}")
+    if CASH not in row["positions"]:
+        raise UserError(f"{where}: positions has no {CASH!r}")
+    return row
+
+
+class Ledger:
+    """The position book of one model signature under ``log_path/<signature>/``."""
+
+    def __init__(self, signature_dir: Path) -> None:
+        self.root = signature_dir
+        self.position_file = signature_dir / "position" / "position.jsonl"
+        self.pending_file = signature_dir / "position" / "pending.json"
+
+    def log_file(self, day: str) -> Path:
+        return self.root / "log" / day / "log.jsonl"
+
+    # reading
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Committed rows, repairing a truncated last line (see ``_repair``)."""
+        try:
+            text = self.position_file.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return []
+        lines = text.splitlines()
+        rows: list[dict[str, Any]] = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{self.position_file}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                if number == len(lines):
+                    return self._repair(rows, line)
+                raise UserError(f"{where}: not valid JSON; fix or remove that line") from None
+            rows.append(_check_row(row, where))
+        return rows
+
+    def _repair(self, rows: list[dict[str, Any]], broken: str) -> list[dict[str, Any]]:
+        # A half-written last line means its day is not trustworthy: drop that whole
+        # day (or, when the date cannot be read, the last intact day) so the next
+        # run redoes it from the previous day's end.
+        found = _DATE_IN_TEXT.search(broken)
+        day = found.group(1) if found else (rows[-1]["date"] if rows else None)
+        kept = [row for row in rows if row["date"] != day]
+        log.warning(
+            "%s: the last line is truncated; dropping %s so that day is redone",
+            self.position_file,
+            f"day {day}" if day else "it",
+        )
+        atomic_write_jsonl(self.position_file, kept)
+        return kept
+
+    def last_date(self) -> str | None:
+        rows = self.rows()
+        return rows[-1]["date"] if rows else None
+
+    def committed(self) -> tuple[dict[str, float], int]:
+        rows = self.rows()
+        if not rows:
+            raise UserError(f"{self.position_file} does not exist; the run was not initialised")
+        return dict(rows[-1]["positions"]), int(rows[-1]["id"])
+
+    def pending(self, day: str) -> list[dict[str, Any]]:
+        """Trades staged for ``day``; a stage left from another day is ignored."""
+        try:
+            staged = json.loads(self.pending_file.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return []
+        if not isinstance(staged, dict) or staged.get("date") != day:
+            return []
+        return [row for row in staged.get("rows", []) if isinstance(row, dict)]
+
+    def positions_for(self, day: str) -> tuple[dict[str, float], int]:
+        """Positions and last id as they stand during ``day``: committed plus staged trades."""
+        positions, last_id = self.committed()
+        staged = self.pending(day)
+        if staged:
+            return dict(staged[-1]["positions"]), int(staged[-1]["id"])
+        return positions, last_id
+
+    # writing
+
+    def ensure_initialized(self, init_date: str, symbols: Iterable[str], cash: float) -> bool:
+        """Write the opening row when the book is new; True when it did."""
+        if self.rows():
+            return False
+        atomic_write_jsonl(self.position_file, [initial_row(init_date, symbols, cash)])
+        return True
+
+    def record_trade(self, day: str, action: str, symbol: str, amount: int, price: float) -> dict:
+        """Stage one trade for ``day``; raises TradeRejected when the rules forbid it."""
+        positions, last_id = self.positions_for(day)
+        after = apply_trade(positions, action, symbol, amount, price)
+        row = {
+            "date": day,
+            "id": last_id + 1,
+            "this_action": {"action": action, "symbol": symbol, "amount": amount},
+            "positions": after,
+        }
+        atomic_write_json(self.pending_file, {"date": day, "rows": [*self.pending(day), row]})
+        return row
+
+    def begin_day(self, day: str) -> None:
+        """Start ``day`` afresh: drop any stage and log left by an interrupted attempt."""
+        self.discard_pending()
+        self.log_file(day).unlink(missing_ok=True)
+
+    def commit_day(self, day: str) -> list[dict[str, Any]]:
+        """Move the day's staged trades (or one no_trade row) into position.jsonl, atomically."""
+        rows = self.rows()
+        if rows and rows[-1]["date"] >= day:
+            # Committed before a crash removed the stage: nothing more to do.
+            self.discard_pending()
+            return []
+        added = self.pending(day)
+        if not added:
+            positions, last_id = self.committed()
+            added = [
+                {
+                    "date": day,
+                    "id": last_id + 1,
+                    "this_action": dict(NO_TRADE),
+                    "positions": positions,
+                }
+            ]
+        atomic_write_jsonl(self.position_file, [*rows, *added])
+        self.discard_pending()
+        return added
+
+    def discard_pending(self) -> None:
+        self.pending_file.unlink(missing_ok=True)
+
+    def append_log(self, day: str, entry: Mapping[str, Any]) -> None:
+        # The log is a record, not state: a plain append is enough, and begin_day
+        # removes a partial log before a day is redone.
+        path = self.log_file(day)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
