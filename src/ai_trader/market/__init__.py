@@ -1,0 +1,1 @@
+"""Market data: the universe, fetching from Alpha Vantage, the offline sample, and merging."""

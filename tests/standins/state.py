@@ -1,0 +1,91 @@
+"""The scenario and the counters, shared by the request threads."""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+DEFAULT_SCENARIO: dict[str, Any] = {
+    # Symbols Alpha Vantage knows; any other gets its "Invalid API call" error.
+    "symbols": ["AAPL", "MSFT", "NVDA", "QQQ"],
+    # SYMBOL -> n: the first n requests for it get that failure (in this order).
+    "http_error": {},
+    "rate_limit": {},
+    "information": {},
+    # The newest day served (ISO); None = the most recent weekday before today.
+    "last_refreshed": None,
+    "openai": {
+        "models": ["gpt-stand-in"],
+        "script": [],
+        "fail_first": 0,
+        "always_fail": False,
+        # Seconds to wait before answering each chat request.
+        "delay": 0,
+    },
+    "jina": {
+        "results": [
+            {
+                "title": "Chip makers rally as data-centre demand grows",
+                "url": "https://news.example.com/2025/01/chips-rally",
+                "description": "Semiconductor shares rose after strong guidance.",
+                "date": "2025-01-15T14:30:00Z",
+                "content": "Semiconductor shares rose on Wednesday after strong guidance ...",
+            },
+            {
+                "title": "A report from the future that must never leak into a backtest",
+                "url": "https://news.example.com/2099/01/future",
+                "description": "Dated after any simulated day.",
+                "date": "2099-01-01T00:00:00Z",
+                "content": "This article is dated in the far future ...",
+            },
+        ],
+    },
+}
+
+
+def _merged(scenario: dict[str, Any] | None) -> dict[str, Any]:
+    """The defaults with ``scenario`` laid over them (one level deep for the nested sections)."""
+    result = copy.deepcopy(DEFAULT_SCENARIO)
+    for key, value in (scenario or {}).items():
+        if key in ("openai", "jina") and isinstance(value, dict):
+            result[key].update(copy.deepcopy(value))
+        else:
+            result[key] = copy.deepcopy(value)
+    return result
+
+
+class State:
+    def __init__(self, scenario: dict[str, Any] | None = None) -> None:
+        self.lock = threading.Lock()
+        self.scenario = _merged(scenario)
+        self._zero()
+
+    def _zero(self) -> None:
+        self.av_requests = 0
+        self.av_by_symbol: dict[str, int] = {}
+        self.openai_requests = 0
+        self.openai_bodies: list[Any] = []
+        self.jina_requests = 0
+
+    def reset(self) -> None:
+        with self.lock:
+            self._zero()
+
+    def set_scenario(self, scenario: dict[str, Any]) -> None:
+        with self.lock:
+            self.scenario = _merged(scenario)
+            self._zero()
+
+    def stats(self) -> dict[str, Any]:
+        with self.lock:
+            return copy.deepcopy(
+                {
+                    "alphavantage": {
+                        "requests": self.av_requests,
+                        "by_symbol": self.av_by_symbol,
+                    },
+                    "openai": {"requests": self.openai_requests, "bodies": self.openai_bodies},
+                    "jina": {"requests": self.jina_requests},
+                }
+            )

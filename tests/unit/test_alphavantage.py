@@ -1,0 +1,342 @@
+import json
+import logging
+import os
+import socket
+import time
+from datetime import date
+
+import httpx
+import pytest
+
+from ai_trader.market.alphavantage import FetchReport, fetch_all, is_current
+from ai_trader.market.universe import price_file
+from standins import StandIns
+
+KEY = "sekrit-key-4242"
+TODAY = date(2025, 11, 4)  # a Tuesday: data up to Monday 2025-11-03 is current
+SYMBOLS = ["AAPL", "MSFT", "NVDA", "QQQ"]
+DAY = 24 * 3600
+
+
+@pytest.fixture
+def standins():
+    with StandIns({"symbols": SYMBOLS, "last_refreshed": "2025-11-03"}) as s:
+        yield s
+
+
+@pytest.fixture
+def sleeps():
+    return []
+
+
+def fetch(standins, data_dir, sleeps, symbols=SYMBOLS, **overrides) -> FetchReport:
+    options = {
+        "api_key": KEY,
+        "base_url": standins.alphavantage_url,
+        "min_interval": 0,
+        "today": TODAY,
+        "sleep": sleeps.append,
+        "progress": False,
+    }
+    options.update(overrides)
+    return fetch_all(symbols, data_dir, **options)
+
+
+def requests_for(standins, symbol) -> int:
+    return standins.stats()["alphavantage"]["by_symbol"].get(symbol, 0)
+
+
+def age(path, seconds) -> None:
+    """Make a file look written ``seconds`` ago."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def payload(last_refreshed: str) -> dict:
+    return {
+        "Meta Data": {"2. Symbol": "AAPL", "3. Last Refreshed": last_refreshed},
+        "Time Series (Daily)": {last_refreshed: {"1. open": "1.0", "4. close": "1.0"}},
+    }
+
+
+# -- is_current -------------------------------------------------------------------------------
+
+NOW = 1_800_000_000.0
+OLD = NOW - 3 * DAY
+
+
+def test_is_current_when_refreshed_on_the_last_weekday_before_today():
+    assert is_current(payload("2025-11-03"), OLD, date(2025, 11, 4), NOW)
+
+
+def test_is_not_current_when_refreshed_before_the_last_weekday():
+    assert not is_current(payload("2025-10-31"), OLD, date(2025, 11, 4), NOW)
+
+
+def test_is_current_on_monday_with_fridays_data():
+    assert is_current(payload("2025-10-31"), OLD, date(2025, 11, 3), NOW)
+
+
+def test_is_current_with_a_time_in_last_refreshed():
+    assert is_current(payload("2025-11-03 16:00:01"), OLD, date(2025, 11, 4), NOW)
+
+
+def test_is_current_when_written_within_twelve_hours_whatever_the_dates():
+    assert is_current(payload("2020-01-02"), NOW - 11 * 3600, date(2025, 11, 4), NOW)
+
+
+def test_is_not_current_when_written_thirteen_hours_ago_with_old_dates():
+    assert not is_current(payload("2020-01-02"), NOW - 13 * 3600, date(2025, 11, 4), NOW)
+
+
+def test_is_never_current_without_a_time_series():
+    assert not is_current({"Meta Data": {"3. Last Refreshed": "2025-11-03"}}, NOW, TODAY, NOW)
+
+
+def test_is_never_current_for_a_rate_limit_reply():
+    assert not is_current({"Note": "Thank you for using Alpha Vantage!"}, NOW, TODAY, NOW)
+
+
+def test_is_not_current_with_an_unreadable_last_refreshed():
+    assert not is_current(payload("yesterday"), OLD, TODAY, NOW)
+
+
+# -- fetch_all against the stand-in ---------------------------------------------------------
+
+
+def test_fetches_every_symbol_into_its_own_file(standins, tmp_path, sleeps):
+    report = fetch(standins, tmp_path, sleeps)
+    assert report.fetched == SYMBOLS
+    assert report.errors == {}
+    assert all(price_file(tmp_path, s).is_file() for s in SYMBOLS)
+
+
+def test_writes_the_apis_json_unchanged(standins, tmp_path, sleeps):
+    fetch(standins, tmp_path, sleeps, symbols=["AAPL"])
+    direct = httpx.get(
+        standins.alphavantage_url,
+        params={"function": "TIME_SERIES_DAILY", "symbol": "AAPL", "apikey": "x"},
+    ).json()
+    assert json.loads(price_file(tmp_path, "AAPL").read_text()) == direct
+
+
+def test_note_reply_is_retried_with_backoff_until_success(standins, tmp_path, sleeps):
+    standins.set_scenario({"symbols": SYMBOLS, "rate_limit": {"AAPL": 2}})
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"])
+    assert report.fetched == ["AAPL"]
+    assert requests_for(standins, "AAPL") == 3
+    assert sleeps == [2.0, 4.0]
+
+
+def test_information_reply_is_retried_until_success(standins, tmp_path, sleeps):
+    standins.set_scenario({"symbols": SYMBOLS, "information": {"MSFT": 1}})
+    report = fetch(standins, tmp_path, sleeps, symbols=["MSFT"])
+    assert report.fetched == ["MSFT"]
+    assert requests_for(standins, "MSFT") == 2
+
+
+def test_http_503_is_retried_until_success(standins, tmp_path, sleeps):
+    standins.set_scenario({"symbols": SYMBOLS, "http_error": {"NVDA": 2}})
+    report = fetch(standins, tmp_path, sleeps, symbols=["NVDA"])
+    assert report.fetched == ["NVDA"]
+    assert requests_for(standins, "NVDA") == 3
+
+
+def test_backoff_is_capped_at_a_minute(standins, tmp_path, sleeps):
+    standins.set_scenario({"symbols": SYMBOLS, "rate_limit": {"AAPL": 7}})
+    fetch(standins, tmp_path, sleeps, symbols=["AAPL"], max_attempts=8, backoff=10.0)
+    assert sleeps == [10.0, 20.0, 40.0, 60.0, 60.0, 60.0, 60.0]
+
+
+def test_persistent_rate_limit_is_recorded_after_max_attempts(standins, tmp_path, sleeps):
+    standins.set_scenario({"symbols": SYMBOLS, "rate_limit": {"AAPL": 99}})
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"], max_attempts=3)
+    assert requests_for(standins, "AAPL") == 3
+    assert "rate limited" in report.errors["AAPL"]
+    assert not price_file(tmp_path, "AAPL").exists()
+
+
+def test_remaining_symbols_are_not_requested_once_the_rate_limit_persists(
+    standins, tmp_path, sleeps
+):
+    standins.set_scenario({"symbols": SYMBOLS, "information": {"MSFT": 99}})
+    report = fetch(standins, tmp_path, sleeps, max_attempts=2)
+    assert report.fetched == ["AAPL"]
+    assert set(report.errors) == {"MSFT", "NVDA", "QQQ"}
+    assert report.errors["NVDA"].startswith("not attempted")
+    assert requests_for(standins, "NVDA") == 0
+
+
+def test_error_message_for_one_symbol_is_recorded_while_the_rest_succeed(
+    standins, tmp_path, sleeps
+):
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL", "NOPE", "MSFT"])
+    assert report.fetched == ["AAPL", "MSFT"]
+    assert report.errors["NOPE"].startswith("Invalid API call")
+    assert requests_for(standins, "NOPE") == 1  # an Error Message is not retried
+
+
+def test_missing_api_key_is_reported_for_each_symbol(standins, tmp_path, sleeps):
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"], api_key="")
+    assert "apikey is invalid or missing" in report.errors["AAPL"]
+
+
+def test_bad_reply_never_replaces_a_good_file(standins, tmp_path, sleeps):
+    good = price_file(tmp_path, "AAPL")
+    good.write_text(json.dumps(payload("2025-10-01")))
+    age(good, 2 * DAY)
+    before = good.read_bytes()
+    standins.set_scenario({"symbols": SYMBOLS, "rate_limit": {"AAPL": 99}})
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"], max_attempts=2)
+    assert "AAPL" in report.errors
+    assert good.read_bytes() == before
+
+
+def test_error_message_never_replaces_a_good_file(standins, tmp_path, sleeps):
+    good = price_file(tmp_path, "TSLA")  # not served by the stand-in
+    good.write_text(json.dumps(payload("2025-10-01")))
+    age(good, 2 * DAY)
+    before = good.read_bytes()
+    report = fetch(standins, tmp_path, sleeps, symbols=["TSLA"])
+    assert "TSLA" in report.errors
+    assert good.read_bytes() == before
+
+
+def test_second_run_skips_current_files_without_any_request(standins, tmp_path, sleeps):
+    fetch(standins, tmp_path, sleeps)
+    standins.reset()
+    report = fetch(standins, tmp_path, sleeps)
+    assert report.current == SYMBOLS
+    assert report.fetched == []
+    assert standins.stats()["alphavantage"]["requests"] == 0
+
+
+def test_file_written_within_twelve_hours_is_not_fetched_again(standins, tmp_path, sleeps):
+    price_file(tmp_path, "AAPL").write_text(json.dumps(payload("2025-01-02")))
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"])
+    assert report.current == ["AAPL"]
+    assert requests_for(standins, "AAPL") == 0
+
+
+def test_stale_file_is_fetched_again(standins, tmp_path, sleeps):
+    stale = price_file(tmp_path, "AAPL")
+    stale.write_text(json.dumps(payload("2025-01-02")))
+    age(stale, 2 * DAY)
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"])
+    assert report.fetched == ["AAPL"]
+    assert json.loads(stale.read_text())["Meta Data"]["3. Last Refreshed"] == "2025-11-03"
+
+
+def test_unreadable_file_is_fetched_again(standins, tmp_path, sleeps):
+    price_file(tmp_path, "AAPL").write_text("{ truncated")
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL"])
+    assert report.fetched == ["AAPL"]
+
+
+def test_throttle_sleeps_the_min_interval_between_requests(standins, tmp_path, sleeps):
+    fetch(standins, tmp_path, sleeps, symbols=["AAPL", "MSFT", "NVDA"], min_interval=12.0)
+    assert len(sleeps) == 2  # none before the first request
+    assert all(11.0 < s <= 12.0 for s in sleeps)
+
+
+def test_no_throttle_when_min_interval_is_zero(standins, tmp_path, sleeps):
+    fetch(standins, tmp_path, sleeps, min_interval=0)
+    assert sleeps == []
+
+
+def test_skipped_symbols_cost_no_throttle_wait(standins, tmp_path, sleeps):
+    fetch(standins, tmp_path, sleeps, symbols=["AAPL"])
+    fetch(standins, tmp_path, sleeps, symbols=["AAPL", "MSFT"], min_interval=12.0)
+    assert sleeps == []
+
+
+def test_api_key_never_appears_in_logs(standins, tmp_path, sleeps, caplog):
+    caplog.set_level(logging.DEBUG)
+    standins.set_scenario(
+        {"symbols": SYMBOLS, "rate_limit": {"AAPL": 1}, "http_error": {"MSFT": 1}}
+    )
+    report = fetch(standins, tmp_path, sleeps, symbols=["AAPL", "MSFT", "NOPE"])
+    assert report.fetched == ["AAPL", "MSFT"]
+    assert any("HTTP Request" in r.getMessage() for r in caplog.records)  # httpx did log URLs
+    assert KEY not in caplog.text
+    assert KEY not in json.dumps(report.errors)
+
+
+def test_connection_failure_is_retried_then_recorded(tmp_path, sleeps):
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    report = fetch_all(
+        ["AAPL"],
+        tmp_path,
+        api_key=KEY,
+        base_url=f"http://127.0.0.1:{port}/query",
+        min_interval=0,
+        today=TODAY,
+        max_attempts=2,
+        sleep=sleeps.append,
+        progress=False,
+    )
+    assert "ConnectError" in report.errors["AAPL"]
+    assert sleeps == [2.0]
+
+
+def mock_client(handler) -> httpx.Client:
+    return httpx.Client(transport=httpx.MockTransport(handler))
+
+
+def test_non_json_reply_is_an_error_for_that_symbol(tmp_path, sleeps):
+    client = mock_client(lambda request: httpx.Response(200, text="<html>maintenance</html>"))
+    report = fetch_all(
+        ["AAPL"], tmp_path, api_key=KEY, base_url="http://127.0.0.1:9/query", min_interval=0,
+        today=TODAY, client=client, sleep=sleeps.append, progress=False,
+    )  # fmt: skip
+    assert report.errors == {"AAPL": "reply is not JSON"}
+
+
+def test_json_without_time_series_is_an_error_for_that_symbol(tmp_path, sleeps):
+    client = mock_client(lambda request: httpx.Response(200, json={"Meta Data": {}}))
+    report = fetch_all(
+        ["AAPL"], tmp_path, api_key=KEY, base_url="http://127.0.0.1:9/query", min_interval=0,
+        today=TODAY, client=client, sleep=sleeps.append, progress=False,
+    )  # fmt: skip
+    assert "Time Series (Daily)" in report.errors["AAPL"]
+    assert not price_file(tmp_path, "AAPL").exists()
+
+
+def test_http_404_is_an_error_without_retry(tmp_path, sleeps):
+    calls = []
+
+    def handler(request):
+        calls.append(request)
+        return httpx.Response(404, text="not found")
+
+    report = fetch_all(
+        ["AAPL"], tmp_path, api_key=KEY, base_url="http://127.0.0.1:9/query", min_interval=0,
+        today=TODAY, client=mock_client(handler), sleep=sleeps.append, progress=False,
+    )  # fmt: skip
+    assert report.errors == {"AAPL": "HTTP 404"}
+    assert len(calls) == 1
+
+
+def test_request_carries_the_documented_query_parameters(tmp_path, sleeps):
+    seen = []
+
+    def handler(request):
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json=payload("2025-11-03"))
+
+    fetch_all(
+        ["AAPL"], tmp_path, api_key=KEY, base_url="http://127.0.0.1:9/query", min_interval=0,
+        today=TODAY, client=mock_client(handler), sleep=sleeps.append, progress=False,
+    )  # fmt: skip
+    assert seen == [
+        {"function": "TIME_SERIES_DAILY", "symbol": "AAPL", "outputsize": "compact", "apikey": KEY}
+    ]
+
+
+def test_progress_counts_symbols_on_stderr(standins, tmp_path, sleeps, capsys):
+    fetch(standins, tmp_path, sleeps, progress=True)
+    err = capsys.readouterr().err
+    assert "fetch [1/4] AAPL" in err
+    assert "fetch [4/4] QQQ" in err
