@@ -91,8 +91,7 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     # Standard library only: this runs every few seconds in the container.
     import urllib.request
 
-    from ai_trader.services.common import HEALTH_PATH
-    from ai_trader.settings import DEFAULT_PORTS
+    from ai_trader.settings import DEFAULT_PORTS, HEALTH_PATH
 
     for name in DEFAULT_PORTS:
         url = f"http://{settings.client_host}:{settings.ports[name]}{HEALTH_PATH}"
@@ -106,10 +105,13 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from ai_trader.agent.runner import Runner, format_summary
     from ai_trader.config import load_config
 
+    # Validate the config before the slow imports (openai, the MCP SDK): a bad key is
+    # reported at once.
     config = load_config(args.config)
+    from ai_trader.agent.runner import Runner, format_summary
+
     runner = Runner(config, settings, str(args.config))
     results = asyncio.run(runner.run())
     print(format_summary(results), flush=True)

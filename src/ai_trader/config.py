@@ -75,14 +75,16 @@ class RunConfig(_Section):
     agent_config: AgentConfig = AgentConfig()
     log_config: LogConfig = LogConfig()
 
-    @model_validator(mode="after")
-    def _models(self) -> RunConfig:
-        if not any(m.enabled for m in self.models):
+    # A field validator, not a model validator, so the error names the key ("models: ...").
+    @field_validator("models")
+    @classmethod
+    def _models(cls, models: list[ModelEntry]) -> list[ModelEntry]:
+        if not any(m.enabled for m in models):
             raise ValueError("no model is enabled")
-        signatures = [m.signature for m in self.models if m.enabled]
+        signatures = [m.signature for m in models if m.enabled]
         if len(set(signatures)) != len(signatures):
             raise ValueError("two enabled models share a signature")
-        return self
+        return models
 
     @property
     def enabled_models(self) -> list[ModelEntry]:
