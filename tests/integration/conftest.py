@@ -1,0 +1,352 @@
+"""Fixtures for the container suite: the real image, the real compose, the real engine.
+
+pytest-docker owns the compose project's life: a unique project name per run,
+and `down` in its teardown, which runs even when bringing the stand-ins up
+fails (they are started inside its try/finally, not by its setup hook) and when
+the run is interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt).
+Each test gets its own data and logs folders and drives the `ai-trader`
+service through the `stack` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
+SERVICE = "ai-trader"
+SERVICE_PORTS = {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
+CONTAINER_UID = 1000
+IMAGE = f"{os.environ.get('AI_TRADER_IMAGE', 'ai-trader')}:{os.environ.get('AI_TRADER_TAG', 'dev')}"
+# Variables the product reads; the suite sets each one itself, so nothing from the
+# developer's shell or .env (a real key, say) leaks into a test.
+CONTROLLED = (
+    "ALPHAADVANTAGE_API_KEY",
+    "ALPHAVANTAGE_API_KEY",
+    "OPENAI_API_KEY",
+    "JINA_API_KEY",
+    "AGENT_MAX_STEP",
+    "INIT_DATE",
+    "END_DATE",
+    "AI_TRADER_CONFIG",
+    "AI_TRADER_UID",
+    "AI_TRADER_GID",
+    "AI_TRADER_RESTART",
+    "AI_TRADER_BIND",
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # nox ends a run with SIGTERM after its interrupt timeout; make that a
+    # KeyboardInterrupt so pytest still tears the stack down.
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+# --- pytest-docker ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def empty_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("compose") / "empty.env"
+    path.write_text("")
+    return path
+
+
+@pytest.fixture(scope="session")
+def docker_compose_command(empty_env_file: Path) -> str:
+    compose = os.environ.get("AI_TRADER_COMPOSE") or "docker compose"
+    # An empty env file: the repository's .env (a developer's keys) must not apply.
+    return f"{compose if ' ' in compose else shlex.quote(compose)} --env-file {empty_env_file}"
+
+
+@pytest.fixture(scope="session")
+def docker_compose_file() -> list[str]:
+    return [str(path) for path in COMPOSE_FILES]
+
+
+@pytest.fixture(scope="session")
+def docker_compose_project_name() -> str:
+    return f"aitrader-it-{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    return []  # started by the `standins` fixture, inside pytest-docker's try/finally
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["down --volumes --remove-orphans --timeout 5"]
+
+
+# --- compose, driven directly -------------------------------------------------------
+
+
+class Compose:
+    """`docker compose -p PROJECT -f ... ARGS` with a controlled environment."""
+
+    def __init__(self, command: str, files: list[str], project: str) -> None:
+        self.argv = [*shlex.split(command), *(a for f in files for a in ("-f", f)), "-p", project]
+        self.project = project
+        self.base_env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
+
+    def __call__(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [*self.argv, *args],
+            env={**self.base_env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and done.returncode != 0:
+            raise AssertionError(
+                f"compose {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+            )
+        return done
+
+
+@pytest.fixture(scope="session")
+def compose(
+    docker_compose_command: str, docker_compose_file: list[str], docker_compose_project_name: str
+) -> Compose:
+    return Compose(docker_compose_command, docker_compose_file, docker_compose_project_name)
+
+
+class StandIns:
+    """The host's view of the stand-in server: scenario in, request counts out."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def _call(self, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method="POST" if data else "GET"
+        )
+        request.add_header("Content-Type", "application/json")
+        with urllib.request.urlopen(request, timeout=10) as reply:
+            return json.loads(reply.read() or b"null")
+
+    def set_scenario(self, scenario: dict[str, Any]) -> None:
+        self._call("/_control/scenario", scenario)
+
+    def stats(self) -> dict[str, Any]:
+        return self._call("/_control/stats")
+
+
+@pytest.fixture(scope="session")
+def standins(docker_services: Any, compose: Compose) -> StandIns:
+    try:
+        compose(
+            "up", "--detach", "--wait", "standins", env=default_env(ROOT / "data", ROOT / "logs")
+        )
+    except AssertionError:
+        print(compose("logs", "--no-color", check=False).stdout)
+        raise
+    port = docker_services.port_for("standins", 9000)
+    client = StandIns(f"http://127.0.0.1:{port}")
+    docker_services.wait_until_responsive(check=lambda: _answers(client), timeout=30, pause=0.2)
+    return client
+
+
+def _answers(client: StandIns) -> bool:
+    try:
+        client.stats()
+    except OSError:
+        return False
+    return True
+
+
+def default_env(data: Path, logs: Path) -> dict[str, str]:
+    return {
+        "AI_TRADER_DATA_DIR": str(data),
+        "AI_TRADER_LOGS_DIR": str(logs),
+        # Empty host ports: compose publishes on free ephemeral ports.
+        **dict.fromkeys(
+            ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT"), ""
+        ),
+        "AI_TRADER_BIND": "127.0.0.1",
+    }
+
+
+class Stack:
+    """The `ai-trader` service of the session's project, with this test's folders."""
+
+    def __init__(self, compose: Compose, standins: StandIns, root: Path) -> None:
+        self.compose = compose
+        self.standins = standins
+        self.data = root / "data"
+        self.logs = root / "logs"
+        self.configs = root / "configs"
+        for folder in (self.data, self.logs, self.configs):
+            folder.mkdir(parents=True)
+            if os.geteuid() == 0:
+                # What a user does on a host whose uid is not the container's.
+                os.chown(folder, CONTAINER_UID, CONTAINER_UID)
+        self.env = default_env(self.data, self.logs)
+
+    def run_env(self, extra: dict[str, str]) -> dict[str, str]:
+        return {**self.env, **extra}
+
+    # lifecycle
+
+    def up(self, **extra: str) -> None:
+        self.compose("up", "--detach", "--no-deps", SERVICE, env=self.run_env(extra))
+
+    def run(
+        self, *args: str, volumes: tuple[str, ...] = (), **extra: str
+    ) -> subprocess.CompletedProcess[str]:
+        mounts = [a for v in volumes for a in ("--volume", v)]
+        return self.compose(
+            "run",
+            "--rm",
+            "--no-deps",
+            *mounts,
+            SERVICE,
+            *args,
+            env=self.run_env(extra),
+            check=False,
+        )
+
+    def stop(self, timeout: int = 10) -> float:
+        started = time.monotonic()
+        self.compose("stop", "--timeout", str(timeout), SERVICE, env=self.env)
+        return time.monotonic() - started
+
+    def restart(self) -> None:
+        self.compose("restart", SERVICE, env=self.env)
+
+    def down(self) -> None:
+        self.compose("rm", "--stop", "--force", SERVICE, env=self.env)
+
+    # observation
+
+    def container_id(self) -> str:
+        return self.compose("ps", "--all", "--quiet", SERVICE, env=self.env).stdout.strip()
+
+    def inspect(self) -> dict[str, Any]:
+        out = subprocess.run(
+            ["docker", "inspect", self.container_id()], capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout)[0]
+
+    def wait_exit(self, timeout: float = 240) -> int:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.inspect()["State"]
+            if state["Status"] == "exited":
+                return int(state["ExitCode"])
+            time.sleep(0.3)
+        raise AssertionError(f"the container did not exit within {timeout} s:\n{self.logs_text()}")
+
+    def wait_for_log(self, text: str, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.logs_text():
+                return
+            if self.inspect()["State"]["Status"] == "exited":
+                break
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} never appeared in the logs:\n{self.logs_text()}")
+
+    def logs_text(self) -> str:
+        done = self.compose(
+            "logs", "--no-color", "--no-log-prefix", SERVICE, env=self.env, check=False
+        )
+        return done.stdout + done.stderr
+
+    def host_port(self, container_port: int) -> tuple[str, int]:
+        out = self.compose("port", SERVICE, str(container_port), env=self.env).stdout.strip()
+        host, _, port = out.rpartition(":")
+        return host, int(port)
+
+    def mount_config(self, name: str, config: dict[str, Any]) -> str:
+        """A config in a host folder of its own; returns the --volume spec to mount it."""
+        path = self.configs / name
+        path.write_text(json.dumps(config, indent=2))
+        path.chmod(0o644)
+        return f"{path}:/app/configs/{name}:ro"
+
+    def data_config(self, name: str, config: dict[str, Any]) -> str:
+        """A config kept in the mounted data folder; returns its path in the container."""
+        (self.data / name).write_text(json.dumps(config, indent=2))
+        return f"/app/data/{name}"
+
+    # the data folder
+
+    def positions(self, signature: str = "builtin-momentum") -> list[dict[str, Any]]:
+        path = self.data / "agent_data" / signature / "position" / "position.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def new_stack(
+    compose: Compose, standins: StandIns, tmp_path_factory: pytest.TempPathFactory
+) -> Any:
+    """Make a Stack with fresh folders (for fixtures wider than one test)."""
+
+    def make() -> Stack:
+        standins.set_scenario({})
+        return Stack(compose, standins, tmp_path_factory.mktemp("stack"))
+
+    return make
+
+
+def _report(stack: Stack, node: pytest.Item) -> None:
+    failed = getattr(node, "report_call", None)
+    if failed is not None and failed.failed:
+        print(f"--- logs of {SERVICE} ---\n{stack.logs_text()}")
+        print(
+            stack.compose("logs", "--no-color", "standins", env=stack.env, check=False).stdout[
+                -4000:
+            ]
+        )
+
+
+@pytest.fixture
+def stack(new_stack: Any, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    current = new_stack()
+    yield current
+    _report(current, request.node)
+    current.down()
+
+
+def short_config(end_date: str = "2025-10-08", **overrides: Any) -> dict[str, Any]:
+    """The default config, shortened to a few trading days of the offline sample."""
+    config = json.loads((ROOT / "configs" / "default_config.json").read_text())
+    config["date_range"]["end_date"] = end_date
+    config.update(overrides)
+    return config
+
+
+@pytest.fixture
+def make_config() -> Any:
+    return short_config

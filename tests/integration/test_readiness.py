@@ -1,0 +1,89 @@
+"""Port readiness: the four services answer MCP from the host, and the agent waits for them."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from conftest import SERVICE_PORTS, Stack, short_config
+from mcp import Client
+
+pytestmark = pytest.mark.container
+
+EXPECTED_TOOLS = {
+    "math": {"add", "multiply"},
+    "search": {"get_information"},
+    "trade": {"buy", "sell"},
+    "prices": {"get_price_local"},
+}
+
+
+@pytest.fixture(scope="module")
+def running(new_stack) -> Iterator[Stack]:
+    """A run kept busy by a slow model (1 s an answer), so its services stay up to be probed."""
+    stack = new_stack()
+    model = {"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow", "enabled": True}
+    config = short_config(
+        end_date="2025-10-31",
+        models=[model],
+        agent_config={"max_steps": 2, "max_retries": 0, "base_delay": 0},
+    )
+    stack.standins.set_scenario({"openai": {"delay": 1.0}})
+    stack.up(AI_TRADER_CONFIG=stack.data_config("slow.json", config), OPENAI_API_KEY="sk-stand-in")
+    try:
+        stack.wait_for_log("step 4/4")
+        yield stack
+    finally:
+        stack.down()
+
+
+async def list_tools(port: int) -> set[str]:
+    async with Client(f"http://127.0.0.1:{port}/mcp", mode="legacy") as client:
+        return {tool.name for tool in (await client.list_tools()).tools}
+
+
+@pytest.mark.parametrize("service", list(SERVICE_PORTS))
+def test_each_service_answers_mcp_from_the_host_with_its_tools(
+    running: Stack, service: str
+) -> None:
+    _, port = running.host_port(SERVICE_PORTS[service])
+    assert asyncio.run(list_tools(port)) == EXPECTED_TOOLS[service]
+
+
+def test_ports_are_published_on_loopback_only(running: Stack) -> None:
+    for container_port in SERVICE_PORTS.values():
+        host, _ = running.host_port(container_port)
+        assert host == "127.0.0.1"
+
+
+def test_the_container_turns_healthy_while_the_agent_runs(running: Stack) -> None:
+    deadline = time.monotonic() + 60
+    status = None
+    while time.monotonic() < deadline:
+        status = running.inspect()["State"]["Health"]["Status"]
+        if status == "healthy":
+            break
+        time.sleep(0.5)
+    assert status == "healthy"
+
+
+def test_the_agent_starts_only_after_all_four_services_answer(running: Stack) -> None:
+    logs = running.logs_text()
+    ready = logs.index("wait-ready: all four services answer")
+    assert ready < logs.index("step 4/4: running the agent")
+    assert logs.index("step 2/4: starting the MCP services") < ready
+
+
+def test_every_process_in_the_running_container_is_non_root(running: Stack) -> None:
+    top = subprocess.run(
+        ["docker", "top", running.container_id(), "-o", "pid,uid,args"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    rows = [line.split(None, 2) for line in top.splitlines()[1:] if line.strip()]
+    assert len(rows) >= 3, top  # init, entrypoint, services, agent
+    assert {uid for _, uid, _ in rows} == {"1000"}, top
