@@ -54,7 +54,9 @@ trap cleanup EXIT
 trap 'on_signal TERM 15' TERM
 trap 'on_signal INT 2' INT
 
-ai_trader() { python -m ai_trader "$@"; }
+# Called directly, never through a shell function: `fn &` forks a subshell, so $!
+# would name the subshell and a SIGTERM sent to it would never reach Python.
+AI_TRADER=(python -m ai_trader)
 
 # Wait for a background child while watching the services; returns the child's status.
 # Waiting on background jobs (not a foreground command) lets the traps run at once.
@@ -85,7 +87,7 @@ if ! mkdir -p "$DATA_DIR/agent_data" 2>/dev/null || [[ ! -w $DATA_DIR || ! -w $D
 fi
 
 log "step 1/4: fetching prices"
-ai_trader fetch &
+"${AI_TRADER[@]}" fetch &
 if ! await_child $!; then
     if has_price_data; then
         log "warning: the fetch failed; continuing with the price data already present"
@@ -94,19 +96,19 @@ if ! await_child $!; then
         exit 3
     fi
 fi
-ai_trader merge &
+"${AI_TRADER[@]}" merge &
 await_child $! || { log "error: merging the price files failed"; exit 3; }
 
 log "step 2/4: starting the MCP services"
-ai_trader serve &
+"${AI_TRADER[@]}" serve &
 SERVICES_PID=$!
 
 log "step 3/4: waiting until the services answer (at most ${READY_TIMEOUT}s)"
-ai_trader wait-ready --timeout "$READY_TIMEOUT" &
+"${AI_TRADER[@]}" wait-ready --timeout "$READY_TIMEOUT" &
 await_child $! || { log "error: the services did not become ready"; exit 4; }
 
 log "step 4/4: running the agent"
-ai_trader run "$CONFIG" &
+"${AI_TRADER[@]}" run "$CONFIG" &
 AGENT_PID=$!
 status=0
 await_child "$AGENT_PID" || status=$?
