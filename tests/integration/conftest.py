@@ -88,7 +88,9 @@ def docker_compose_file() -> list[str]:
 
 @pytest.fixture(scope="session")
 def docker_compose_project_name() -> str:
-    return f"aitrader-it-{uuid.uuid4().hex[:10]}"
+    # Unique per run, so parallel runs and leftovers never collide; the override is
+    # for the test that interrupts a nested run and looks for leftovers by name.
+    return os.environ.get("AI_TRADER_IT_PROJECT") or f"aitrader-it-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.fixture(scope="session")
