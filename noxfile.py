@@ -230,6 +230,13 @@ def up(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+@nox.session(default=False, requires=["build"])
+def bench(session: nox.Session) -> None:
+    """Measure the image: size, build and rebuild, start to ready, stop, tool-call latency."""
+    install_dev(session)
+    session.run("python", "scripts/bench.py", *session.posargs)
+
+
 @nox.session(default=False, venv_backend="none")
 def release(session: nox.Session) -> None:
     """Tag a release and push the tag: `nox -s release -- v1.0.0 [--dry-run] [--checks]`."""
