@@ -41,8 +41,10 @@ WORKDIR /app
 COPY entrypoint.sh /app/entrypoint.sh
 COPY configs/ /app/configs/
 COPY src/ /app/src/
-# Smoke test: the package and its heavy dependencies import in this image.
-RUN python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner"
+# Bytecode now (the runtime user cannot write it next to the sources), then a smoke
+# test: the package and its heavy dependencies import in this image.
+RUN python -m compileall -q /app/src \
+    && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner"
 USER 1000:1000
 EXPOSE 8000 8001 8002 8003
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
