@@ -15,6 +15,9 @@ from pathlib import Path
 from ai_trader.errors import UserError
 
 DEFAULT_PORTS = {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
+# Each service's readiness route. Defined here, not in services.common, so that the
+# container's healthcheck reads it without importing the MCP SDK.
+HEALTH_PATH = "/health"
 PORT_VARIABLES = {
     "math": "MATH_HTTP_PORT",
     "search": "SEARCH_HTTP_PORT",

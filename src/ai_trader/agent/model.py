@@ -6,9 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from ai_trader.agent.builtin import CallTool
 from ai_trader.agent.toolbox import ToolSpec
@@ -17,7 +15,9 @@ from ai_trader.ledger import CASH
 log = logging.getLogger(__name__)
 
 FINISH_SIGNAL = "<FINISH_SIGNAL>"
-RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
+
+if TYPE_CHECKING:
+    import openai
 
 
 class ModelUnavailable(Exception):
@@ -92,6 +92,10 @@ class ModelTrader:
         self.sleep = sleep
 
     async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+        # Imported here (as in Runner._model_trader), so a built-in-only run never pays for it.
+        import openai
+
+        retryable = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
         for attempt in range(self.max_retries + 1):
             try:
                 return await self.client.chat.completions.create(
@@ -103,7 +107,7 @@ class ModelTrader:
                 ) from None
             except openai.AuthenticationError:
                 raise ModelFailed("the model API refused the key (check OPENAI_API_KEY)") from None
-            except RETRYABLE as exc:
+            except retryable as exc:
                 if attempt == self.max_retries:
                     raise ModelFailed(
                         f"model {self.model!r}: the API failed {attempt + 1} time(s): "

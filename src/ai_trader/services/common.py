@@ -12,8 +12,9 @@ from starlette.responses import JSONResponse
 from ai_trader.errors import UserError
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.runtime import RunState, read_state
+from ai_trader.settings import HEALTH_PATH
 
-HEALTH_PATH = "/health"
+__all__ = ["HEALTH_PATH", "PriceSource", "current_state", "new_server"]
 
 
 def new_server(name: str, instructions: str) -> MCPServer:

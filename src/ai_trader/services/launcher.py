@@ -136,7 +136,9 @@ async def wait_ready(
     waiting = list(names)
     while True:
         remaining = max(deadline - time.monotonic(), 0.0)
-        per_probe = min(2.0, max(remaining, 0.1))
+        # A refused connection fails at once; a server that accepted is still starting
+        # up, so let it answer rather than abandon its first request mid-way.
+        per_probe = max(remaining, 0.1)
         results = await asyncio.gather(
             *(probe(settings.service_url(n), per_probe) for n in waiting)
         )
