@@ -1,0 +1,208 @@
+"""Helpers shared by the unit tests: free loopback ports, the `ai-trader` CLI as a child
+process, the real `serve` subprocess, and a small MCP client."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ai_trader.fsutil import atomic_write_jsonl
+from ai_trader.ledger import Ledger
+from ai_trader.market.universe import NASDAQ_100
+from ai_trader.runtime import RunState, write_state
+from ai_trader.settings import Settings, load_settings
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+# Everything the product reads from the environment: a test starts from none of them set,
+# so a developer's own keys or ports never leak into a run.
+PRODUCT_VARIABLES = (
+    "DATA_DIR",
+    "RUNTIME_ENV_PATH",
+    "ALPHAADVANTAGE_API_KEY",
+    "ALPHAVANTAGE_API_KEY",
+    "ALPHAVANTAGE_BASE_URL",
+    "ALPHAVANTAGE_MIN_INTERVAL",
+    "JINA_API_KEY",
+    "JINA_SEARCH_BASE_URL",
+    "JINA_READER_BASE_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_API_BASE",
+    "SERVICE_HOST",
+    "SERVICE_CLIENT_HOST",
+    "MATH_HTTP_PORT",
+    "SEARCH_HTTP_PORT",
+    "TRADE_HTTP_PORT",
+    "GETPRICE_HTTP_PORT",
+    "READY_TIMEOUT",
+    "INIT_DATE",
+    "END_DATE",
+    "AGENT_MAX_STEP",
+)
+PORT_VARIABLES = ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT")
+
+# The offline sample ends on Friday 2025-10-31; these days are inside it.
+PAST_DAY = "2025-10-28"
+TODAY = "2025-10-29"
+FUTURE_DAY = "2025-10-30"
+WEEKEND_DAY = "2025-10-25"  # a Saturday: no prices
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct loopback ports that were free a moment ago."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
+
+
+def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment for an `ai-trader` child: none of the product's variables, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if k not in PRODUCT_VARIABLES}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), env.get("PYTHONPATH")]))
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra or {})
+    return env
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str], timeout: float = 120, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ai_trader", *args],
+        env=dict(env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def service_env(data_dir: Path, runtime_path: Path, extra: Mapping[str, str] | None = None):
+    ports = free_ports(len(PORT_VARIABLES))
+    return cli_env(
+        {
+            "DATA_DIR": str(data_dir),
+            "RUNTIME_ENV_PATH": str(runtime_path),
+            **dict(zip(PORT_VARIABLES, map(str, ports), strict=True)),
+            **(extra or {}),
+        }
+    )
+
+
+@dataclass
+class Services:
+    """A running `ai-trader serve` and the environment it was started with."""
+
+    env: dict[str, str]
+    settings: Settings
+    process: subprocess.Popen[str]
+    log: Path
+
+    @property
+    def runtime_path(self) -> Path:
+        return self.settings.runtime_env_path
+
+    def url(self, name: str) -> str:
+        return self.settings.service_url(name)
+
+    def start_session(
+        self,
+        folder: Path,
+        signature: str = "tester",
+        today: str = TODAY,
+        cash: float = 10000.0,
+        holdings: Mapping[str, int] | None = None,
+    ) -> Ledger:
+        """Set up a trading session: an opening book under ``folder`` and the run state."""
+        ledger = Ledger(folder / signature)
+        ledger.ensure_initialized("2025-10-01", NASDAQ_100, cash)
+        if holdings:
+            rows = ledger.rows()
+            rows[0]["positions"].update(holdings)
+            atomic_write_jsonl(ledger.position_file, rows)
+        write_state(self.runtime_path, RunState(signature, today, str(folder)))
+        return ledger
+
+
+@contextlib.contextmanager
+def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
+    """Start `ai-trader serve` and, alongside, `ai-trader wait-ready`; once it is ready yield it;
+    on exit stop it with SIGTERM and check that it exits 0."""
+    with log.open("w", encoding="utf-8") as sink:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "ai_trader", "serve"],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        ready = run_cli("wait-ready", "--timeout", "60", env=env, timeout=90)
+        if ready.returncode != 0:
+            pytest.fail(
+                f"the services did not become ready:\n{ready.stderr}\n{log.read_text()}",
+                pytrace=False,
+            )
+        yield Services(env, load_settings(env), process, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            code = process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            code = None
+    assert code == 0, f"serve did not stop cleanly on SIGTERM (exit {code}):\n{log.read_text()}"
+
+
+# --- an MCP client ---------------------------------------------------------------------------
+
+
+def call_tool(url: str, name: str, arguments: dict[str, Any]) -> Any:
+    """Call one tool over streamable HTTP; the CallToolResult."""
+    from mcp import Client
+
+    async def go() -> Any:
+        async with Client(url) as client:
+            return await client.call_tool(name, arguments)
+
+    return asyncio.run(go())
+
+
+def tool_value(url: str, name: str, arguments: dict[str, Any]) -> Any:
+    """The tool's structured answer (unwrapped when it is a bare ``{"result": x}``)."""
+    result = call_tool(url, name, arguments)
+    assert not result.is_error, result.content
+    value = result.structured_content
+    return value["result"] if isinstance(value, dict) and set(value) == {"result"} else value
+
+
+def list_tools(url: str) -> list[str]:
+    from mcp import Client
+
+    async def go() -> list[str]:
+        async with Client(url) as client:
+            return sorted(tool.name for tool in (await client.list_tools()).tools)
+
+    return asyncio.run(go())

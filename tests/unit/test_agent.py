@@ -1,0 +1,495 @@
+"""The agent: the built-in strategy, the model loop against the OpenAI stand-in, the day runner."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from mcp.types import CallToolResult, TextContent
+from support import TODAY, Services
+
+from ai_trader.agent import builtin
+from ai_trader.agent.builtin import Move, plan_buys, plan_sells, rank
+from ai_trader.agent.model import (
+    FINISH_SIGNAL,
+    ModelFailed,
+    ModelTrader,
+    ModelUnavailable,
+    openai_tools,
+    parse_arguments,
+    system_prompt,
+)
+from ai_trader.agent.runner import AgentError, Result, Runner, format_summary, trading_days
+from ai_trader.agent.toolbox import Toolbox, ToolSpec, result_value
+from ai_trader.config import parse_config
+from ai_trader.errors import UserError
+from ai_trader.ledger import CASH, Ledger, apply_trade
+from ai_trader.market.pricebook import PriceBook
+from ai_trader.settings import load_settings
+from standins import StandIns
+
+MODEL = "gpt-stand-in"
+LOOK_UP_BUY_FINISH = [
+    {"tool_calls": [{"name": "get_price_local",
+                     "arguments": {"symbol": "AAPL", "date": "{today}"}}]},
+    {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 2}}]},
+    {"content": f"Bought two AAPL. {FINISH_SIGNAL}"},
+]  # fmt: skip
+
+
+# --- the built-in strategy's rules ---------------------------------------------------------
+
+
+def test_rank_puts_the_strongest_first_and_breaks_ties_by_symbol():
+    moves = [Move("MSFT", 0.01), Move("AAPL", 0.02), Move("AMZN", 0.01), Move("NVDA", -0.5)]
+    assert [m.symbol for m in rank(moves)] == ["AAPL", "AMZN", "MSFT", "NVDA"]
+
+
+def test_plan_sells_sells_all_of_each_holding_that_fell():
+    moves = [Move("AAPL", -0.01), Move("MSFT", 0.03), Move("NVDA", -0.2), Move("AMZN", -0.1)]
+    positions = {"AAPL": 4, "MSFT": 2, "NVDA": 0, CASH: 10.0}
+    assert plan_sells(moves, positions) == [("AAPL", 4)]
+
+
+def test_plan_buys_picks_the_strongest_risers_not_held():
+    moves = [Move("AAPL", 0.05), Move("MSFT", 0.04), Move("NVDA", 0.03), Move("AMZN", -0.01)]
+    assert plan_buys(moves, {"AAPL": 3, CASH: 10.0}) == ["MSFT", "NVDA"]
+
+
+def test_plan_buys_never_picks_a_faller_or_a_flat_symbol():
+    moves = [Move("AAPL", 0.0), Move("MSFT", -0.04), Move("NVDA", 0.01)]
+    assert plan_buys(moves, {CASH: 10.0}, picks=3) == ["NVDA"]
+
+
+class FakeMarket:
+    """Tool answers shaped like the services', for driving the built-in strategy directly."""
+
+    def __init__(self, previous: dict[str, tuple[float, float]], opens: dict[str, float]):
+        self.previous = previous
+        self.opens = opens
+        self.positions: dict[str, float] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        self.calls.append((name, arguments))
+        if name == "get_price_local":
+            symbol = arguments["symbol"]
+            if arguments["date"] == "2025-10-28":
+                open_, close = self.previous[symbol]
+                return {"symbol": symbol, "ohlcv": {"open": open_, "close": close}}
+            return {"symbol": symbol, "ohlcv": {"open": self.opens[symbol]}}
+        if name == "multiply":
+            return arguments["a"] * arguments["b"]
+        symbol, amount = arguments["symbol"], arguments["amount"]
+        self.positions = apply_trade(self.positions, name, symbol, amount, self.opens[symbol])
+        held = {k: v for k, v in self.positions.items() if v and k != CASH}
+        return {"positions": {**held, CASH: self.positions[CASH]}}
+
+
+def test_the_builtin_strategy_sells_fallers_then_splits_the_cash_over_the_top_risers():
+    market = FakeMarket(
+        previous={
+            "AAPL": (100.0, 110.0),
+            "MSFT": (100.0, 105.0),
+            "NVDA": (100.0, 90.0),
+            "AMZN": (100.0, 101.0),
+        },
+        opens={"AAPL": 50.0, "MSFT": 40.0, "NVDA": 20.0, "AMZN": 10.0},
+    )
+    market.positions = {"NVDA": 5, CASH: 1000.0}
+    log: list[dict[str, Any]] = []
+    trades = asyncio.run(
+        builtin.trade_day(
+            market.call,
+            log.append,
+            "2025-10-29",
+            "2025-10-28",
+            dict(market.positions),
+            watchlist=("AAPL", "MSFT", "NVDA", "AMZN"),
+        )
+    )
+    assert trades == 3
+    placed = [(n, a["symbol"], a["amount"]) for n, a in market.calls if n in ("buy", "sell")]
+    # 5 NVDA at 20 makes 1100 cash: 550 buys 11 AAPL at 50, the 550 left buys 13 MSFT at 40.
+    assert placed == [("sell", "NVDA", 5), ("buy", "AAPL", 11), ("buy", "MSFT", 13)]
+    assert market.positions[CASH] == 30.0
+    assert FINISH_SIGNAL in log[-1]["content"]
+    assert sum(1 for entry in log if entry["role"] == "tool") == len(market.calls)
+
+
+def test_the_builtin_strategy_holds_on_the_first_day():
+    market = FakeMarket({}, {})
+    log: list[dict[str, Any]] = []
+    trades = asyncio.run(builtin.trade_day(market.call, log.append, TODAY, None, {CASH: 10.0}))
+    assert trades == 0
+    assert market.calls == []
+    assert log[0]["role"] == "assistant"
+
+
+# --- tool plumbing -------------------------------------------------------------------------
+
+
+def text_result(text: str, *, is_error: bool = False, structured: Any = None) -> CallToolResult:
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)],
+        structured_content=structured,
+        is_error=is_error,
+    )
+
+
+def test_result_value_unwraps_a_bare_result():
+    assert result_value(text_result("3.0", structured={"result": 3.0})) == 3.0
+
+
+def test_result_value_keeps_a_structured_object():
+    answer = {"symbol": "AAPL", "ohlcv": {"open": 1.0}}
+    assert result_value(text_result(json.dumps(answer), structured=answer)) == answer
+
+
+def test_result_value_parses_json_text_when_nothing_is_structured():
+    assert result_value(text_result('{"a": [1, 2]}')) == {"a": [1, 2]}
+
+
+def test_result_value_returns_plain_text_as_it_is():
+    assert result_value(text_result("all good")) == "all good"
+
+
+def test_result_value_turns_a_tool_error_into_an_error_object():
+    assert result_value(text_result("validation failed", is_error=True)) == {
+        "error": "validation failed"
+    }
+
+
+def test_openai_tools_describes_each_mcp_tool_as_a_function():
+    schema = {"type": "object", "properties": {"a": {"type": "number"}}, "required": ["a"]}
+    specs = [ToolSpec("add", "Add.", schema, "math"), ToolSpec("noop", "", {}, "math")]
+    assert openai_tools(specs) == [
+        {"type": "function",
+         "function": {"name": "add", "description": "Add.", "parameters": schema}},
+        {"type": "function",
+         "function": {"name": "noop", "description": "",
+                      "parameters": {"type": "object", "properties": {}}}},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [('{"symbol": "AAPL", "amount": 2}', {"symbol": "AAPL", "amount": 2}), ("", {}), (None, {})],
+)
+def test_parse_arguments_reads_a_json_object(raw: str | None, parsed: dict):
+    assert parse_arguments(raw) == parsed
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [("{symbol: AAPL", "not valid JSON"), ("[1, 2]", "must be a JSON object"), ("3", "object")],
+)
+def test_parse_arguments_explains_unusable_arguments(raw: str, problem: str):
+    message = parse_arguments(raw)
+    assert isinstance(message, str)
+    assert problem in message
+
+
+def test_the_system_prompt_states_the_day_the_cash_and_the_finish_signal():
+    prompt = system_prompt(TODAY, {"AAPL": 3, "MSFT": 0, CASH: 1234.5}, {"AAPL": 10.0}, {})
+    assert f"Today is {TODAY}" in prompt
+    assert "Cash: 1234.50" in prompt
+    assert '{"AAPL": 3}' in prompt
+    assert FINISH_SIGNAL in prompt
+
+
+# --- the model loop against the OpenAI stand-in --------------------------------------------
+
+
+@pytest.fixture
+def model_api():
+    """Start a stand-in with a scenario; stopped after the test."""
+    started: list[StandIns] = []
+
+    def start(openai_section: dict[str, Any]) -> StandIns:
+        standins = StandIns({"openai": openai_section}).start()
+        started.append(standins)
+        return standins
+
+    yield start
+    for standins in started:
+        standins.stop()
+
+
+def trader(standins: StandIns, model: str = MODEL, **options: Any) -> ModelTrader:
+    client = openai.AsyncOpenAI(api_key="test-key", base_url=standins.openai_base, max_retries=0)
+    settings = {"max_steps": 10, "max_retries": 0, "base_delay": 0.0, **options}
+    return ModelTrader(client, model, **settings)
+
+
+async def trade_through_services(
+    services: Services, model: ModelTrader, records: list[dict[str, Any]]
+) -> int:
+    positions = {CASH: 10000.0}
+    async with Toolbox(services.settings) as toolbox:
+        return await model.trade_day(
+            toolbox.call,
+            records.append,
+            system_prompt(TODAY, positions, {}, {}),
+            list(toolbox.tools.values()),
+        )
+
+
+def test_a_scripted_model_looks_up_a_price_buys_and_finishes(
+    services: Services, tmp_path: Path, model_api
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH})
+    ledger = services.start_session(tmp_path)
+    records: list[dict[str, Any]] = []
+    steps = asyncio.run(trade_through_services(services, trader(standins), records))
+    assert steps == 3
+    opening = PriceBook.load(services.settings.data_dir / "merged.jsonl").open("AAPL", TODAY)
+    staged = ledger.pending(TODAY)
+    assert [row["this_action"] for row in staged] == [
+        {"action": "buy", "symbol": "AAPL", "amount": 2}
+    ]
+    assert staged[0]["positions"][CASH] == round(10000.0 - 2 * opening, 4)
+    price_reply = next(r for r in records if r.get("name") == "get_price_local")
+    assert json.loads(price_reply["content"])["ohlcv"] == {"open": opening}
+
+
+def test_the_model_sees_the_mcp_tools_and_the_tool_results(
+    services: Services, tmp_path: Path, model_api
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH})
+    services.start_session(tmp_path)
+    asyncio.run(trade_through_services(services, trader(standins), []))
+    bodies = standins.stats()["openai"]["bodies"]
+    assert len(bodies) == 3
+    offered = sorted(tool["function"]["name"] for tool in bodies[0]["tools"])
+    assert offered == ["add", "buy", "get_information", "get_price_local", "multiply", "sell"]
+    last = bodies[-1]["messages"]
+    tool_replies = [m for m in last if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in tool_replies] == ["call_0_0", "call_1_0"]
+    assert json.loads(tool_replies[1]["content"])["amount"] == 2
+
+
+def test_arguments_that_are_not_an_object_are_answered_with_an_error(
+    services: Services, tmp_path: Path, model_api
+):
+    standins = model_api({"script": [{"tool_calls": [{"name": "buy", "arguments": [1, 2]}]}]})
+    ledger = services.start_session(tmp_path)
+    records: list[dict[str, Any]] = []
+    asyncio.run(trade_through_services(services, trader(standins), records))
+    reply = next(r for r in records if r["role"] == "tool")
+    assert json.loads(reply["content"]) == {"error": "arguments must be a JSON object"}
+    assert ledger.pending(TODAY) == []
+
+
+def test_a_model_that_never_finishes_stops_at_max_steps(
+    services: Services, tmp_path: Path, model_api, caplog: pytest.LogCaptureFixture
+):
+    look = {"tool_calls": [{"name": "add", "arguments": {"a": 1, "b": 1}}]}
+    standins = model_api({"script": [look] * 10})
+    services.start_session(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="ai_trader.agent.model"):
+        steps = asyncio.run(trade_through_services(services, trader(standins, max_steps=3), []))
+    assert steps == 3
+    assert standins.stats()["openai"]["requests"] == 3
+    assert "max_steps=3" in caplog.text
+
+
+def one_tool() -> list[ToolSpec]:
+    return [ToolSpec("add", "Add.", {"type": "object", "properties": {}}, "math")]
+
+
+async def no_tools(name: str, arguments: dict[str, Any]) -> Any:
+    raise AssertionError("no tool should be called")
+
+
+def test_a_failing_api_is_retried_max_retries_times_with_exponential_backoff(model_api):
+    standins = model_api({"always_fail": True})
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+
+    model = trader(standins, max_retries=3, base_delay=0.5)
+    model.sleep = sleep
+    with pytest.raises(ModelFailed, match="failed 4 time"):
+        asyncio.run(model.trade_day(no_tools, lambda _: None, f"Today is {TODAY}.", one_tool()))
+    assert delays == [0.5, 1.0, 2.0]
+    assert standins.stats()["openai"]["requests"] == 4
+
+
+def test_a_failure_that_clears_within_the_retries_is_survived(model_api):
+    standins = model_api({"fail_first": 2})
+    model = trader(standins, max_retries=2)
+    steps = asyncio.run(model.trade_day(no_tools, lambda _: None, f"Today is {TODAY}.", one_tool()))
+    assert steps == 1
+    assert standins.stats()["openai"]["requests"] == 3
+
+
+def test_a_model_unknown_to_the_server_is_unavailable(model_api):
+    standins = model_api({})
+    with pytest.raises(ModelUnavailable, match="gpt-missing"):
+        asyncio.run(
+            trader(standins, model="gpt-missing").trade_day(
+                no_tools, lambda _: None, f"Today is {TODAY}.", one_tool()
+            )
+        )
+
+
+def test_the_toolbox_names_a_service_that_does_not_answer(services: Services):
+    dead = load_settings({**services.env, "SEARCH_HTTP_PORT": "1"})
+
+    async def open_toolbox() -> None:
+        async with Toolbox(dead):
+            pass
+
+    with pytest.raises(UserError, match=r"the search service does not answer at .*:1/mcp"):
+        asyncio.run(open_toolbox())
+
+
+# --- the runner ----------------------------------------------------------------------------
+
+
+def run_config(log_path: Path, *models: dict[str, Any], max_retries: int = 2):
+    return parse_config(
+        {
+            "date_range": {"init_date": "2025-10-29", "end_date": "2025-10-30"},
+            "models": list(models),
+            "agent_config": {"max_steps": 5, "max_retries": max_retries, "base_delay": 0},
+            "log_config": {"log_path": str(log_path)},
+        },
+        "test",
+        {},
+    )
+
+
+def model_entry(signature: str, basemodel: str = MODEL) -> dict[str, Any]:
+    return {"name": signature, "basemodel": basemodel, "signature": signature}
+
+
+def runner_for(services: Services, standins: StandIns | None, config) -> Runner:
+    env = dict(services.env)
+    if standins is not None:
+        env |= {"OPENAI_API_KEY": "test-key", "OPENAI_API_BASE": standins.openai_base}
+    return Runner(config, load_settings(env), "test")
+
+
+def actions(ledger: Ledger) -> list[tuple[str, str, str, int]]:
+    return [
+        (row["date"], *row["this_action"].values()) for row in ledger.rows() if "this_action" in row
+    ]
+
+
+def test_a_run_commits_the_scripted_trade_for_each_day(
+    services: Services, tmp_path: Path, model_api
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH})
+    config = run_config(tmp_path, model_entry("scripted"))
+    results = asyncio.run(runner_for(services, standins, config).run())
+    assert [r.signature for r in results] == ["scripted"]
+    ledger = Ledger(tmp_path / "scripted")
+    assert actions(ledger) == [("2025-10-30", "buy", "AAPL", 2)]
+    assert ledger.log_file("2025-10-30").exists()
+    assert not services.runtime_path.exists()  # the session is cleared after the run
+
+
+def test_a_model_unknown_to_the_server_is_skipped_and_the_others_run(
+    services: Services, tmp_path: Path, model_api, caplog: pytest.LogCaptureFixture
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH})
+    config = run_config(tmp_path, model_entry("missing", "gpt-missing"), model_entry("scripted"))
+    with caplog.at_level(logging.WARNING, logger="ai_trader.agent.runner"):
+        results = asyncio.run(runner_for(services, standins, config).run())
+    assert [r.signature for r in results] == ["scripted"]
+    assert "skipping model missing" in caplog.text
+    assert actions(Ledger(tmp_path / "scripted")) == [("2025-10-30", "buy", "AAPL", 2)]
+    assert actions(Ledger(tmp_path / "missing")) == []
+
+
+def test_a_model_without_an_api_key_is_skipped_and_a_run_with_nothing_left_fails(
+    services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    config = run_config(tmp_path, model_entry("scripted"))
+    with (
+        caplog.at_level(logging.WARNING, logger="ai_trader.agent.runner"),
+        pytest.raises(AgentError, match="no enabled model could run"),
+    ):
+        asyncio.run(runner_for(services, None, config).run())
+    assert "OPENAI_API_KEY is not set" in caplog.text
+
+
+def test_a_server_answering_500_fails_the_run_after_the_retries_and_commits_nothing(
+    services: Services, tmp_path: Path, model_api
+):
+    standins = model_api({"always_fail": True})
+    config = run_config(tmp_path, model_entry("scripted"), max_retries=2)
+    with pytest.raises(AgentError) as caught:
+        asyncio.run(runner_for(services, standins, config).run())
+    message = str(caught.value)
+    assert "scripted on 2025-10-30" in message
+    assert "failed 3 time(s)" in message
+    assert standins.stats()["openai"]["requests"] == 3
+    ledger = Ledger(tmp_path / "scripted")
+    assert [row["date"] for row in ledger.rows()] == ["2025-10-29"]
+
+
+class FailAfterBuy:
+    """The services' toolbox, except that the model API starts failing once a buy went through."""
+
+    def __init__(self, toolbox: Toolbox, standins: StandIns) -> None:
+        self.toolbox = toolbox
+        self.standins = standins
+        self.tools = toolbox.tools
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        result = await self.toolbox.call(name, arguments)
+        if name == "buy":
+            self.standins.set_scenario({"openai": {"always_fail": True}})
+        return result
+
+
+def test_a_day_that_failed_after_a_trade_is_redone_without_duplicating_it(
+    services: Services, tmp_path: Path, model_api
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH})
+    config = run_config(tmp_path, model_entry("scripted"))
+    runner = runner_for(services, standins, config)
+
+    async def interrupted() -> None:
+        async with Toolbox(runner.settings) as toolbox:
+            await runner.run_model(FailAfterBuy(toolbox, standins), config.enabled_models[0])
+
+    with pytest.raises(AgentError):
+        asyncio.run(interrupted())
+    ledger = Ledger(tmp_path / "scripted")
+    assert actions(ledger) == []  # the buy was staged, never committed
+    assert ledger.pending("2025-10-30") != []
+
+    standins.set_scenario({"openai": {"script": LOOK_UP_BUY_FINISH}})
+    asyncio.run(runner.run())
+    assert actions(ledger) == [("2025-10-30", "buy", "AAPL", 2)]
+
+
+# --- pure helpers of the runner ------------------------------------------------------------
+
+
+def test_trading_days_are_the_data_days_after_the_last_done_up_to_the_end():
+    days = ["2025-10-27", "2025-10-28", "2025-10-29", "2025-10-30", "2025-10-31"]
+    assert trading_days(days, "2025-10-28", "2025-10-30") == ["2025-10-29", "2025-10-30"]
+    assert trading_days(days, "", "2025-10-27") == ["2025-10-27"]
+    assert trading_days(days, "2025-10-31", "2025-12-31") == []
+
+
+def test_the_summary_shows_value_return_and_the_benchmark():
+    results = [
+        Result("builtin", 5, "2025-10-27", "2025-10-31", 10500.0, 10000.0, -0.0125),
+        Result("fresh", 0, None, None, 10000.0, 10000.0, None),
+    ]
+    lines = format_summary(results).splitlines()
+    assert "QQQ" in lines[0]
+    assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%"]
+    assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a"]

@@ -1,0 +1,212 @@
+"""The run configuration: the original keys, validated, with the bad key named in one line."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ai_trader.config import load_config, parse_config
+from ai_trader.errors import UserError
+
+
+def valid() -> dict[str, Any]:
+    return {
+        "agent_type": "BaseAgent",
+        "date_range": {"init_date": "2025-10-01", "end_date": "2025-10-31"},
+        "models": [
+            {
+                "name": "builtin-momentum",
+                "basemodel": "builtin/momentum",
+                "signature": "builtin-momentum",
+                "enabled": True,
+            },
+            {
+                "name": "gpt",
+                "basemodel": "gpt-4o-mini",
+                "signature": "gpt-4o-mini",
+                "enabled": False,
+            },
+        ],
+        "agent_config": {
+            "max_steps": 12,
+            "max_retries": 2,
+            "base_delay": 0.5,
+            "initial_cash": 5000.0,
+        },
+        "log_config": {"log_path": "./data/agent_data"},
+    }
+
+
+def error_of(raw: object, env: dict[str, str] | None = None) -> str:
+    with pytest.raises(UserError) as caught:
+        parse_config(raw, "test.json", env or {})
+    message = str(caught.value)
+    assert "\n" not in message, message
+    return message
+
+
+def test_a_valid_config_is_read_with_the_original_keys():
+    config = parse_config(valid(), "test.json", {})
+    assert config.date_range.init_date == date(2025, 10, 1)
+    assert config.date_range.end_date == date(2025, 10, 31)
+    assert [m.signature for m in config.enabled_models] == ["builtin-momentum"]
+    assert config.enabled_models[0].builtin
+    assert not config.models[1].builtin
+    assert config.agent_config.max_steps == 12
+    assert config.agent_config.max_retries == 2
+    assert config.agent_config.base_delay == 0.5
+    assert config.agent_config.initial_cash == 5000.0
+
+
+def test_the_agent_and_log_sections_have_defaults():
+    raw = valid()
+    del raw["agent_config"], raw["log_config"]
+    config = parse_config(raw, "test.json", {})
+    assert config.agent_config.max_steps == 30
+    assert config.agent_config.initial_cash == 10000.0
+    assert config.log_path() == (Path.cwd() / "data" / "agent_data").resolve()
+
+
+def test_a_missing_end_date_is_named():
+    raw = valid()
+    del raw["date_range"]["end_date"]
+    message = error_of(raw)
+    assert "date_range.end_date" in message
+    assert "test.json" in message
+
+
+def test_an_end_date_before_the_init_date_is_refused():
+    raw = valid()
+    raw["date_range"]["end_date"] = "2025-09-30"
+    message = error_of(raw)
+    assert "date_range" in message
+    assert "end_date is before init_date" in message
+
+
+def test_a_malformed_date_is_named():
+    raw = valid()
+    raw["date_range"]["init_date"] = "01/10/2025"
+    assert "date_range.init_date" in error_of(raw)
+
+
+@pytest.mark.parametrize("signature", ["../escape", "a/b", "", ".hidden", "with space"])
+def test_a_signature_that_is_not_a_plain_folder_name_is_named(signature: str):
+    raw = valid()
+    raw["models"][0]["signature"] = signature
+    assert "models.0.signature" in error_of(raw)
+
+
+def test_a_config_without_an_enabled_model_is_refused_naming_models():
+    raw = valid()
+    raw["models"][0]["enabled"] = False
+    message = error_of(raw)
+    assert message.startswith("config test.json: models")
+    assert "no model is enabled" in message
+
+
+def test_two_enabled_models_with_one_signature_are_refused_naming_models():
+    raw = valid()
+    raw["models"][1]["enabled"] = True
+    raw["models"][1]["signature"] = "builtin-momentum"
+    message = error_of(raw)
+    assert message.startswith("config test.json: models")
+    assert "share a signature" in message
+
+
+def test_a_disabled_model_may_repeat_a_signature():
+    raw = valid()
+    raw["models"][1]["signature"] = "builtin-momentum"
+    assert len(parse_config(raw, "test.json", {}).enabled_models) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "named"),
+    [
+        ("max_steps", 0, "agent_config.max_steps"),
+        ("max_retries", -1, "agent_config.max_retries"),
+        ("base_delay", -0.5, "agent_config.base_delay"),
+        ("initial_cash", 0, "agent_config.initial_cash"),
+        ("max_steps", "many", "agent_config.max_steps"),
+    ],
+)
+def test_a_bad_agent_setting_is_named(key: str, value: object, named: str):
+    raw = valid()
+    raw["agent_config"][key] = value
+    assert named in error_of(raw)
+
+
+def test_a_model_without_a_signature_is_named():
+    raw = valid()
+    del raw["models"][1]["signature"]
+    assert "models.1.signature" in error_of(raw)
+
+
+@pytest.mark.parametrize("raw", [[], "config", 3, None])
+def test_a_top_level_that_is_not_an_object_is_refused(raw: object):
+    assert "expected a JSON object" in error_of(raw)
+
+
+def test_a_file_that_is_not_json_is_refused_with_its_line(tmp_path: Path):
+    path = tmp_path / "config.json"
+    path.write_text('{\n  "date_range": {,\n}\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"not valid JSON \(line 2") as caught:
+        load_config(path, {})
+    assert str(path) in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_missing_file_is_refused(tmp_path: Path):
+    path = tmp_path / "absent.json"
+    with pytest.raises(UserError, match="no such file") as caught:
+        load_config(path, {})
+    assert str(path) in str(caught.value)
+
+
+def test_a_valid_file_loads(tmp_path: Path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(valid()), encoding="utf-8")
+    assert load_config(path, {}).enabled_models[0].signature == "builtin-momentum"
+
+
+def test_the_environment_overrides_dates_and_max_steps():
+    env = {"INIT_DATE": "2025-10-20", "END_DATE": "2025-10-24", "AGENT_MAX_STEP": "7"}
+    config = parse_config(valid(), "test.json", env)
+    assert config.date_range.init_date == date(2025, 10, 20)
+    assert config.date_range.end_date == date(2025, 10, 24)
+    assert config.agent_config.max_steps == 7
+
+
+def test_an_override_fills_a_missing_key():
+    raw = valid()
+    del raw["date_range"]["end_date"]
+    config = parse_config(raw, "test.json", {"END_DATE": "2025-10-10"})
+    assert config.date_range.end_date == date(2025, 10, 10)
+
+
+def test_a_bad_override_is_named_like_the_key_it_sets():
+    assert "agent_config.max_steps" in error_of(valid(), {"AGENT_MAX_STEP": "lots"})
+
+
+def test_blank_overrides_are_ignored():
+    config = parse_config(valid(), "test.json", {"INIT_DATE": "  ", "AGENT_MAX_STEP": ""})
+    assert config.date_range.init_date == date(2025, 10, 1)
+    assert config.agent_config.max_steps == 12
+
+
+def test_the_callers_dict_is_not_mutated_by_overrides():
+    raw = valid()
+    before = copy.deepcopy(raw)
+    parse_config(raw, "test.json", {"END_DATE": "2025-10-24", "AGENT_MAX_STEP": "3"})
+    assert raw == before
+
+
+def test_unknown_keys_of_the_original_configs_are_accepted():
+    raw = valid()
+    raw["models"][0]["extra_setting"] = 1
+    raw["something_else"] = {"a": 1}
+    assert parse_config(raw, "test.json", {}).enabled_models[0].name == "builtin-momentum"

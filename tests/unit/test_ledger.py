@@ -1,0 +1,339 @@
+"""The position book: trading rules, day-level commits, crash safety, the original format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ai_trader.errors import UserError
+from ai_trader.ledger import (
+    CASH,
+    Ledger,
+    TradeRejected,
+    apply_trade,
+    initial_row,
+    portfolio_value,
+    whole_shares,
+)
+
+SYMBOLS = ("AAPL", "MSFT", "NVDA")
+INIT = "2025-10-24"
+DAY1 = "2025-10-27"
+DAY2 = "2025-10-28"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Ledger:
+    book = Ledger(tmp_path / "model-a")
+    assert book.ensure_initialized(INIT, SYMBOLS, 1000.0)
+    return book
+
+
+def lines(ledger: Ledger) -> list[dict]:
+    return [json.loads(line) for line in ledger.position_file.read_text().splitlines()]
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def test_a_buy_moves_cash_into_shares_at_the_price():
+    after = apply_trade({"AAPL": 0, CASH: 1000.0}, "buy", "AAPL", 3, 100.5)
+    assert after == {"AAPL": 3, CASH: 698.5}
+
+
+def test_a_sell_moves_shares_into_cash_at_the_price():
+    after = apply_trade({"AAPL": 5, CASH: 10.0}, "sell", "AAPL", 2, 50.25)
+    assert after == {"AAPL": 3, CASH: 110.5}
+
+
+def test_a_buy_may_spend_exactly_all_the_cash():
+    assert apply_trade({CASH: 300.0}, "buy", "MSFT", 3, 100.0) == {"MSFT": 3, CASH: 0.0}
+
+
+def test_a_buy_beyond_the_cash_is_rejected_naming_the_shortfall():
+    with pytest.raises(TradeRejected, match="insufficient cash") as caught:
+        apply_trade({"AAPL": 0, CASH: 100.0}, "buy", "AAPL", 2, 50.01)
+    assert "100.02" in str(caught.value)
+
+
+def test_selling_more_than_held_is_rejected():
+    with pytest.raises(TradeRejected, match="insufficient shares: selling 3 AAPL, holding 2"):
+        apply_trade({"AAPL": 2, CASH: 0.0}, "sell", "AAPL", 3, 10.0)
+
+
+def test_selling_a_symbol_never_held_is_rejected():
+    with pytest.raises(TradeRejected, match="insufficient shares"):
+        apply_trade({CASH: 0.0}, "sell", "NVDA", 1, 10.0)
+
+
+def test_an_unknown_action_is_rejected():
+    with pytest.raises(TradeRejected, match="unknown action"):
+        apply_trade({CASH: 100.0}, "short", "AAPL", 1, 10.0)
+
+
+def test_applying_a_trade_leaves_the_given_positions_alone():
+    before = {"AAPL": 1, CASH: 100.0}
+    apply_trade(before, "buy", "AAPL", 1, 10.0)
+    assert before == {"AAPL": 1, CASH: 100.0}
+
+
+@pytest.mark.parametrize(("amount", "shares"), [(1, 1), (7, 7), (3.0, 3)])
+def test_whole_shares_accepts_positive_whole_numbers(amount: object, shares: int):
+    assert whole_shares(amount) == shares
+    assert type(whole_shares(amount)) is int
+
+
+@pytest.mark.parametrize(
+    "amount", [0, -1, -2.0, 1.5, 0.001, True, False, "3", None, math.nan, math.inf, [1]]
+)
+def test_whole_shares_rejects_anything_else(amount: object):
+    with pytest.raises(TradeRejected, match="amount"):
+        whole_shares(amount)
+
+
+def test_portfolio_value_is_cash_plus_holdings_at_the_prices():
+    positions = {"AAPL": 2, "MSFT": 0, "NVDA": 1, CASH: 50.0}
+    assert portfolio_value(positions, {"AAPL": 10.0, "NVDA": 5.0}) == 75.0
+
+
+def test_a_holding_without_a_price_counts_as_zero():
+    assert portfolio_value({"AAPL": 2, CASH: 50.0}, {}) == 50.0
+
+
+# --- the book on disk --------------------------------------------------------------------
+
+
+def test_the_opening_row_has_every_symbol_and_the_cash(ledger: Ledger):
+    assert lines(ledger) == [
+        {"date": INIT, "id": 0, "positions": {"AAPL": 0, "MSFT": 0, "NVDA": 0, CASH: 1000.0}}
+    ]
+    assert initial_row(INIT, SYMBOLS, 1000.0) == lines(ledger)[0]
+
+
+def test_an_existing_book_is_not_initialised_again(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 10.0)
+    ledger.commit_day(DAY1)
+    assert not ledger.ensure_initialized(INIT, SYMBOLS, 5.0)
+    assert len(lines(ledger)) == 2
+
+
+def test_a_staged_trade_reaches_position_jsonl_only_at_commit(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 2, 100.0)
+    assert len(lines(ledger)) == 1
+    assert ledger.pending_file.exists()
+    added = ledger.commit_day(DAY1)
+    assert [row["this_action"] for row in added] == [
+        {"action": "buy", "symbol": "AAPL", "amount": 2}
+    ]
+    assert lines(ledger)[1:] == added
+    assert not ledger.pending_file.exists()
+
+
+def test_staged_trades_build_on_each_other_within_a_day(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 2, 100.0)
+    ledger.record_trade(DAY1, "buy", "MSFT", 1, 300.0)
+    ledger.record_trade(DAY1, "sell", "AAPL", 1, 100.0)
+    positions, last_id = ledger.positions_for(DAY1)
+    assert positions == {"AAPL": 1, "MSFT": 1, "NVDA": 0, CASH: 600.0}
+    assert last_id == 3
+    assert [row["id"] for row in ledger.commit_day(DAY1)] == [1, 2, 3]
+
+
+def test_a_staged_trade_is_checked_against_the_staged_positions(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 9, 100.0)
+    with pytest.raises(TradeRejected, match="insufficient cash"):
+        ledger.record_trade(DAY1, "buy", "AAPL", 2, 100.0)
+
+
+def test_a_rejected_trade_stages_nothing(ledger: Ledger):
+    with pytest.raises(TradeRejected):
+        ledger.record_trade(DAY1, "sell", "AAPL", 1, 100.0)
+    assert not ledger.pending_file.exists()
+
+
+def test_a_day_without_trades_commits_one_no_trade_row(ledger: Ledger):
+    added = ledger.commit_day(DAY1)
+    assert added == [
+        {
+            "date": DAY1,
+            "id": 1,
+            "this_action": {"action": "no_trade", "symbol": "", "amount": 0},
+            "positions": {"AAPL": 0, "MSFT": 0, "NVDA": 0, CASH: 1000.0},
+        }
+    ]
+    assert lines(ledger)[-1] == added[0]
+
+
+def test_the_next_day_starts_from_the_committed_positions(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "NVDA", 4, 50.0)
+    ledger.commit_day(DAY1)
+    row = ledger.record_trade(DAY2, "sell", "NVDA", 1, 60.0)
+    assert row["id"] == 2
+    assert row["positions"] == {"AAPL": 0, "MSFT": 0, "NVDA": 3, CASH: 860.0}
+
+
+def test_a_stage_left_from_another_day_is_ignored(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    assert ledger.pending(DAY2) == []
+    assert ledger.positions_for(DAY2) == ({"AAPL": 0, "MSFT": 0, "NVDA": 0, CASH: 1000.0}, 0)
+
+
+def test_begin_day_discards_a_stale_stage_so_a_redo_adds_no_duplicate(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    # The attempt stops here; the next run redoes the day and places the same trade.
+    ledger.begin_day(DAY1)
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    ledger.commit_day(DAY1)
+    buys = [row for row in lines(ledger) if row.get("this_action", {}).get("action") == "buy"]
+    assert len(buys) == 1
+    assert lines(ledger)[-1]["positions"]["AAPL"] == 1
+
+
+def test_begin_day_removes_the_partial_log_of_that_day(ledger: Ledger):
+    ledger.append_log(DAY1, {"step": 1})
+    ledger.append_log(DAY2, {"step": 1})
+    ledger.begin_day(DAY1)
+    assert not ledger.log_file(DAY1).exists()
+    assert ledger.log_file(DAY2).exists()
+
+
+def test_a_commit_repeated_after_a_crash_before_the_stage_was_removed_adds_nothing(
+    ledger: Ledger, tmp_path: Path
+):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    stage = tmp_path / "stage-copy.json"
+    shutil.copy(ledger.pending_file, stage)
+    ledger.commit_day(DAY1)
+    committed = ledger.position_file.read_text()
+    # The state a crash between the rename and the stage removal leaves behind:
+    shutil.copy(stage, ledger.pending_file)
+    assert ledger.commit_day(DAY1) == []
+    assert ledger.position_file.read_text() == committed
+    assert not ledger.pending_file.exists()
+
+
+def test_log_entries_are_appended_as_json_lines(ledger: Ledger):
+    ledger.append_log(DAY1, {"role": "assistant", "content": "héllo"})
+    ledger.append_log(DAY1, {"role": "tool", "content": "{}"})
+    path = ledger.root / "log" / DAY1 / "log.jsonl"
+    assert [json.loads(x)["role"] for x in path.read_text().splitlines()] == [
+        "assistant",
+        "tool",
+    ]
+
+
+def test_position_rows_have_the_original_format(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 2, 100.0)
+    ledger.commit_day(DAY1)
+    ledger.commit_day(DAY2)
+    text = ledger.position_file.read_text()
+    assert text.endswith("\n")
+    rows = [json.loads(line) for line in text.splitlines()]
+    assert list(rows[0]) == ["date", "id", "positions"]
+    for row in rows[1:]:
+        assert list(row) == ["date", "id", "this_action", "positions"]
+        assert list(row["this_action"]) == ["action", "symbol", "amount"]
+        assert CASH in row["positions"]
+    assert [row["id"] for row in rows] == [0, 1, 2]
+    assert [row["date"] for row in rows] == [INIT, DAY1, DAY2]
+    # The original's separators: one JSON object per line, ", " and ": ".
+    assert text.splitlines()[1].startswith('{"date": "2025-10-27", "id": 1, "this_action": {')
+
+
+def test_the_last_date_is_the_last_committed_day(ledger: Ledger):
+    assert ledger.last_date() == INIT
+    ledger.commit_day(DAY1)
+    assert ledger.last_date() == DAY1
+
+
+def test_a_missing_book_has_no_rows(tmp_path: Path):
+    book = Ledger(tmp_path / "nobody")
+    assert book.rows() == []
+    assert book.last_date() is None
+    with pytest.raises(UserError, match="not initialised"):
+        book.committed()
+
+
+# --- damaged files -----------------------------------------------------------------------
+
+
+def two_days(ledger: Ledger) -> str:
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    ledger.commit_day(DAY1)
+    ledger.record_trade(DAY2, "buy", "MSFT", 1, 100.0)
+    ledger.record_trade(DAY2, "buy", "NVDA", 1, 100.0)
+    ledger.commit_day(DAY2)
+    return ledger.position_file.read_text()
+
+
+def test_a_truncated_last_line_drops_its_whole_day(
+    ledger: Ledger, caplog: pytest.LogCaptureFixture
+):
+    text = two_days(ledger)
+    ledger.position_file.write_text(text[: text.rindex("\n", 0, -1) + 40])
+    with caplog.at_level(logging.WARNING, logger="ai_trader.ledger"):
+        rows = ledger.rows()
+    assert [row["date"] for row in rows] == [INIT, DAY1]
+    assert "truncated" in caplog.text
+    assert DAY2 in caplog.text
+
+
+def test_a_truncated_last_line_is_repaired_on_disk(ledger: Ledger):
+    text = two_days(ledger)
+    ledger.position_file.write_text(text[: text.rindex("\n", 0, -1) + 40])
+    ledger.rows()
+    assert [row["date"] for row in lines(ledger)] == [INIT, DAY1]
+    assert ledger.position_file.read_text().endswith("\n")
+
+
+def test_a_repaired_day_is_redone_from_the_previous_days_end(ledger: Ledger):
+    text = two_days(ledger)
+    ledger.position_file.write_text(text[: text.rindex("\n", 0, -1) + 40])
+    assert ledger.last_date() == DAY1
+    ledger.begin_day(DAY2)
+    ledger.record_trade(DAY2, "buy", "MSFT", 1, 100.0)
+    ledger.commit_day(DAY2)
+    assert [row["id"] for row in lines(ledger)] == [0, 1, 2]
+    assert lines(ledger)[-1]["positions"] == {"AAPL": 1, "MSFT": 1, "NVDA": 0, CASH: 800.0}
+
+
+def test_a_truncated_line_without_a_readable_date_drops_the_last_intact_day(ledger: Ledger):
+    text = two_days(ledger)
+    ledger.position_file.write_text(text + '{"da')
+    assert [row["date"] for row in ledger.rows()] == [INIT, DAY1]
+
+
+def test_a_corrupt_middle_line_is_an_error_naming_file_and_line(ledger: Ledger):
+    text = two_days(ledger)
+    broken = text.splitlines()
+    broken[1] = broken[1][:30]
+    ledger.position_file.write_text("\n".join(broken) + "\n")
+    with pytest.raises(UserError) as caught:
+        ledger.rows()
+    assert f"{ledger.position_file}:2" in str(caught.value)
+    # Nothing is rewritten behind the user's back.
+    assert ledger.position_file.read_text() == "\n".join(broken) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("[1, 2]", "expected a JSON object"),
+        ('{"id": 1, "positions": {"CASH": 1}}', "'date'"),
+        ('{"date": "2025-10-27", "id": "1", "positions": {"CASH": 1}}', "'id'"),
+        ('{"date": "2025-10-27", "id": 1, "positions": {"AAPL": 1}}', "'CASH'"),
+    ],
+)
+def test_a_row_of_the_wrong_shape_is_an_error_naming_its_line(
+    ledger: Ledger, line: str, problem: str
+):
+    with ledger.position_file.open("a") as handle:
+        handle.write(line + "\n")
+    with pytest.raises(UserError, match=problem) as caught:
+        ledger.rows()
+    assert f"{ledger.position_file}:2" in str(caught.value)

@@ -1,0 +1,113 @@
+"""Settings from the environment, with the defaults DESIGN.md gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai_trader.errors import UserError
+from ai_trader.settings import PORT_VARIABLES, load_settings
+
+
+def test_the_service_ports_default_to_8000_to_8003():
+    settings = load_settings({})
+    assert settings.ports == {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
+
+
+def test_the_port_variables_are_the_originals():
+    assert PORT_VARIABLES == {
+        "math": "MATH_HTTP_PORT",
+        "search": "SEARCH_HTTP_PORT",
+        "trade": "TRADE_HTTP_PORT",
+        "prices": "GETPRICE_HTTP_PORT",
+    }
+
+
+def test_other_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings({})
+    assert settings.data_dir == tmp_path.resolve() / "data"
+    assert settings.runtime_env_path == tmp_path.resolve() / "data/agent_data/.runtime_env.json"
+    assert settings.alphavantage_api_key is None
+    assert settings.alphavantage_base_url == "https://www.alphavantage.co/query"
+    assert settings.alphavantage_min_interval == 12.0
+    assert settings.jina_api_key is None
+    assert settings.jina_search_base_url == "https://s.jina.ai"
+    assert settings.jina_reader_base_url == "https://r.jina.ai"
+    assert settings.openai_api_key is None
+    assert settings.openai_api_base is None
+    assert settings.service_host == "127.0.0.1"
+    assert settings.ready_timeout == 30.0
+
+
+def test_ports_come_from_their_variables():
+    env = {
+        "MATH_HTTP_PORT": "9100",
+        "SEARCH_HTTP_PORT": "9101",
+        "TRADE_HTTP_PORT": "9102",
+        "GETPRICE_HTTP_PORT": "9103",
+    }
+    assert load_settings(env).ports == {
+        "math": 9100,
+        "search": 9101,
+        "trade": 9102,
+        "prices": 9103,
+    }
+
+
+def test_the_service_url_is_the_mcp_endpoint_on_the_client_host():
+    settings = load_settings({"SERVICE_CLIENT_HOST": "trader", "TRADE_HTTP_PORT": "9002"})
+    assert settings.service_url("trade") == "http://trader:9002/mcp"
+
+
+def test_the_original_alpha_vantage_key_spelling_is_read():
+    assert load_settings({"ALPHAADVANTAGE_API_KEY": "orig"}).alphavantage_api_key == "orig"
+
+
+def test_the_usual_alpha_vantage_key_spelling_is_read():
+    assert load_settings({"ALPHAVANTAGE_API_KEY": "usual"}).alphavantage_api_key == "usual"
+
+
+def test_a_blank_key_counts_as_unset():
+    env = {"ALPHAADVANTAGE_API_KEY": "  ", "ALPHAVANTAGE_API_KEY": "", "OPENAI_API_KEY": " "}
+    settings = load_settings(env)
+    assert settings.alphavantage_api_key is None
+    assert settings.openai_api_key is None
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "65536", "-1", "80.5"])
+@pytest.mark.parametrize("variable", sorted(PORT_VARIABLES.values()))
+def test_a_bad_port_names_its_variable(variable: str, value: str):
+    with pytest.raises(UserError, match=variable) as caught:
+        load_settings({variable: value})
+    assert repr(value) in str(caught.value)
+
+
+@pytest.mark.parametrize("variable", ["ALPHAVANTAGE_MIN_INTERVAL", "READY_TIMEOUT"])
+@pytest.mark.parametrize("value", ["soon", "-3"])
+def test_a_bad_number_names_its_variable(variable: str, value: str):
+    with pytest.raises(UserError, match=variable):
+        load_settings({variable: value})
+
+
+def test_a_relative_runtime_env_path_is_refused():
+    with pytest.raises(UserError, match="RUNTIME_ENV_PATH must be an absolute path"):
+        load_settings({"RUNTIME_ENV_PATH": "state/runtime.json"})
+
+
+def test_an_absolute_runtime_env_path_is_kept(tmp_path: Path):
+    path = tmp_path / "run" / "state.json"
+    assert load_settings({"RUNTIME_ENV_PATH": str(path)}).runtime_env_path == path
+
+
+def test_the_data_dir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_settings({"DATA_DIR": "prices"}).data_dir == tmp_path.resolve() / "prices"
+
+
+def test_settings_are_read_from_the_process_environment_by_default(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    monkeypatch.setenv("MATH_HTTP_PORT", "9200")
+    assert load_settings().ports["math"] == 9200
