@@ -416,10 +416,11 @@ def test_a_model_without_an_api_key_is_skipped_and_a_run_with_nothing_left_fails
     config = run_config(tmp_path, model_entry("scripted"))
     with (
         caplog.at_level(logging.WARNING, logger="ai_trader.agent.runner"),
-        pytest.raises(AgentError, match="no enabled model could run"),
+        pytest.raises(UserError, match="no enabled model could run") as raised,
     ):
         asyncio.run(runner_for(services, None, config).run())
     assert "OPENAI_API_KEY is not set" in caplog.text
+    assert raised.value.exit_code == 2  # a missing key is bad input, not a failed run
 
 
 def test_a_server_answering_500_fails_the_run_after_the_retries_and_commits_nothing(

@@ -12,7 +12,7 @@ from ai_trader.agent import builtin
 from ai_trader.agent.model import ModelFailed, ModelTrader, ModelUnavailable, system_prompt
 from ai_trader.agent.toolbox import Toolbox
 from ai_trader.config import ModelEntry, RunConfig
-from ai_trader.errors import UserError
+from ai_trader.errors import RunFailed, UserError
 from ai_trader.ledger import CASH, Ledger, portfolio_value
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME, NASDAQ_100
@@ -22,7 +22,7 @@ from ai_trader.settings import Settings
 log = logging.getLogger(__name__)
 
 
-class AgentError(UserError):
+class AgentError(RunFailed):
     """The run could not finish; the message says which model and day."""
 
 
@@ -184,5 +184,6 @@ class Runner:
         finally:
             clear_state(self.settings.runtime_env_path)
         if not results:
-            raise AgentError("no enabled model could run (see the warnings above)")
+            # Every model was skipped (no key, unknown to the server): an input problem.
+            raise UserError("no enabled model could run (see the warnings above)")
         return results
