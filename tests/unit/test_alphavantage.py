@@ -8,7 +8,7 @@ from datetime import date
 import httpx
 import pytest
 
-from ai_trader.market.alphavantage import FetchReport, fetch_all, is_current
+from ai_trader.market.alphavantage import FetchReport, fetch_all, fetch_order, is_current
 from ai_trader.market.universe import price_file
 from standins import StandIns
 
@@ -340,3 +340,13 @@ def test_progress_counts_symbols_on_stderr(standins, tmp_path, sleeps, capsys):
     err = capsys.readouterr().err
     assert "fetch [1/4] AAPL" in err
     assert "fetch [4/4] QQQ" in err
+
+
+def test_fetch_order_puts_missing_files_first_then_the_stalest():
+    refreshed = {"AAPL": "2025-10-30", "MSFT": "", "NVDA": "2025-10-01", "QQQ": "2025-10-30"}
+    order = fetch_order(["AAPL", "MSFT", "NVDA", "QQQ"], refreshed)
+    assert order == ["MSFT", "NVDA", "AAPL", "QQQ"]
+
+
+def test_fetch_order_drops_duplicates_and_keeps_the_given_order_among_equals():
+    assert fetch_order(["B", "A", "B", "C"], {}) == ["B", "A", "C"]

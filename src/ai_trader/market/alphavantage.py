@@ -94,6 +94,25 @@ def _file_is_current(path: Path, today: date, now: float) -> bool:
     return is_current(payload, mtime, today, now)
 
 
+def stored_refresh(path: Path) -> str:
+    """The stored file's last refreshed day ("" when missing or unusable)."""
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return ""
+    if not is_valid_payload(payload):
+        return ""
+    return str(payload[META_KEY].get(LAST_REFRESHED_KEY, ""))[:10]
+
+
+def fetch_order(symbols: Iterable[str], refreshed: dict[str, str]) -> list[str]:
+    """Missing files first, then the stalest: a small daily quota (about 25 requests on the
+    free tier) then fills the gaps over a few days instead of refreshing the same symbols."""
+    wanted = list(dict.fromkeys(symbols))
+    position = {symbol: index for index, symbol in enumerate(wanted)}
+    return sorted(wanted, key=lambda s: (refreshed.get(s, ""), position[s]))
+
+
 class _RedactApiKey(logging.Filter):
     """httpx logs every request URL at INFO, and Alpha Vantage takes the key in the query."""
 
@@ -186,7 +205,8 @@ def fetch_all(
     """
     _install_redaction()
     today = today or date.today()
-    wanted = list(dict.fromkeys(symbols))  # drop duplicates, keep order
+    unique = list(dict.fromkeys(symbols))
+    wanted = fetch_order(unique, {s: stored_refresh(price_file(data_dir, s)) for s in unique})
     report = FetchReport()
     throttle = _Throttle(min_interval, sleep)
     own_client = client is None
