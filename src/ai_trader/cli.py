@@ -189,7 +189,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.handler(args, settings)
     except UserError as exc:
         print(f"ai-trader {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"ai-trader {args.command}: interrupted", file=sys.stderr)
         return 130
