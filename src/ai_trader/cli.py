@@ -118,6 +118,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.dashboard.app import address, serve
+
+    host, port = address(args.host, args.port)
+    serve(settings.data_dir, host, port)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ai-trader",
@@ -171,6 +179,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("config", type=Path, help="the run configuration (JSON)")
     run.set_defaults(handler=cmd_run)
+    dashboard = commands.add_parser(
+        "dashboard",
+        help="serve the results page (value against QQQ, positions, trades) from DATA_DIR",
+        description="Serve a page and /api/summary showing each model's portfolio value "
+        "against QQQ, its positions and trades, read live from DATA_DIR.",
+    )
+    dashboard.add_argument(
+        "--host", default=None, help="address to listen on (default: DASHBOARD_HOST or 127.0.0.1)"
+    )
+    dashboard.add_argument(
+        "--port", type=int, default=None, help="port (default: DASHBOARD_PORT or 8888)"
+    )
+    dashboard.set_defaults(handler=cmd_dashboard)
     return parser
 
 

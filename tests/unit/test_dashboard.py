@@ -1,0 +1,436 @@
+"""The results dashboard: values against hand-computed figures, QQQ scaling, bad lines,
+the empty state, the SVG chart, and the web app's page and JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+from pathlib import Path
+
+import pytest
+from starlette.testclient import TestClient
+
+from ai_trader.cli import build_parser, main
+from ai_trader.dashboard import data
+from ai_trader.dashboard.app import address, bind, build_app, render_page
+from ai_trader.dashboard.chart import Series, line_chart, nice_step
+from ai_trader.errors import UserError
+from ai_trader.ledger import Ledger
+
+# A tiny market. D0 is the opening row's day; D3 is the newest day, which has only opens.
+D0, D1, D2, D3 = "2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06"
+PRICES = {
+    "AAA": {D0: (9, 10), D1: (10, 12), D2: (12, 11), D3: (13, None)},
+    "BBB": {D1: (20, 22), D2: (22, 25), D3: (24, None)},
+    "QQQ": {D0: (99, 100), D1: (100, 110), D2: (110, 105), D3: (120, None)},
+}
+
+
+def merged_line(symbol: str, bars: dict[str, tuple[float, float | None]]) -> str:
+    series = {}
+    for day, (opened, closed) in bars.items():
+        bar = {"1. buy price": str(opened)}
+        if closed is not None:
+            bar |= {"2. high": str(max(opened, closed)), "3. low": str(min(opened, closed))}
+            bar |= {"4. sell price": str(closed), "5. volume": "1000"}
+        series[day] = bar
+    return json.dumps({"Meta Data": {"2. Symbol": symbol}, "Time Series (Daily)": series})
+
+
+def row(day: str, id_: int, positions: dict, action: tuple | None = None) -> dict:
+    line = {"date": day, "id": id_, "positions": positions}
+    if action is not None:
+        name, symbol, amount = action
+        line["this_action"] = {"action": name, "symbol": symbol, "amount": amount}
+    return line
+
+
+# Model A, 1000 in cash: buys 10 AAA at 10 and 5 BBB at 20 on D1, does nothing on D2,
+# sells the 10 AAA at 13 on D3.
+MODEL_A = [
+    row(D0, 0, {"AAA": 0, "BBB": 0, "CASH": 1000.0}),
+    row(D1, 1, {"AAA": 10, "BBB": 0, "CASH": 900.0}, ("buy", "AAA", 10)),
+    row(D1, 2, {"AAA": 10, "BBB": 5, "CASH": 800.0}, ("buy", "BBB", 5)),
+    row(D2, 3, {"AAA": 10, "BBB": 5, "CASH": 800.0}, ("no_trade", "", 0)),
+    row(D3, 4, {"AAA": 0, "BBB": 5, "CASH": 930.0}, ("sell", "AAA", 10)),
+]
+# By hand: start 1000 (cash only, QQQ's base is its D1 open, 100);
+# D1 800 + 10*12 + 5*22 = 1030, QQQ 1000*110/100 = 1100;
+# D2 800 + 10*11 + 5*25 = 1035, QQQ 1050;
+# D3 (opens only) 930 + 5*24 = 1050, QQQ 1000*120/100 = 1200.
+VALUES_A = [(D0, 1000.0, 1000.0), (D1, 1030.0, 1100.0), (D2, 1035.0, 1050.0), (D3, 1050.0, 1200.0)]
+# Model B, 500 in cash, only one day so far, 4 AAA bought at 10: 460 + 4*12 = 508.
+MODEL_B = [
+    row(D0, 0, {"AAA": 0, "CASH": 500.0}),
+    row(D1, 1, {"AAA": 4, "CASH": 460.0}, ("buy", "AAA", 4)),
+]
+
+
+def write_jsonl(path: Path, lines: list) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines)
+    path.write_text(text)
+    return path
+
+
+def position_file(data_dir: Path, signature: str) -> Path:
+    return data_dir / "agent_data" / signature / "position" / "position.jsonl"
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    data_dir = tmp_path / "data"
+    write_jsonl(data_dir / "merged.jsonl", [merged_line(s, b) for s, b in PRICES.items()])
+    write_jsonl(position_file(data_dir, "model-a"), MODEL_A)
+    write_jsonl(position_file(data_dir, "model-b"), MODEL_B)
+    return data_dir
+
+
+def by_name(summary: dict, signature: str) -> dict:
+    return next(m for m in summary["signatures"] if m["signature"] == signature)
+
+
+def polylines(svg: str) -> dict[str, int]:
+    found = re.findall(r'<polyline data-series="([^"]*)" data-points="(\d+)"', svg)
+    return {name: int(points) for name, points in found}
+
+
+# --- values ----------------------------------------------------------------------------------
+
+
+def test_values_per_day_match_the_hand_computed_figures(folder):
+    model = by_name(data.summarise(folder), "model-a")
+    got = [(p["date"], p["value"], p["benchmark"]) for p in model["series"]]
+    assert got == [(d, pytest.approx(v), pytest.approx(b)) for d, v, b in VALUES_A]
+
+
+def test_total_return_and_qqq_return_over_the_same_days(folder):
+    model = by_name(data.summarise(folder), "model-a")
+    assert model["initial_value"] == pytest.approx(1000.0)
+    assert model["final_value"] == pytest.approx(1050.0)
+    assert model["total_return"] == pytest.approx(0.05)
+    assert model["benchmark_return"] == pytest.approx(0.20)
+    assert (model["days"], model["start_date"], model["last_date"]) == (3, D0, D3)
+
+
+def test_the_figures_agree_with_the_runs_own_summary(folder):
+    from ai_trader.agent.runner import summarise
+    from ai_trader.market.pricebook import PriceBook
+
+    book = PriceBook.load(folder / "merged.jsonl")
+    result = summarise(book, Ledger(folder / "agent_data" / "model-a"), "model-a", 1000.0)
+    model = by_name(data.summarise(folder), "model-a")
+    assert model["final_value"] == pytest.approx(result.final_value)
+    assert model["benchmark_return"] == pytest.approx(result.benchmark_return)
+    assert model["total_return"] == pytest.approx(result.total_return)
+
+
+def test_qqq_is_scaled_to_each_models_own_start(folder):
+    model = by_name(data.summarise(folder), "model-b")
+    # 500 at the start, QQQ's D1 close over its D1 open: 500 * 110 / 100.
+    assert [(p["value"], p["benchmark"]) for p in model["series"]] == [
+        (pytest.approx(500.0), pytest.approx(500.0)),
+        (pytest.approx(508.0), pytest.approx(550.0)),
+    ]
+
+
+def test_the_chart_benchmark_follows_the_longest_run(folder):
+    summary = data.summarise(folder)
+    assert summary["benchmark"]["basis"] == "model-a"
+    assert [p["value"] for p in summary["benchmark"]["points"]] == pytest.approx(
+        [1000.0, 1100.0, 1050.0, 1200.0]
+    )
+
+
+def test_current_positions_are_valued_at_the_newest_price(folder):
+    model = by_name(data.summarise(folder), "model-a")
+    assert model["cash"] == pytest.approx(930.0)
+    assert model["holdings"] == [{"symbol": "BBB", "shares": 5, "price": 24.0, "value": 120.0}]
+
+
+def test_each_days_trades_with_their_fill_price(folder):
+    model = by_name(data.summarise(folder), "model-a")
+    assert model["trades"] == [
+        {
+            "date": D1,
+            "trades": [
+                {"action": "buy", "symbol": "AAA", "amount": 10, "price": 10.0},
+                {"action": "buy", "symbol": "BBB", "amount": 5, "price": 20.0},
+            ],
+        },
+        {"date": D2, "trades": []},
+        {"date": D3, "trades": [{"action": "sell", "symbol": "AAA", "amount": 10, "price": 13.0}]},
+    ]
+
+
+def test_a_run_with_only_its_opening_row_is_one_point_at_its_cash(tmp_path, folder):
+    write_jsonl(position_file(folder, "model-c"), [row(D0, 0, {"AAA": 0, "CASH": 250.0})])
+    model = by_name(data.summarise(folder), "model-c")
+    assert model["series"] == [{"date": D0, "value": 250.0, "benchmark": 250.0}]
+    assert (model["days"], model["total_return"], model["benchmark_return"]) == (0, 0.0, None)
+
+
+def test_a_holding_without_a_price_counts_as_zero_and_says_so(folder):
+    lines = [*MODEL_A[:2], row(D1, 2, {"AAA": 10, "ZZZ": 1, "CASH": 900.0}, ("buy", "ZZZ", 0))]
+    write_jsonl(position_file(folder, "model-a"), lines)
+    summary = data.summarise(folder)
+    assert by_name(summary, "model-a")["final_value"] == pytest.approx(900.0 + 10 * 12)
+    assert any("no price for ZZZ on 2025-10-02" in n for n in summary["notices"])
+
+
+def test_without_merged_jsonl_positions_show_and_values_do_not(folder):
+    (folder / "merged.jsonl").unlink()
+    summary = data.summarise(folder)
+    model = by_name(summary, "model-a")
+    assert model["series"] == []
+    assert model["holdings"] == [{"symbol": "BBB", "shares": 5, "price": None, "value": None}]
+    assert any("merged.jsonl is missing" in n for n in summary["notices"])
+
+
+def test_the_synthetic_sample_is_labelled(folder):
+    meta = {"2. Symbol": "QQQ", "6. Note": "SYNTHETIC offline sample data"}
+    line = json.dumps({"Meta Data": meta, "Time Series (Daily)": {D1: {"1. buy price": "1"}}})
+    with (folder / "merged.jsonl").open("a") as handle:
+        handle.write(line + "\n")
+    summary = data.summarise(folder)
+    assert summary["prices"]["synthetic"] is True
+    assert any("SYNTHETIC" in n for n in summary["notices"])
+
+
+# --- bad lines and empty folders -----------------------------------------------------------
+
+
+def test_corrupt_position_lines_are_skipped_and_reported(folder):
+    path = position_file(folder, "model-a")
+    lines = path.read_text().splitlines()
+    lines.insert(2, "{this is not json")
+    lines.insert(4, json.dumps({"date": D1, "id": 9}))  # no positions
+    path.write_text("\n".join(lines) + "\n")
+    summary = data.summarise(folder)
+    assert [(s["line"], s["reason"]) for s in summary["skipped"]] == [
+        (3, "not valid JSON"),
+        (5, "missing or invalid 'positions'"),
+    ]
+    assert all(s["file"] == str(path) for s in summary["skipped"])
+    assert any("2 line(s) could not be used" in n for n in summary["notices"])
+    # The good lines still give the same figures.
+    model = by_name(summary, "model-a")
+    assert [p["value"] for p in model["series"]] == pytest.approx([v for _, v, _ in VALUES_A])
+
+
+def test_a_truncated_last_line_is_reported_and_the_file_left_alone(folder):
+    path = position_file(folder, "model-a")
+    before = path.read_text() + '{"date": "2025-10-07", "id": 5, "posi'
+    path.write_text(before)
+    summary = data.summarise(folder)
+    assert [s["line"] for s in summary["skipped"]] == [6]
+    assert path.read_text() == before  # read-only: never repaired here
+
+
+def test_corrupt_price_lines_are_skipped_and_reported(folder):
+    with (folder / "merged.jsonl").open("a") as handle:
+        handle.write("[1, 2]\n")
+        handle.write(json.dumps({"Meta Data": {"2. Symbol": "X"}}) + "\n")
+    summary = data.summarise(folder)
+    assert [s["line"] for s in summary["skipped"]] == [4, 5]
+    assert by_name(summary, "model-a")["final_value"] == pytest.approx(1050.0)
+
+
+def test_an_unreadable_position_file_is_reported_not_raised(folder):
+    path = position_file(folder, "model-b")
+    path.write_bytes(b"\xff\xfe not utf-8")
+    summary = data.summarise(folder)
+    assert by_name(summary, "model-b")["series"] == []
+    assert any(s["file"] == str(path) and s["line"] is None for s in summary["skipped"])
+
+
+@pytest.mark.parametrize("make", ["missing", "empty", "only prices"])
+def test_a_missing_or_empty_folder_is_the_empty_state(tmp_path, make):
+    data_dir = tmp_path / "data"
+    if make != "missing":
+        data_dir.mkdir()
+    if make == "only prices":
+        write_jsonl(data_dir / "merged.jsonl", [merged_line("QQQ", PRICES["QQQ"])])
+    summary = data.summarise(data_dir)
+    assert summary["empty"] is True
+    assert summary["signatures"] == []
+    assert summary["benchmark"]["points"] == []
+    assert any("No model runs yet" in n for n in summary["notices"])
+    page = render_page(summary)
+    assert "id=empty-state" in page
+    assert polylines(page) == {}
+
+
+def test_folders_without_a_position_file_are_not_models(folder):
+    (folder / "agent_data" / "not-a-model" / "log").mkdir(parents=True)
+    (folder / "agent_data" / ".runtime_env.json").write_text("{}")
+    assert list(data.find_signatures(folder)) == ["model-a", "model-b"]
+
+
+def test_the_model_trading_now_is_shown(folder):
+    state = {"signature": "model-a", "today_date": D3, "log_path": "/x"}
+    (folder / "agent_data" / ".runtime_env.json").write_text(json.dumps(state))
+    summary = data.summarise(folder)
+    assert summary["running"] == {"signature": "model-a", "day": D3}
+    assert "is trading 2025-10-06" in render_page(summary)
+
+
+# --- the chart -------------------------------------------------------------------------------
+
+
+def test_the_chart_has_one_line_per_model_plus_qqq_with_every_point(folder):
+    from ai_trader.dashboard.app import chart_svg
+
+    svg = chart_svg(data.summarise(folder))
+    assert polylines(svg) == {"model-a": 4, "model-b": 2, "QQQ": 4}
+    assert svg.startswith("<svg")
+    assert svg.endswith("</svg>")
+
+
+def test_each_polyline_has_as_many_coordinates_as_its_data_points():
+    svg = line_chart(
+        [Series("m", [(D0, 1.0), (D1, 2.0), (D2, 1.5)]), Series("QQQ", [(D0, 1.0)], True)]
+    )
+    for points, coords in re.findall(r'data-points="(\d+)" points="([^"]*)"', svg):
+        assert len(coords.split()) == int(points)
+    assert 'stroke-dasharray="6 4"' in svg  # the benchmark is dashed
+
+
+def test_the_chart_has_axes_labels_and_a_legend():
+    svg = line_chart([Series("alpha", [(D0, 1000.0), (D3, 1100.0)])], title="Value")
+    assert ">Value</text>" in svg
+    assert ">2025-10-01</text>" in svg  # x labels
+    assert ">2025-10-06</text>" in svg
+    assert ">1,000</text>" in svg  # y ticks
+    assert ">1,100</text>" in svg
+    assert ">alpha</text>" in svg  # legend
+
+
+def test_names_are_escaped_in_the_svg():
+    svg = line_chart([Series('<b>"x"</b>', [(D0, 1.0)])])
+    assert "<b>" not in svg
+    assert polylines(svg) == {"&lt;b&gt;&quot;x&quot;&lt;/b&gt;": 1}
+
+
+def test_an_empty_chart_says_so_and_draws_no_line():
+    svg = line_chart([Series("m", [])])
+    assert "No data to chart yet" in svg
+    assert "<polyline" not in svg
+
+
+@pytest.mark.parametrize(
+    ("span", "step"), [(100, 20), (1000, 200), (12, 2.5), (0.9, 0.2), (0, 1.0)]
+)
+def test_tick_steps_are_round(span, step):
+    assert nice_step(span) == pytest.approx(step)
+
+
+# --- the app ---------------------------------------------------------------------------------
+
+
+def test_the_page_shows_the_chart_the_returns_positions_and_trades(folder):
+    client = TestClient(build_app(folder))
+    reply = client.get("/")
+    assert reply.status_code == 200
+    assert reply.headers["content-type"].startswith("text/html")
+    page = reply.text
+    assert "<title>ai-trader results</title>" in page
+    assert polylines(page) == {"model-a": 4, "model-b": 2, "QQQ": 4}
+    assert "+5.00%" in page  # model-a's return
+    assert "+20.00%" in page  # QQQ's
+    assert "sell 10 AAA</span> @ 13.00" in page
+    assert "<td>BBB</td>" in page
+    assert 'http-equiv="refresh" content="10"' in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "")  # no external asset
+
+
+def test_the_page_reports_skipped_lines(folder):
+    with position_file(folder, "model-b").open("a") as handle:
+        handle.write("garbage\n")
+    page = TestClient(build_app(folder)).get("/").text
+    assert "1 skipped line(s)" in page
+    assert "position.jsonl:3</code>: not valid JSON" in page
+
+
+def test_the_json_summary_has_the_documented_shape(folder):
+    reply = TestClient(build_app(folder)).get("/api/summary")
+    assert reply.status_code == 200
+    summary = reply.json()
+    assert set(summary) >= {
+        "data_dir", "empty", "running", "prices", "benchmark", "signatures", "notices",
+        "skipped", "fingerprint", "generated",
+    }  # fmt: skip
+    assert summary["empty"] is False
+    assert [m["signature"] for m in summary["signatures"]] == ["model-a", "model-b"]
+    model = summary["signatures"][0]
+    assert set(model) == {
+        "signature", "start_date", "last_date", "days", "initial_value", "final_value",
+        "total_return", "benchmark_return", "series", "cash", "holdings", "trades",
+    }  # fmt: skip
+    assert set(model["series"][0]) == {"date", "value", "benchmark"}
+    assert summary["benchmark"]["symbol"] == "QQQ"
+
+
+def test_health_answers_ok(tmp_path):
+    reply = TestClient(build_app(tmp_path / "nothing")).get("/health")
+    assert (reply.status_code, reply.json()) == (200, {"status": "ok"})
+
+
+def test_the_page_follows_the_files_as_a_run_writes(folder):
+    client = TestClient(build_app(folder))
+    first = client.get("/api/summary").json()
+    with position_file(folder, "model-b").open("a") as handle:
+        handle.write(json.dumps(row(D2, 2, {"AAA": 4, "CASH": 460.0}, ("no_trade", "", 0))) + "\n")
+    # A new price file (the prices are cached until the file changes).
+    prices = {**PRICES, "AAA": {**PRICES["AAA"], D2: (12, 21)}}
+    write_jsonl(folder / "merged.jsonl", [merged_line(s, b) for s, b in prices.items()])
+    second = client.get("/api/summary").json()
+    assert second["fingerprint"] != first["fingerprint"]
+    model = by_name(second, "model-b")
+    assert model["days"] == 2
+    assert model["final_value"] == pytest.approx(460.0 + 4 * 21)
+
+
+def test_the_empty_state_is_served_for_a_missing_folder(tmp_path):
+    client = TestClient(build_app(tmp_path / "missing"))
+    assert "No results yet" in client.get("/").text
+    assert client.get("/api/summary").json()["empty"] is True
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def test_address_defaults_and_environment():
+    assert address(None, None, {}) == ("127.0.0.1", 8888)
+    env = {"DASHBOARD_HOST": "0.0.0.0", "DASHBOARD_PORT": "9000"}
+    assert address(None, None, env) == ("0.0.0.0", 9000)
+    assert address("127.0.0.2", 7000, env) == ("127.0.0.2", 7000)
+
+
+@pytest.mark.parametrize("raw", ["http", "-1", "70000"])
+def test_a_bad_dashboard_port_is_a_clear_error(raw):
+    with pytest.raises(UserError, match="port"):
+        address(None, None, {"DASHBOARD_PORT": raw})
+
+
+def test_the_subcommand_parses_host_and_port():
+    args = build_parser().parse_args(["dashboard", "--host", "0.0.0.0", "--port", "9001"])
+    assert (args.command, args.host, args.port) == ("dashboard", "0.0.0.0", 9001)
+
+
+def test_a_port_in_use_is_a_one_line_error(tmp_path, capsys, monkeypatch):
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    monkeypatch.setenv("DATA_DIR", str(tmp_path))
+    try:
+        with pytest.raises(UserError, match=f"port {port} for the dashboard is already in use"):
+            bind("127.0.0.1", port)
+        assert main(["dashboard", "--port", str(port)]) == 2
+    finally:
+        holder.close()
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0
+    assert err.startswith("ai-trader dashboard: error: port")
