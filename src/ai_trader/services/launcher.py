@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import signal
 import socket
@@ -20,7 +19,7 @@ from collections.abc import Iterator, Sequence
 import uvicorn
 from starlette.applications import Starlette
 
-from ai_trader.errors import UserError
+from ai_trader.netutil import listen
 from ai_trader.settings import PORT_VARIABLES, Settings
 
 log = logging.getLogger(__name__)
@@ -47,27 +46,7 @@ def build_apps(settings: Settings) -> dict[str, Starlette]:
 
 def bind(name: str, host: str, port: int) -> socket.socket:
     """A listening socket for one service, or a one-line error naming the port and its variable."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        if exc.errno == errno.EADDRINUSE:
-            raise UserError(
-                f"port {port} for the {name} service is already in use "
-                f"(set {PORT_VARIABLES[name]} to another port, or stop what holds it)"
-            ) from None
-        raise UserError(
-            f"cannot listen on {host}:{port} for the {name} service: {exc.strerror}"
-        ) from None
-    sock.listen(128)
-    sock.setblocking(False)
-    # Accepted connections inherit this; without it, small MCP replies wait on
-    # delayed ACKs (about 40 ms a tool call, measured).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+    return listen(host, port, f"the {name} service", f"set {PORT_VARIABLES[name]} to another port")
 
 
 class _Server(uvicorn.Server):
