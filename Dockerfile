@@ -44,9 +44,10 @@ COPY src/ /app/src/
 # Bytecode now (the runtime user cannot write it next to the sources), then a smoke
 # test: the package and its heavy dependencies import in this image.
 RUN python -m compileall -q /app/src \
-    && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner"
+    && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner, ai_trader.dashboard.app"
 USER 1000:1000
-EXPOSE 8000 8001 8002 8003
+# The four MCP services, and the dashboard (`ai-trader dashboard`).
+EXPOSE 8000 8001 8002 8003 8888
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-m", "ai_trader", "healthcheck"]
 ENTRYPOINT ["/app/entrypoint.sh"]

@@ -193,7 +193,14 @@ def default_env(data: Path, logs: Path) -> dict[str, str]:
         "AI_TRADER_LOGS_DIR": str(logs),
         # Empty host ports: compose publishes on free ephemeral ports.
         **dict.fromkeys(
-            ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT"), ""
+            (
+                "MATH_HTTP_PORT",
+                "SEARCH_HTTP_PORT",
+                "TRADE_HTTP_PORT",
+                "GETPRICE_HTTP_PORT",
+                "DASHBOARD_PORT",
+            ),
+            "",
         ),
         "AI_TRADER_BIND": "127.0.0.1",
     }

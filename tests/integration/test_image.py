@@ -47,8 +47,9 @@ def test_image_labels_carry_version_revision_and_source(image: dict) -> None:
     assert labels["org.opencontainers.image.created"] != "unknown"
 
 
-def test_image_exposes_the_four_service_ports(image: dict) -> None:
-    assert set(image["Config"]["ExposedPorts"]) == {"8000/tcp", "8001/tcp", "8002/tcp", "8003/tcp"}
+def test_image_exposes_the_four_service_ports_and_the_dashboard(image: dict) -> None:
+    exposed = set(image["Config"]["ExposedPorts"])
+    assert exposed == {"8000/tcp", "8001/tcp", "8002/tcp", "8003/tcp", "8888/tcp"}
 
 
 def test_image_has_a_healthcheck_that_asks_the_services(image: dict) -> None:
