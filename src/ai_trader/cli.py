@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import sys
 from collections.abc import Sequence
@@ -214,3 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"ai-trader {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        # Spare the interpreter's teardown from collecting the MCP SDK's and pydantic's
+        # objects one by one: about half a second of every `docker stop` (measured).
+        gc.freeze()

