@@ -86,7 +86,13 @@ if ! mkdir -p "$DATA_DIR/agent_data" 2>/dev/null || [[ ! -w $DATA_DIR || ! -w $D
     exit 2
 fi
 
-log "step 1/4: fetching prices"
+# The services first: their start-up (mostly importing the MCP SDK) then overlaps the
+# fetch and merge. They read merged.jsonl on each call and reload it when it changes.
+log "step 1/4: starting the MCP services"
+"${AI_TRADER[@]}" serve &
+SERVICES_PID=$!
+
+log "step 2/4: fetching prices"
 "${AI_TRADER[@]}" fetch &
 if ! await_child $!; then
     if has_price_data; then
@@ -98,10 +104,6 @@ if ! await_child $!; then
 fi
 "${AI_TRADER[@]}" merge &
 await_child $! || { log "error: merging the price files failed"; exit 3; }
-
-log "step 2/4: starting the MCP services"
-"${AI_TRADER[@]}" serve &
-SERVICES_PID=$!
 
 log "step 3/4: waiting until the services answer (at most ${READY_TIMEOUT}s)"
 "${AI_TRADER[@]}" wait-ready --timeout "$READY_TIMEOUT" &
