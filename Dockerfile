@@ -38,26 +38,25 @@ RUN groupadd --gid 1000 trader \
     && chown -R 1000:1000 /app/data /app/logs
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
-COPY entrypoint.sh /app/entrypoint.sh
-COPY configs/ /app/configs/
-COPY src/ /app/src/
-# Bytecode now (the runtime user cannot write it next to the sources), then a smoke
-# test: the package and its heavy dependencies import in this image.
-RUN python -m compileall -q /app/src \
-    && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner, ai_trader.dashboard.app"
-USER 1000:1000
+# Metadata before the code: a code change then rebuilds only the layers below.
 # The four MCP services, and the dashboard (`ai-trader dashboard`).
 EXPOSE 8000 8001 8002 8003 8888
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-m", "ai_trader", "healthcheck"]
 ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["configs/default_config.json"]
+COPY entrypoint.sh /app/entrypoint.sh
+COPY configs/ /app/configs/
+COPY src/ /app/src/
+# Bytecode now (the runtime user cannot write it next to the sources), then a smoke
+# test: the package and its heavy dependencies import in this image.
+RUN python -m compileall -q /app/src \
+    && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner, \
+ai_trader.dashboard.app"
+USER 1000:1000
 
 # Last, so a new revision changes only this metadata and no layer above.
-ARG VERSION=0.0.0
-ARG REVISION=unknown
-ARG CREATED=unknown
-ARG SOURCE=https://github.com/ai-trader/ai-trader
+ARG VERSION=0.0.0 REVISION=unknown CREATED=unknown SOURCE=https://github.com/ai-trader/ai-trader
 LABEL org.opencontainers.image.title="ai-trader" \
       org.opencontainers.image.description="The AI-Trader benchmark: agents trade the NASDAQ-100 through four MCP services" \
       org.opencontainers.image.licenses="MIT" \
