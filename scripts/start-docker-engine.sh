@@ -10,15 +10,19 @@ if docker info >/dev/null 2>&1; then
     exit 0
 fi
 
-if ! command -v dockerd >/dev/null 2>&1; then
+# debootstrap too: without registry access, `nox -s build` makes its base with it.
+missing=()
+command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+command -v debootstrap >/dev/null 2>&1 || missing+=(debootstrap)
+if ((${#missing[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         log "no engine and not root: install and start Docker yourself"
         exit 1
     fi
-    log "installing docker.io and debootstrap"
+    log "installing ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq docker.io debootstrap >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 logfile=${DOCKERD_LOG:-/var/log/dockerd.log}
