@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CASH = "CASH"
 NO_TRADE = {"action": "no_trade", "symbol": "", "amount": 0}
+_TAIL_BYTES = 64 * 1024  # several whole rows (one is about 2.5 KB with 101 symbols)
 _DATE_IN_TEXT = re.compile(r'"date"\s*:\s*"(\d{4}-\d{2}-\d{2})"')
 
 
@@ -153,11 +155,31 @@ class Ledger:
         rows = self.rows()
         return rows[-1]["date"] if rows else None
 
-    def committed(self) -> tuple[dict[str, float], int]:
+    def last_row(self) -> dict[str, Any] | None:
+        """The newest committed row, read from the file's tail: every trade needs it, and
+        parsing a long history each time would make trades slower day by day."""
+        try:
+            with self.position_file.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - _TAIL_BYTES))
+                tail = handle.read()
+        except FileNotFoundError:
+            return None
+        lines = [line for line in tail.splitlines() if line.strip()]
+        # The chunk's first line may be cut by the seek; only trust a line that is whole.
+        if lines and (size <= _TAIL_BYTES or len(lines) > 1):
+            try:
+                return _check_row(json.loads(lines[-1]), f"{self.position_file}:last line")
+            except (ValueError, UserError):
+                pass  # truncated or odd: let rows() repair or report it
         rows = self.rows()
-        if not rows:
+        return rows[-1] if rows else None
+
+    def committed(self) -> tuple[dict[str, float], int]:
+        row = self.last_row()
+        if row is None:
             raise UserError(f"{self.position_file} does not exist; the run was not initialised")
-        return dict(rows[-1]["positions"]), int(rows[-1]["id"])
+        return dict(row["positions"]), int(row["id"])
 
     def pending(self, day: str) -> list[dict[str, Any]]:
         """Trades staged for ``day``; a stage left from another day is ignored."""

@@ -20,6 +20,7 @@ from ai_trader.ledger import (
     portfolio_value,
     whole_shares,
 )
+from ai_trader.market.universe import NASDAQ_100
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA")
 INIT = "2025-10-24"
@@ -337,3 +338,28 @@ def test_a_row_of_the_wrong_shape_is_an_error_naming_its_line(
     with pytest.raises(UserError, match=problem) as caught:
         ledger.rows()
     assert f"{ledger.position_file}:2" in str(caught.value)
+
+
+def test_committed_positions_come_from_the_last_row_of_a_long_history(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "sig")
+    ledger.ensure_initialized("2025-01-01", NASDAQ_100, 1_000_000.0)
+    for number in range(1, 200):
+        day = f"2025-{1 + number // 28:02d}-{1 + number % 28:02d}"
+        ledger.record_trade(day, "buy", "AAPL", 1, 10.0)
+        ledger.commit_day(day)
+    assert ledger.position_file.stat().st_size > 3 * 64 * 1024  # far more than the tail read
+    positions, last_id = ledger.committed()
+    assert last_id == 199
+    assert positions["AAPL"] == 199
+    assert positions["CASH"] == 1_000_000.0 - 1990.0
+
+
+def test_committed_after_a_truncated_last_line_uses_the_repaired_book(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "sig")
+    ledger.ensure_initialized("2025-01-01", ["AAPL"], 100.0)
+    ledger.record_trade("2025-01-02", "buy", "AAPL", 1, 10.0)
+    ledger.commit_day("2025-01-02")
+    with ledger.position_file.open("a") as handle:
+        handle.write('{"date": "2025-01-03", "id": 2, "posit')
+    positions, last_id = ledger.committed()
+    assert (last_id, positions["AAPL"]) == (1, 1)
