@@ -14,6 +14,7 @@ LOG_DIR=${LOG_DIR:-/app/logs}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 SERVICES_PID=""
 AGENT_PID=""
+STEP_PID=""  # fetch, merge or wait-ready while it runs
 
 log() {
     local line
@@ -36,7 +37,10 @@ stop_pid() {
 # shellcheck disable=SC2329  # called from the traps below
 cleanup() {
     local status=$?
-    trap - EXIT INT TERM
+    # Run once, and let no second Ctrl-C or SIGTERM cut the cleanup short.
+    trap - EXIT
+    trap '' INT TERM
+    stop_pid "$STEP_PID" "current step"
     stop_pid "$AGENT_PID" agent
     stop_pid "$SERVICES_PID" services
     log "cleanup: done; exit status $status"
@@ -94,7 +98,8 @@ SERVICES_PID=$!
 
 log "step 2/4: fetching prices"
 "${AI_TRADER[@]}" fetch &
-if ! await_child $!; then
+STEP_PID=$!
+if ! await_child "$STEP_PID"; then
     if has_price_data; then
         log "warning: the fetch failed; continuing with the price data already present"
     else
@@ -103,11 +108,22 @@ if ! await_child $!; then
     fi
 fi
 "${AI_TRADER[@]}" merge &
-await_child $! || { log "error: merging the price files failed"; exit 3; }
+STEP_PID=$!
+if ! await_child "$STEP_PID"; then
+    # 2: a merged.jsonl from an earlier run is still usable when no price file is.
+    if [[ -s $DATA_DIR/merged.jsonl ]]; then
+        log "warning: merging failed; continuing with the existing merged.jsonl"
+    else
+        log "error: merging the price files failed"
+        exit 3
+    fi
+fi
 
 log "step 3/4: waiting until the services answer (at most ${READY_TIMEOUT}s)"
 "${AI_TRADER[@]}" wait-ready --timeout "$READY_TIMEOUT" &
-await_child $! || { log "error: the services did not become ready"; exit 4; }
+STEP_PID=$!
+await_child "$STEP_PID" || { log "error: the services did not become ready"; exit 4; }
+STEP_PID=""
 
 log "step 4/4: running the agent"
 "${AI_TRADER[@]}" run "$CONFIG" &
