@@ -350,3 +350,28 @@ def test_fetch_order_puts_missing_files_first_then_the_stalest():
 
 def test_fetch_order_drops_duplicates_and_keeps_the_given_order_among_equals():
     assert fetch_order(["B", "A", "B", "C"], {}) == ["B", "A", "C"]
+
+
+def test_a_reply_the_merge_would_reject_never_replaces_a_good_file(tmp_path):
+    good = {
+        "Meta Data": {"2. Symbol": "AAPL", "3. Last Refreshed": "2020-01-02"},
+        "Time Series (Daily)": {
+            "2020-01-02": {"1. open": "10.0", "2. high": "11", "3. low": "9",
+                           "4. close": "10.5", "5. volume": "100"}
+        },
+    }  # fmt: skip
+    path = price_file(tmp_path, "AAPL")
+    path.write_text(json.dumps(good))
+    os.utime(path, (0, 0))  # old enough to be refreshed
+    bad = json.loads(json.dumps(good))
+    bad["Meta Data"]["3. Last Refreshed"] = "2020-01-03"
+    bad["Time Series (Daily)"]["2020-01-02"]["1. open"] = "0.0000"
+
+    def reply(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=bad)
+
+    with httpx.Client(transport=httpx.MockTransport(reply)) as client:
+        report = fetch_all(["AAPL"], tmp_path, api_key="k", base_url="http://av.test/query",
+                           min_interval=0, client=client, progress=False)  # fmt: skip
+    assert "unusable reply" in report.errors["AAPL"]
+    assert json.loads(path.read_text()) == good

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from ai_trader.fsutil import atomic_write_json
+from ai_trader.market.merge import MalformedPrices, merged_row
 from ai_trader.market.universe import price_file
 from ai_trader.progress import Progress
 
@@ -179,6 +180,12 @@ def _request(client: httpx.Client, base_url: str, symbol: str, api_key: str) -> 
             raise _Retryable(f"rate limited: {payload[key]}")
     if not is_valid_payload(payload):
         raise _Failed(f"reply has no {SERIES_KEY!r}")
+    try:
+        # The merge's own rules (numeric positive prices, the right symbol): a reply
+        # the merge would reject must never replace a good file.
+        merged_row(symbol, payload)
+    except MalformedPrices as exc:
+        raise _Failed(f"unusable reply: {exc}") from None
     return payload
 
 

@@ -41,6 +41,10 @@ class _Malformed(Exception):
     pass
 
 
+# The fetch checks a reply with the same rules before it may replace a stored file.
+MalformedPrices = _Malformed
+
+
 def _is_number(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         return False
