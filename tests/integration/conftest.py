@@ -202,7 +202,14 @@ def default_env(data: Path, logs: Path) -> dict[str, str]:
             ),
             "",
         ),
-        "AI_TRADER_BIND": "127.0.0.1",
+        # AI_TRADER_BIND is left unset on purpose: the tests check compose's own default.
+        # On a host whose uid is not root, the container runs as that user (as `nox -s up`
+        # does), since it cannot be given folders owned by uid 1000.
+        **(
+            {"AI_TRADER_UID": str(os.getuid()), "AI_TRADER_GID": str(os.getgid())}
+            if os.geteuid() != 0
+            else {}
+        ),
     }
 
 
