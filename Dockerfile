@@ -9,13 +9,15 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_ROOT_USER_ACTION=ignore
 WORKDIR /build
-COPY requirements/runtime.txt requirements.txt
-COPY wheelhouse/ wheelhouse/
+# The pattern matches the optional wheelhouse/ folder when it exists and nothing
+# otherwise, so a plain clone (no wheelhouse) builds too; its wheels land in wheels/.
+COPY requirements/runtime.txt wheelhous[e] wheels/
 # Wheels in the build context (made on the host by `nox -s build`) win; without
 # them the same hash-pinned lock installs from the index.
 RUN python3 -m venv /opt/venv \
-    && if ls wheelhouse/*.whl >/dev/null 2>&1; then \
-         set -- --no-index --find-links wheelhouse; \
+    && mv wheels/runtime.txt requirements.txt \
+    && if ls wheels/*.whl >/dev/null 2>&1; then \
+         set -- --no-index --find-links wheels; \
        fi \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: "$@" \
          -r requirements.txt \

@@ -162,6 +162,7 @@ def fill_wheelhouse(session: nox.Session) -> None:
     if stamp.is_file() and stamp.read_text().strip() == lock_hash:
         session.log("wheelhouse matches the lock")
         return
+    WHEELHOUSE.mkdir(exist_ok=True)
     for old in WHEELHOUSE.glob("*.whl"):
         old.unlink()
     session.install("pip")
