@@ -113,7 +113,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     config = load_config(args.config)
     from ai_trader.agent.runner import Runner, format_summary
 
-    runner = Runner(config, settings, str(args.config))
+    runner = Runner(config, settings)
     results = asyncio.run(runner.run())
     print(format_summary(results), flush=True)
     return 0

@@ -375,7 +375,7 @@ def runner_for(services: Services, standins: StandIns | None, config) -> Runner:
     env = dict(services.env)
     if standins is not None:
         env |= {"OPENAI_API_KEY": "test-key", "OPENAI_API_BASE": standins.openai_base}
-    return Runner(config, load_settings(env), "test")
+    return Runner(config, load_settings(env))
 
 
 def actions(ledger: Ledger) -> list[tuple[str, str, str, int]]:

@@ -80,10 +80,9 @@ def format_summary(results: list[Result]) -> str:
 
 
 class Runner:
-    def __init__(self, config: RunConfig, settings: Settings, config_source: str) -> None:
+    def __init__(self, config: RunConfig, settings: Settings) -> None:
         self.config = config
         self.settings = settings
-        self.config_source = config_source
         self.log_path: Path = config.log_path()
         self.book = PriceBook.load(settings.data_dir / MERGED_NAME)
 
