@@ -1,7 +1,9 @@
+import http.server
 import json
 import logging
 import os
 import socket
+import threading
 import time
 from datetime import date
 
@@ -53,9 +55,10 @@ def age(path, seconds) -> None:
 
 
 def payload(last_refreshed: str) -> dict:
+    """A usable AAPL reply whose Meta Data says it was refreshed at ``last_refreshed``."""
     return {
         "Meta Data": {"2. Symbol": "AAPL", "3. Last Refreshed": last_refreshed},
-        "Time Series (Daily)": {last_refreshed: {"1. open": "1.0", "4. close": "1.0"}},
+        "Time Series (Daily)": {"2020-01-02": {"1. open": "1.0", "4. close": "1.0"}},
     }
 
 
@@ -65,40 +68,57 @@ NOW = 1_800_000_000.0
 OLD = NOW - 3 * DAY
 
 
-def test_is_current_when_refreshed_on_the_last_weekday_before_today():
-    assert is_current(payload("2025-11-03"), OLD, date(2025, 11, 4), NOW)
+def test_is_current_when_refreshed_on_the_last_trading_day_before_today():
+    assert is_current(payload("2025-11-03"), OLD, date(2025, 11, 4), NOW, "AAPL")
 
 
-def test_is_not_current_when_refreshed_before_the_last_weekday():
-    assert not is_current(payload("2025-10-31"), OLD, date(2025, 11, 4), NOW)
+def test_is_not_current_when_refreshed_before_the_last_trading_day():
+    assert not is_current(payload("2025-10-31"), OLD, date(2025, 11, 4), NOW, "AAPL")
 
 
 def test_is_current_on_monday_with_fridays_data():
-    assert is_current(payload("2025-10-31"), OLD, date(2025, 11, 3), NOW)
+    assert is_current(payload("2025-10-31"), OLD, date(2025, 11, 3), NOW, "AAPL")
 
 
 def test_is_current_with_a_time_in_last_refreshed():
-    assert is_current(payload("2025-11-03 16:00:01"), OLD, date(2025, 11, 4), NOW)
+    assert is_current(payload("2025-11-03 16:00:01"), OLD, date(2025, 11, 4), NOW, "AAPL")
 
 
 def test_is_current_when_written_within_twelve_hours_whatever_the_dates():
-    assert is_current(payload("2020-01-02"), NOW - 11 * 3600, date(2025, 11, 4), NOW)
+    assert is_current(payload("2020-01-02"), NOW - 11 * 3600, date(2025, 11, 4), NOW, "AAPL")
 
 
 def test_is_not_current_when_written_thirteen_hours_ago_with_old_dates():
-    assert not is_current(payload("2020-01-02"), NOW - 13 * 3600, date(2025, 11, 4), NOW)
+    assert not is_current(payload("2020-01-02"), NOW - 13 * 3600, date(2025, 11, 4), NOW, "AAPL")
 
 
 def test_is_never_current_without_a_time_series():
-    assert not is_current({"Meta Data": {"3. Last Refreshed": "2025-11-03"}}, NOW, TODAY, NOW)
+    assert not is_current(
+        {"Meta Data": {"3. Last Refreshed": "2025-11-03"}}, NOW, TODAY, NOW, "AAPL"
+    )
 
 
 def test_is_never_current_for_a_rate_limit_reply():
-    assert not is_current({"Note": "Thank you for using Alpha Vantage!"}, NOW, TODAY, NOW)
+    assert not is_current({"Note": "Thank you for using Alpha Vantage!"}, NOW, TODAY, NOW, "AAPL")
 
 
 def test_is_not_current_with_an_unreadable_last_refreshed():
-    assert not is_current(payload("yesterday"), OLD, TODAY, NOW)
+    assert not is_current(payload("yesterday"), OLD, TODAY, NOW, "AAPL")
+
+
+def test_is_current_after_a_holiday_with_the_last_trading_days_data():
+    # Tuesday after Labor Day (Monday 2025-09-01): Friday's data is the newest there is.
+    assert is_current(payload("2025-08-29"), OLD, date(2025, 9, 2), NOW, "AAPL")
+
+
+def test_is_never_current_for_another_symbols_file():
+    assert not is_current(payload("2025-11-03"), NOW, TODAY, NOW, "MSFT")
+
+
+def test_is_never_current_with_a_price_the_merge_would_reject():
+    broken = payload("2025-11-03")
+    broken["Time Series (Daily)"]["2020-01-02"]["1. open"] = "0"
+    assert not is_current(broken, NOW, TODAY, NOW, "AAPL")
 
 
 # -- fetch_all against the stand-in ---------------------------------------------------------
@@ -375,3 +395,46 @@ def test_a_reply_the_merge_would_reject_never_replaces_a_good_file(tmp_path):
                            min_interval=0, client=client, progress=False)  # fmt: skip
     assert "unusable reply" in report.errors["AAPL"]
     assert json.loads(path.read_text()) == good
+
+
+class _Drip(http.server.BaseHTTPRequestHandler):
+    """A server that answers 200 and then feeds its JSON one byte at a time, slowly."""
+
+    requests = 0
+
+    def do_GET(self) -> None:
+        type(self).requests += 1
+        body = b'{"Meta Data": {"2. Symbol": "AAPL"}, "Time Series (Daily)": {}}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            for byte in body:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(0.1)
+        except OSError:
+            pass  # the client gave up, as it should
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_drip_fed_reply_is_abandoned_at_the_deadline_and_retried(tmp_path, sleeps):
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        report = fetch_all(
+            ["AAPL"], tmp_path, api_key=KEY, min_interval=0, today=TODAY,
+            base_url=f"http://127.0.0.1:{server.server_address[1]}/query",
+            sleep=sleeps.append, progress=False, max_attempts=2, deadline=0.5,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert report.errors == {"AAPL": "gave up after 2 attempts: no complete reply within 0.5 s"}
+    assert _Drip.requests == 2
+    assert len(sleeps) == 1  # one backoff between the two attempts
+    assert not price_file(tmp_path, "AAPL").exists()

@@ -155,3 +155,31 @@ def test_existing_merged_file_is_left_intact_when_merging_fails(tmp_path):
 def test_shows_progress(data_dir, capsys):
     merge(data_dir, ["AAPL", "MSFT"])
     assert "merge [2/2] MSFT" in capsys.readouterr().err
+
+
+def test_a_corrupt_file_keeps_its_symbols_previous_line(data_dir):
+    merge(data_dir, ["AAPL", "MSFT"])
+    before = (data_dir / MERGED_NAME).read_text().splitlines()
+    write(data_dir, "AAPL", "{corrupt")
+    report = merge(data_dir, ["AAPL", "MSFT"])
+    after = (data_dir / MERGED_NAME).read_text().splitlines()
+    assert after == before
+    assert list(report.kept) == ["daily_prices_AAPL.json"]
+    assert list(report.malformed) == ["daily_prices_AAPL.json"]
+    assert report.merged == ["MSFT"]
+
+
+def test_a_deleted_file_keeps_its_symbols_previous_line_without_calling_it_malformed(data_dir):
+    merge(data_dir, ["AAPL", "MSFT"])
+    price_file(data_dir, "AAPL").unlink()
+    report = merge(data_dir, ["AAPL", "MSFT"])
+    assert len((data_dir / MERGED_NAME).read_text().splitlines()) == 2
+    assert report.kept == {"daily_prices_AAPL.json": "missing"}
+    assert report.malformed == {}
+
+
+def test_a_corrupt_file_with_no_previous_line_is_reported_as_malformed(data_dir):
+    write(data_dir, "AAPL", "{corrupt")
+    report = merge(data_dir, ["AAPL", "MSFT"])
+    assert list(report.malformed) == ["daily_prices_AAPL.json"]
+    assert report.kept == {}

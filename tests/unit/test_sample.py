@@ -29,7 +29,7 @@ def test_output_matches_the_recorded_digest(tmp_path):
     # Pins the bytes across machines and Python versions (the tests run on each supported one).
     generate_sample(["AAPL"], tmp_path)
     digest = hashlib.sha256(price_file(tmp_path, "AAPL").read_bytes()).hexdigest()
-    assert digest == "a6d2ab2f41c755edde958330638b500b6f8d5cb58e3354f426cd656a769d5890"
+    assert digest == "cbb2dcbe85664fb015c17d695a2166d4beb1522a0832c2696d6d0a96578fa1bf"
 
 
 def test_a_symbols_series_does_not_depend_on_the_other_symbols(tmp_path):
@@ -115,12 +115,49 @@ def test_symbols_get_distinct_plausible_price_levels(tmp_path):
     assert 300 < latest["QQQ"] < 1200
 
 
-def test_existing_files_are_never_overwritten(tmp_path):
+def real_data(symbol: str) -> str:
+    return json.dumps(
+        {
+            "Meta Data": {"2. Symbol": symbol, "3. Last Refreshed": "2025-11-03"},
+            "Time Series (Daily)": {"2025-11-03": {"1. open": "10.0", "4. close": "11.0"}},
+        }
+    )
+
+
+def test_a_usable_file_of_real_data_is_never_overwritten(tmp_path):
     real = price_file(tmp_path, "AAPL")
-    real.write_text('{"real": true}')
+    real.write_text(real_data("AAPL"))
     written = generate_sample(SYMBOLS, tmp_path)
-    assert real.read_text() == '{"real": true}'
+    assert real.read_text() == real_data("AAPL")
     assert written == ["MSFT", "QQQ"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    ['{"real": true}', "{not json", real_data("MSFT"), "", "\udcff"],
+    ids=["no-series", "corrupt", "another-symbol", "empty", "not-utf8"],
+)
+def test_an_unusable_file_is_replaced_by_the_sample(tmp_path, content: str):
+    path = price_file(tmp_path, "AAPL")
+    path.write_bytes(content.encode("utf-8", "surrogateescape"))
+    assert generate_sample(["AAPL"], tmp_path) == ["AAPL"]
+    assert load(tmp_path, "AAPL")["Meta Data"]["2. Symbol"] == "AAPL"
+
+
+def test_an_older_synthetic_sample_is_regenerated(tmp_path):
+    generate_sample(["AAPL"], tmp_path, seed=1)
+    assert generate_sample(["AAPL"], tmp_path) == ["AAPL"]
+    assert generate_sample(["AAPL"], tmp_path) == []
+
+
+def test_the_sample_follows_the_nyse_calendar(tmp_path):
+    generate_sample(["QQQ"], tmp_path)
+    days = set(load(tmp_path, "QQQ")["Time Series (Daily)"])
+    assert len(days) == 90
+    assert min(days) == "2025-06-26"
+    for holiday in ("2025-07-04", "2025-09-01"):  # Independence Day, Labor Day
+        assert holiday not in days
+    assert "2025-07-03" in days  # an early close is a trading day
 
 
 def test_returns_nothing_when_every_file_exists(tmp_path):

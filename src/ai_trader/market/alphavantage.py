@@ -13,13 +13,14 @@ import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ai_trader.fsutil import atomic_write_json
+from ai_trader.market.calendar import last_trading_day_before
 from ai_trader.market.merge import MalformedPrices, merged_row
 from ai_trader.market.universe import price_file
 from ai_trader.progress import Progress
@@ -32,7 +33,12 @@ LAST_REFRESHED_KEY = "3. Last Refreshed"
 # A file written this recently is current whatever its dates say (covers holidays and restarts).
 FRESH_SECONDS = 12 * 3600
 MAX_BACKOFF = 60.0
-TIMEOUT = 30.0
+# Seconds for a whole reply. httpx's timeouts are per network read, so a server that
+# drip-feeds bytes would otherwise hold a request open for as long as it likes; a read
+# may stall for at most READ_TIMEOUT, so a request ends within about both summed.
+REQUEST_DEADLINE = 30.0
+READ_TIMEOUT = 10.0
+TIMEOUT = httpx.Timeout(READ_TIMEOUT)
 
 
 @dataclass
@@ -50,13 +56,6 @@ class _Failed(Exception):
     """A reply that will not get better by asking again for this symbol."""
 
 
-def last_weekday_before(today: date) -> date:
-    day = today - timedelta(days=1)
-    while day.weekday() >= 5:  # Saturday, Sunday
-        day -= timedelta(days=1)
-    return day
-
-
 def is_valid_payload(payload: Any) -> bool:
     """True when ``payload`` looks like a usable TIME_SERIES_DAILY reply."""
     return (
@@ -67,14 +66,17 @@ def is_valid_payload(payload: Any) -> bool:
     )
 
 
-def is_current(payload: dict, mtime: float, today: date, now: float) -> bool:
+def is_current(payload: dict, mtime: float, today: date, now: float, symbol: str) -> bool:
     """Whether a stored reply needs no refresh.
 
-    Current means: it is a valid reply, and either it was refreshed on or after the last weekday
-    before ``today``, or the file was written in the last 12 hours (``now`` and ``mtime`` are
-    epoch seconds).
+    Current means: it is a usable reply for ``symbol`` (the merge's own rules: a corrupt or
+    another symbol's file is not), and either it was refreshed on or after the last NYSE
+    trading day before ``today``, or the file was written in the last 12 hours (``now`` and
+    ``mtime`` are epoch seconds).
     """
-    if not is_valid_payload(payload):
+    try:
+        merged_row(symbol, payload)
+    except MalformedPrices:
         return False
     if 0 <= now - mtime < FRESH_SECONDS:
         return True
@@ -83,16 +85,16 @@ def is_current(payload: dict, mtime: float, today: date, now: float) -> bool:
         refreshed_day = date.fromisoformat(refreshed)
     except ValueError:
         return False
-    return refreshed_day >= last_weekday_before(today)
+    return refreshed_day >= last_trading_day_before(today)
 
 
-def _file_is_current(path: Path, today: date, now: float) -> bool:
+def _file_is_current(path: Path, today: date, now: float, symbol: str) -> bool:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
         mtime = path.stat().st_mtime
     except (OSError, ValueError):
         return False
-    return is_current(payload, mtime, today, now)
+    return is_current(payload, mtime, today, now, symbol)
 
 
 def stored_refresh(path: Path) -> str:
@@ -149,7 +151,31 @@ class _Throttle:
         self._last = time.monotonic()
 
 
-def _request(client: httpx.Client, base_url: str, symbol: str, api_key: str) -> dict[str, Any]:
+def _get_within(
+    client: httpx.Client, url: str, params: dict[str, str], deadline: float
+) -> tuple[int, bytes]:
+    """Status and body of a GET, or _Retryable when the whole reply takes over ``deadline``."""
+    started = time.monotonic()
+    try:
+        with client.stream("GET", url, params=params) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if time.monotonic() - started > deadline:
+                    raise _Retryable(f"no complete reply within {deadline:g} s")
+            return response.status_code, bytes(body)
+    except httpx.TransportError as exc:
+        # str(exc) of a transport error carries no URL, so no key.
+        raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+
+
+def _request(
+    client: httpx.Client,
+    base_url: str,
+    symbol: str,
+    api_key: str,
+    deadline: float = REQUEST_DEADLINE,
+) -> dict[str, Any]:
     """One request; returns a valid payload or raises _Retryable / _Failed."""
     params = {
         "function": "TIME_SERIES_DAILY",
@@ -157,18 +183,14 @@ def _request(client: httpx.Client, base_url: str, symbol: str, api_key: str) -> 
         "outputsize": "compact",
         "apikey": api_key,
     }
-    try:
-        response = client.get(base_url, params=params)
-    except httpx.TransportError as exc:
-        # str(exc) of a transport error carries no URL, so no key.
-        raise _Retryable(f"{type(exc).__name__}: {exc}") from None
+    status, body = _get_within(client, base_url, params, deadline)
     # Not raise_for_status(): its message contains the URL, and with it the key.
-    if response.status_code == 429 or response.status_code >= 500:
-        raise _Retryable(f"HTTP {response.status_code}")
-    if response.status_code >= 400:
-        raise _Failed(f"HTTP {response.status_code}")
+    if status == 429 or status >= 500:
+        raise _Retryable(f"HTTP {status}")
+    if status >= 400:
+        raise _Failed(f"HTTP {status}")
     try:
-        payload = response.json()
+        payload = json.loads(body)
     except ValueError:
         raise _Failed("reply is not JSON") from None
     if not isinstance(payload, dict):
@@ -202,6 +224,7 @@ def fetch_all(
     backoff: float = 2.0,
     sleep: Callable[[float], None] = time.sleep,
     progress: bool = True,
+    deadline: float = REQUEST_DEADLINE,
 ) -> FetchReport:
     """Fetch every symbol whose file is not current; one symbol's failure never stops the rest.
 
@@ -228,7 +251,7 @@ def fetch_all(
             for symbol in wanted:
                 bar.step(symbol)
                 path = price_file(data_dir, symbol)
-                if _file_is_current(path, today, time.time()):
+                if _file_is_current(path, today, time.time(), symbol):
                     report.current.append(symbol)
                     continue
                 if given_up is not None:
@@ -236,7 +259,15 @@ def fetch_all(
                     continue
                 try:
                     payload = _fetch_one(
-                        http, base_url, symbol, api_key, throttle, max_attempts, backoff, sleep
+                        http,
+                        base_url,
+                        symbol,
+                        api_key,
+                        throttle,
+                        max_attempts,
+                        backoff,
+                        sleep,
+                        deadline,
                     )
                 except _Failed as exc:
                     report.errors[symbol] = redact(str(exc))
@@ -274,12 +305,13 @@ def _fetch_one(
     max_attempts: int,
     backoff: float,
     sleep: Callable[[float], None],
+    deadline: float,
 ) -> dict[str, Any]:
     attempts = max(1, max_attempts)
     for attempt in range(attempts):
         throttle.wait()
         try:
-            return _request(http, base_url, symbol, api_key)
+            return _request(http, base_url, symbol, api_key, deadline)
         except _Retryable as exc:
             if attempt + 1 >= attempts:
                 raise

@@ -34,7 +34,14 @@ OPTIONAL = ("2. high", "3. low", "5. volume")
 class MergeReport:
     path: Path
     merged: list[str] = field(default_factory=list)
+    kept: dict[str, str] = field(default_factory=dict)  # file name -> why its old line stayed
     skipped: dict[str, str] = field(default_factory=dict)  # file name -> reason
+
+    @property
+    def malformed(self) -> dict[str, str]:
+        """Daily files that exist but are unusable (their symbol's old line may be kept)."""
+        both = {**self.skipped, **self.kept}
+        return {name: why for name, why in both.items() if why != "missing"}
 
 
 class _Malformed(Exception):
@@ -93,31 +100,64 @@ def merged_row(symbol: str, payload: Any) -> dict[str, Any]:
     return {META_KEY: meta, SERIES_KEY: out}
 
 
+def previous_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """The lines of an existing merged.jsonl by symbol (unreadable lines are left out)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return {}
+    rows: dict[str, dict[str, Any]] = {}
+    for line in text.splitlines():
+        try:
+            row = json.loads(line)
+            symbol = row[META_KEY]["2. Symbol"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if isinstance(symbol, str) and isinstance(row.get(SERIES_KEY), dict):
+            rows[symbol] = row
+    return rows
+
+
+def _read_daily(path: Path, symbol: str) -> dict[str, Any]:
+    try:
+        payload = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _Malformed(f"not valid JSON ({exc})") from None
+    except OSError as exc:
+        raise _Malformed(f"unreadable ({exc.strerror})") from None
+    return merged_row(symbol, payload)
+
+
 def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
     """Write ``data_dir/merged.jsonl`` from every valid ``daily_prices_<SYM>.json``.
 
-    Missing or malformed files are skipped (and reported); the output is written atomically, so
-    an existing merged.jsonl is left as it was if anything goes wrong.
+    A symbol is never dropped silently: when its daily file is missing or unusable but the
+    existing merged.jsonl has a line for it, that line is kept (and reported); otherwise it
+    is reported as skipped. The output is written atomically, so an existing merged.jsonl is
+    left as it was if anything goes wrong.
     """
     wanted = list(dict.fromkeys(symbols))
     report = MergeReport(path=data_dir / MERGED_NAME)
+    previous = previous_rows(report.path)
     rows: list[dict[str, Any]] = []
     with Progress("merge", len(wanted)) as bar:
         for symbol in wanted:
             bar.step(symbol)
             path = price_file(data_dir, symbol)
-            if not path.exists():
-                report.skipped[path.name] = "missing"
-                continue
             try:
-                try:
-                    payload = json.loads(path.read_text(encoding="utf-8"))
-                except (ValueError, UnicodeDecodeError) as exc:
-                    raise _Malformed(f"not valid JSON ({exc})") from None
-                rows.append(merged_row(symbol, payload))
-            except (_Malformed, OSError) as exc:
-                report.skipped[path.name] = str(exc)
-                log.warning("Skipping %s: %s", path, exc)
+                if not path.exists():
+                    raise _Malformed("missing")
+                rows.append(_read_daily(path, symbol))
+            except _Malformed as exc:
+                reason = str(exc)
+                if symbol in previous:
+                    rows.append(previous[symbol])
+                    report.kept[path.name] = reason
+                    log.warning("%s: %s; keeping its previous merged data", path.name, reason)
+                else:
+                    report.skipped[path.name] = reason
+                    if reason != "missing":
+                        log.warning("Skipping %s: %s", path, reason)
                 continue
             report.merged.append(symbol)
     if not rows:
@@ -128,9 +168,10 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
     atomic_write_jsonl(report.path, rows)
     missing = sum(1 for reason in report.skipped.values() if reason == "missing")
     log.info(
-        "Merged %d symbols into %s (%d missing, %d malformed)",
+        "Merged %d symbols into %s (%d kept from before, %d missing, %d malformed)",
         len(report.merged),
         report.path,
+        len(report.kept),
         missing,
         len(report.skipped) - missing,
     )
