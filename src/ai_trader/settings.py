@@ -7,23 +7,48 @@ user would set.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from ai_trader.errors import UserError
 
-DEFAULT_PORTS = {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
-# Each service's readiness route. Defined here, not in services.common, so that the
-# container's healthcheck reads it without importing the MCP SDK.
+# Models a run trades at once. LLM runs spend most of a day waiting on the model, so
+# several in flight cut a sweep to about its slowest model; more than a few mostly
+# meets the model API's rate limits.
+DEFAULT_JOBS = 4
+MAX_JOBS = 64
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    port_variable: str  # the original AI-Trader's variable for the listening port
+    default_port: int
+
+
+# The one table of the four MCP services. Client code (the agent, the health check)
+# reads it from here, so it never imports the server stack to learn the names.
+SERVICES: tuple[ServiceSpec, ...] = (
+    ServiceSpec("math", "MATH_HTTP_PORT", 8000),
+    ServiceSpec("search", "SEARCH_HTTP_PORT", 8001),
+    ServiceSpec("trade", "TRADE_HTTP_PORT", 8002),
+    ServiceSpec("prices", "GETPRICE_HTTP_PORT", 8003),
+)
+SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
+DEFAULT_PORTS = {spec.name: spec.default_port for spec in SERVICES}
+PORT_VARIABLES = {spec.name: spec.port_variable for spec in SERVICES}
+# Each service's cheapest route; the MCP endpoint is what readiness and health ask.
 HEALTH_PATH = "/health"
-PORT_VARIABLES = {
-    "math": "MATH_HTTP_PORT",
-    "search": "SEARCH_HTTP_PORT",
-    "trade": "TRADE_HTTP_PORT",
-    "prices": "GETPRICE_HTTP_PORT",
-}
+MCP_PATH = "/mcp"
+# Names every service and the dashboard accept in Host and Origin, on any port.
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+_HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+)
 
 
 @dataclass(frozen=True)
@@ -40,11 +65,17 @@ class Settings:
     service_host: str
     client_host: str
     ports: dict[str, int]
-    runtime_env_path: Path
     ready_timeout: float
+    allowed_hosts: frozenset[str]  # LOOPBACK_NAMES plus AI_TRADER_ALLOWED_HOSTS
+    agent_jobs: int
 
     def service_url(self, name: str) -> str:
-        return f"http://{self.client_host}:{self.ports[name]}/mcp"
+        return f"http://{self.client_host}:{self.ports[name]}{MCP_PATH}"
+
+    @property
+    def agent_data_dir(self) -> Path:
+        """Where the agent's books live unless a config says otherwise."""
+        return self.data_dir / "agent_data"
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:
@@ -74,14 +105,43 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
+    raw = _text(env, "AI_TRADER_ALLOWED_HOSTS") or ""
+    names = set()
+    for item in re.split(r"[,\s]+", raw.strip()):
+        if not item:
+            continue
+        name = item.lower().removeprefix("[").removesuffix("]")
+        if not _HOST_NAME.match(name) and not _is_ip(name):
+            raise UserError(
+                f"AI_TRADER_ALLOWED_HOSTS: {item!r} is not a host name (give names without "
+                "ports or schemes, separated by commas)"
+            )
+        names.add(name)
+    return LOOPBACK_NAMES | names
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _jobs(env: Mapping[str, str]) -> int:
+    raw = _text(env, "AGENT_JOBS")
+    if raw is None:
+        return DEFAULT_JOBS
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOBS:
+        raise UserError(f"AGENT_JOBS must be a whole number from 1 to {MAX_JOBS}, got {raw!r}")
+    return int(raw)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
     data_dir = Path(_text(env, "DATA_DIR") or "data").resolve()
-    runtime = _text(env, "RUNTIME_ENV_PATH")
-    runtime_path = Path(runtime) if runtime else data_dir / "agent_data" / ".runtime_env.json"
-    if not runtime_path.is_absolute():
-        raise UserError(f"RUNTIME_ENV_PATH must be an absolute path, got {runtime!r}")
     return Settings(
         data_dir=data_dir,
         # The original project spells it ALPHAADVANTAGE; accept the usual spelling too.
@@ -99,6 +159,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         service_host=_text(env, "SERVICE_HOST") or "127.0.0.1",
         client_host=_text(env, "SERVICE_CLIENT_HOST") or "127.0.0.1",
         ports={name: _port(env, var, DEFAULT_PORTS[name]) for name, var in PORT_VARIABLES.items()},
-        runtime_env_path=runtime_path,
         ready_timeout=_number(env, "READY_TIMEOUT", 30.0),
+        allowed_hosts=_allowed_hosts(env),
+        agent_jobs=_jobs(env),
     )

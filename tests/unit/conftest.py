@@ -62,9 +62,9 @@ def services(
     root = tmp_path_factory.mktemp("services")
     env = service_env(
         offline_data.data_dir,
-        root / "runtime" / ".runtime_env.json",
         {
             "JINA_API_KEY": "test-jina-key",
+            "AI_TRADER_ALLOWED_HOSTS": "trader.internal",
             "JINA_SEARCH_BASE_URL": jina_standin.jina_search_url,
             "JINA_READER_BASE_URL": jina_standin.jina_reader_url,
         },

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from ai_trader.context import RunContext
 from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.ledger import Ledger
 from ai_trader.market.universe import NASDAQ_100
-from ai_trader.runtime import RunState, write_state
 from ai_trader.settings import Settings, load_settings
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -29,7 +29,8 @@ SRC = Path(__file__).resolve().parents[2] / "src"
 # so a developer's own keys or ports never leak into a run.
 PRODUCT_VARIABLES = (
     "DATA_DIR",
-    "RUNTIME_ENV_PATH",
+    "AI_TRADER_ALLOWED_HOSTS",
+    "AGENT_JOBS",
     "ALPHAADVANTAGE_API_KEY",
     "ALPHAVANTAGE_API_KEY",
     "ALPHAVANTAGE_BASE_URL",
@@ -97,16 +98,23 @@ def run_cli(
     )
 
 
-def service_env(data_dir: Path, runtime_path: Path, extra: Mapping[str, str] | None = None):
+def service_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     ports = free_ports(len(PORT_VARIABLES))
     return cli_env(
         {
             "DATA_DIR": str(data_dir),
-            "RUNTIME_ENV_PATH": str(runtime_path),
             **dict(zip(PORT_VARIABLES, map(str, ports), strict=True)),
             **(extra or {}),
         }
     )
+
+
+@dataclass
+class Session:
+    """A book opened the way the agent opens one, and the run context its calls carry."""
+
+    ledger: Ledger
+    context: RunContext
 
 
 @dataclass
@@ -118,10 +126,6 @@ class Services:
     process: subprocess.Popen[str]
     log: Path
 
-    @property
-    def runtime_path(self) -> Path:
-        return self.settings.runtime_env_path
-
     def url(self, name: str) -> str:
         return self.settings.service_url(name)
 
@@ -132,16 +136,15 @@ class Services:
         today: str = TODAY,
         cash: float = 10000.0,
         holdings: Mapping[str, int] | None = None,
-    ) -> Ledger:
-        """Set up a trading session: an opening book under ``folder`` and the run state."""
+    ) -> Session:
+        """An opening book under ``folder`` and the context of a run trading ``today``."""
         ledger = Ledger(folder / signature)
         ledger.ensure_initialized("2025-10-01", NASDAQ_100, cash)
         if holdings:
             rows = ledger.rows()
             rows[0]["positions"].update(holdings)
             atomic_write_jsonl(ledger.position_file, rows)
-        write_state(self.runtime_path, RunState(signature, today, str(folder)))
-        return ledger
+        return Session(ledger, RunContext(signature, today, str(folder.resolve())))
 
 
 @contextlib.contextmanager
@@ -179,23 +182,44 @@ def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
 # --- an MCP client ---------------------------------------------------------------------------
 
 
-def call_tool(url: str, name: str, arguments: dict[str, Any]) -> Any:
-    """Call one tool over streamable HTTP; the CallToolResult."""
+def call_tool(
+    url: str, name: str, arguments: dict[str, Any], context: RunContext | None = None
+) -> Any:
+    """Call one tool over streamable HTTP, with ``context`` in the request's _meta; the
+    CallToolResult."""
     from mcp import Client
 
     async def go() -> Any:
         async with Client(url) as client:
-            return await client.call_tool(name, arguments)
+            meta = context.to_meta() if context else None
+            return await client.call_tool(name, arguments, meta=meta)
 
     return asyncio.run(go())
 
 
-def tool_value(url: str, name: str, arguments: dict[str, Any]) -> Any:
-    """The tool's structured answer (unwrapped when it is a bare ``{"result": x}``)."""
-    result = call_tool(url, name, arguments)
-    assert not result.is_error, result.content
-    value = result.structured_content
+def unwrap(value: Any) -> Any:
     return value["result"] if isinstance(value, dict) and set(value) == {"result"} else value
+
+
+def tool_value(
+    url: str, name: str, arguments: dict[str, Any], context: RunContext | None = None
+) -> Any:
+    """The tool's structured answer (unwrapped when it is a bare ``{"result": x}``)."""
+    result = call_tool(url, name, arguments, context)
+    assert not result.is_error, result.content
+    return unwrap(result.structured_content)
+
+
+def tool_error(
+    url: str, name: str, arguments: dict[str, Any], context: RunContext | None = None
+) -> str:
+    """The text of a refusal: the call must come back with ``isError: true``."""
+    result = call_tool(url, name, arguments, context)
+    assert result.is_error, result.structured_content
+    assert result.structured_content is None
+    (part,) = result.content
+    assert "\n" not in part.text, part.text  # one line, for the model to read
+    return part.text
 
 
 def list_tools(url: str) -> list[str]:

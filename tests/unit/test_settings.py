@@ -28,7 +28,6 @@ def test_other_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.chdir(tmp_path)
     settings = load_settings({})
     assert settings.data_dir == tmp_path.resolve() / "data"
-    assert settings.runtime_env_path == tmp_path.resolve() / "data/agent_data/.runtime_env.json"
     assert settings.alphavantage_api_key is None
     assert settings.alphavantage_base_url == "https://www.alphavantage.co/query"
     assert settings.alphavantage_min_interval == 12.0
@@ -91,14 +90,36 @@ def test_a_bad_number_names_its_variable(variable: str, value: str):
         load_settings({variable: value})
 
 
-def test_a_relative_runtime_env_path_is_refused():
-    with pytest.raises(UserError, match="RUNTIME_ENV_PATH must be an absolute path"):
-        load_settings({"RUNTIME_ENV_PATH": "state/runtime.json"})
+def test_only_loopback_names_are_allowed_by_default():
+    assert load_settings({}).allowed_hosts == {"127.0.0.1", "localhost", "::1"}
 
 
-def test_an_absolute_runtime_env_path_is_kept(tmp_path: Path):
-    path = tmp_path / "run" / "state.json"
-    assert load_settings({"RUNTIME_ENV_PATH": str(path)}).runtime_env_path == path
+def test_allowed_hosts_add_names_from_their_setting():
+    settings = load_settings({"AI_TRADER_ALLOWED_HOSTS": "Trader, ai-trader.internal [::2]"})
+    assert settings.allowed_hosts == {
+        "127.0.0.1", "localhost", "::1", "trader", "ai-trader.internal", "::2",
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["http://trader", "trader:8002", "bad_name", "*"])
+def test_an_allowed_host_that_is_not_a_name_is_refused(value: str):
+    with pytest.raises(UserError, match=r"^AI_TRADER_ALLOWED_HOSTS: .* is not a host name"):
+        load_settings({"AI_TRADER_ALLOWED_HOSTS": value})
+
+
+def test_agent_jobs_default_to_four_and_come_from_their_variable():
+    assert load_settings({}).agent_jobs == 4
+    assert load_settings({"AGENT_JOBS": "12"}).agent_jobs == 12
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "65"])
+def test_bad_agent_jobs_are_refused(value: str):
+    with pytest.raises(UserError, match="AGENT_JOBS must be a whole number from 1 to 64"):
+        load_settings({"AGENT_JOBS": value})
+
+
+def test_agent_data_lives_in_the_data_dir(tmp_path: Path):
+    assert load_settings({"DATA_DIR": str(tmp_path)}).agent_data_dir == tmp_path / "agent_data"
 
 
 def test_the_data_dir_is_made_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -1,31 +1,116 @@
-"""What the services share: a readiness route, the run state, and the price data."""
+"""What the services share: the server class, strict argument types, the run context of a
+call, a readiness route, and the price data."""
 
 from __future__ import annotations
 
+import inspect
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from pydantic import Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from ai_trader import __version__
+from ai_trader.context import ContextError, RunContext, from_meta, today_from_meta
 from ai_trader.errors import UserError
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.runtime import RunState, read_state
 from ai_trader.settings import HEALTH_PATH
 
-__all__ = ["HEALTH_PATH", "PriceSource", "current_state", "new_server"]
+__all__ = [
+    "HEALTH_PATH",
+    "Day",
+    "PriceSource",
+    "Service",
+    "Symbol",
+    "ToolError",
+    "request_context",
+    "request_today",
+]
+
+# The tools' argument types. Strict: no string or bool coercion, no case folding, so
+# what the schema says is exactly what is accepted.
+Symbol = Annotated[
+    str,
+    Field(
+        strict=True,
+        pattern=r"^[A-Z]{1,5}$",
+        description="Upper-case ticker, e.g. NVDA (NASDAQ-100 stocks and QQQ)",
+    ),
+]
+Day = Annotated[
+    str,
+    Field(strict=True, pattern=r"^\d{4}-\d{2}-\d{2}$", description="A date, YYYY-MM-DD"),
+]
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 
-def new_server(name: str, instructions: str) -> MCPServer:
-    server = MCPServer(name, instructions=instructions, log_level="WARNING")
+def one_line(error: ValidationError) -> str:
+    """A pydantic error as one line a model can act on: ``amount: Input should be ...``."""
+    parts = []
+    for item in error.errors():
+        where = ".".join(str(p) for p in item["loc"]) or "arguments"
+        parts.append(f"{where}: {item['msg']}")
+    return "invalid arguments: " + "; ".join(parts)
 
-    # A cheap probe for the container's HEALTHCHECK: no MCP session, no import.
-    @server.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)
-    async def health(_: Request) -> JSONResponse:
-        return JSONResponse({"status": "ok", "service": name})
 
-    return server
+class Service(MCPServer):
+    """An MCP server whose refusals are one clean line of text (``isError: true``)."""
+
+    def __init__(self, name: str, instructions: str) -> None:
+        super().__init__(name, instructions=instructions, version=__version__, log_level="WARNING")
+
+        # A cheap liveness route; readiness and the health check ask the MCP endpoint.
+        @self.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)
+        async def health(_: Request) -> JSONResponse:
+            return JSONResponse({"status": "ok", "service": name})
+
+    def tool_from(self, fn: _Fn) -> _Fn:
+        """Register ``fn`` as a tool, its docstring (dedented) as the description.
+
+        Structured output is required, so a return type the SDK cannot describe fails here,
+        at start-up, instead of quietly publishing no output schema.
+        """
+        self.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), structured_output=True)
+        return fn
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except UnexpectedToolError:
+            raise  # a crash: the SDK shows the model a generic line and logs the traceback
+        except ToolError as exc:
+            # The SDK prefixes "Error executing tool NAME:" and, for bad arguments, prints
+            # pydantic's multi-line report; the model gets the reason alone, on one line.
+            cause = exc.__cause__
+            if isinstance(cause, ValidationError):
+                raise ToolError(one_line(cause)) from cause
+            if isinstance(cause, ToolError):
+                raise ToolError(str(cause)) from cause
+            raise
+
+
+def request_context(ctx: Context[Any, Any]) -> RunContext:
+    """The run context the agent sent with this call, or a tool error saying what is missing."""
+    try:
+        return from_meta(ctx.request_context.meta)
+    except ContextError as exc:
+        raise ToolError(str(exc)) from None
+
+
+def request_today(ctx: Context[Any, Any]) -> str:
+    """Only the simulated today of this call (prices and search need no book)."""
+    try:
+        return today_from_meta(ctx.request_context.meta)
+    except ContextError as exc:
+        raise ToolError(str(exc)) from None
 
 
 class PriceSource:
@@ -35,23 +120,23 @@ class PriceSource:
         self.path = path
         self._lock = threading.Lock()
         self._book: PriceBook | None = None
-        self._stamp: tuple[int, int] | None = None
+        self._stamp: tuple[int, int, int] | None = None
 
     def book(self) -> PriceBook:
+        """The current prices, or a tool error saying why there are none."""
         try:
             stat = self.path.stat()
         except FileNotFoundError:
-            raise UserError(f"no price data at {self.path}; run `ai-trader merge` first") from None
-        stamp = (stat.st_mtime_ns, stat.st_size)
+            raise ToolError(
+                f"the prices service has no price data ({self.path} is missing; "
+                "run `ai-trader merge` for this DATA_DIR)"
+            ) from None
+        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
         with self._lock:
             if self._book is None or stamp != self._stamp:
-                self._book = PriceBook.load(self.path)
+                try:
+                    self._book = PriceBook.load(self.path)
+                except UserError as exc:
+                    raise ToolError(f"the price data is unusable: {exc}") from None
                 self._stamp = stamp
             return self._book
-
-
-def current_state(path: Path) -> RunState:
-    state = read_state(path)
-    if state is None:
-        raise UserError("no trading session is active (the agent sets the simulated date)")
-    return state

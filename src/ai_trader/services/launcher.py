@@ -18,17 +18,19 @@ import time
 from collections.abc import Iterator, Sequence
 
 import uvicorn
-from starlette.applications import Starlette
 
+from ai_trader.httpguard import HostGuard
 from ai_trader.netutil import listen
-from ai_trader.settings import PORT_VARIABLES, Settings
+from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings
 
 log = logging.getLogger(__name__)
 
-SERVICES = ("math", "search", "trade", "prices")
+SERVICES = SERVICE_NAMES
 
 
-def build_apps(settings: Settings) -> dict[str, Starlette]:
+def build_apps(settings: Settings) -> dict[str, HostGuard]:
+    from mcp.server.transport_security import TransportSecuritySettings
+
     from ai_trader.market.universe import MERGED_NAME
     from ai_trader.services import math, prices, search, trade
 
@@ -36,13 +38,25 @@ def build_apps(settings: Settings) -> dict[str, Starlette]:
     servers = {
         "math": math.build(),
         "search": search.build(settings),
-        "trade": trade.build(merged, settings.runtime_env_path),
-        "prices": prices.build(merged, settings.runtime_env_path),
+        "trade": trade.build(merged),
+        "prices": prices.build(merged),
     }
-    # Plain JSON replies rather than an SSE stream per call: the tools send no
-    # progress notifications, and JSON costs about 1 ms less a call (measured).
+    # Stateless: the tools keep no per-session state (the run context comes with each
+    # call), so there are no sessions for a client to pile up and exhaust. Plain JSON
+    # replies rather than an SSE stream per call: the tools send no progress
+    # notifications, and JSON costs about 1 ms less a call (measured). Host and Origin
+    # are checked by HostGuard for every route, whatever the bind address, so the SDK's
+    # own check (on only for a loopback bind, and without port-less Host) is off.
     apps = {
-        name: server.streamable_http_app(host=settings.service_host, json_response=True)
+        name: HostGuard(
+            server.streamable_http_app(
+                host=settings.service_host,
+                json_response=True,
+                stateless_http=True,
+                transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
+            ),
+            settings.allowed_hosts,
+        )
         for name, server in servers.items()
     }
     # Everything built so far lives as long as the process: keep it out of the

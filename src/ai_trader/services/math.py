@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
-from mcp.server.mcpserver import MCPServer
+import math
+from typing import Annotated
 
-from ai_trader.services.common import new_server
+from pydantic import Field
+
+from ai_trader.services.common import Service, ToolError
+
+# Finite numbers only, and no strings or booleans passed off as numbers.
+Number = Annotated[float, Field(strict=True, allow_inf_nan=False)]
 
 
-def build() -> MCPServer:
-    server = new_server("math", "Exact arithmetic: add and multiply two numbers.")
+def finite(value: float, what: str) -> float:
+    """``value``, or a tool error when it overflowed: a result is never null or infinite."""
+    if not math.isfinite(value):
+        raise ToolError(f"the {what} is too large to represent (overflow)")
+    return value
 
-    @server.tool()
-    def add(a: float, b: float) -> float:
+
+def build() -> Service:
+    server = Service("math", "Exact arithmetic: add and multiply two numbers.")
+
+    @server.tool_from
+    def add(a: Number, b: Number) -> float:
         """Add two numbers and return the sum."""
-        return a + b
+        return finite(a + b, "sum")
 
-    @server.tool()
-    def multiply(a: float, b: float) -> float:
+    @server.tool_from
+    def multiply(a: Number, b: Number) -> float:
         """Multiply two numbers and return the product."""
-        return a * b
+        return finite(a * b, "product")
 
     return server

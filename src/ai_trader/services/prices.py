@@ -2,38 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, NotRequired
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context
+from typing_extensions import TypedDict
 
-from ai_trader.errors import UserError
-from ai_trader.services.common import PriceSource, current_state, new_server
+from ai_trader.context import valid_day
+from ai_trader.market.pricebook import PriceBook
+from ai_trader.services.common import Day, PriceSource, Service, Symbol, ToolError, request_today
 
 
-def price_answer(book: Any, symbol: str, day: str, today: str) -> dict[str, Any]:
-    """The reply for one lookup: full OHLCV for a past day, only the open for today."""
-    symbol = symbol.strip().upper()
-    try:
-        date.fromisoformat(day)
-    except ValueError:
-        return {"error": f"date must be YYYY-MM-DD, got {day!r}", "symbol": symbol}
+class Bar(TypedDict, total=False):
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+class PriceAnswer(TypedDict):
+    symbol: str
+    date: str
+    ohlcv: Bar
+    note: NotRequired[str]
+
+
+def price_answer(book: PriceBook, symbol: str, day: str, today: str) -> PriceAnswer:
+    """The reply for one lookup: full OHLCV for a past day, only the open for today;
+    a refusal (ToolError) for a future day, an unknown symbol or a day with no bar."""
+    if not valid_day(day):
+        raise ToolError(f"date {day!r} is not a real calendar day (YYYY-MM-DD)")
     if day > today:
-        return {
-            "error": f"{day} is after today ({today}): future prices are not available",
-            "symbol": symbol,
-            "date": day,
-        }
+        raise ToolError(f"{day} is after today ({today}): future prices are not available")
     if symbol not in book.symbols:
-        return {"error": f"unknown symbol {symbol!r}", "symbol": symbol, "date": day}
+        raise ToolError(f"unknown symbol {symbol!r}: no prices for it in the data")
     bar = book.bar(symbol, day)
     if bar is None:
-        return {
-            "error": f"no price for {symbol} on {day} (not a trading day?)",
-            "symbol": symbol,
-            "date": day,
-        }
+        raise ToolError(f"no price for {symbol} on {day} (not a trading day?)")
     if day == today:
         return {
             "symbol": symbol,
@@ -41,23 +47,20 @@ def price_answer(book: Any, symbol: str, day: str, today: str) -> dict[str, Any]
             "ohlcv": {"open": bar["open"]},
             "note": "only the open is known today",
         }
-    return {"symbol": symbol, "date": day, "ohlcv": bar}
+    known: Any = {key: value for key, value in bar.items() if key in Bar.__annotations__}
+    return {"symbol": symbol, "date": day, "ohlcv": known}
 
 
-def build(merged_path: Path, runtime_path: Path) -> MCPServer:
-    server = new_server("prices", "Daily prices of NASDAQ-100 stocks and QQQ from local data.")
+def build(merged_path: Path) -> Service:
+    server = Service("prices", "Daily prices of NASDAQ-100 stocks and QQQ from local data.")
     source = PriceSource(merged_path)
 
-    @server.tool()
-    def get_price_local(symbol: str, date: str) -> dict[str, Any]:
+    @server.tool_from
+    def get_price_local(symbol: Symbol, date: Day, ctx: Context) -> PriceAnswer:
         """Daily open, high, low, close and volume of `symbol` on `date` (YYYY-MM-DD).
 
         Past days give all five; today gives only the open; future days are refused.
         """
-        try:
-            state = current_state(runtime_path)
-            return price_answer(source.book(), symbol, date, state.today_date)
-        except UserError as exc:
-            return {"error": str(exc), "symbol": symbol, "date": date}
+        return price_answer(source.book(), symbol, date, request_today(ctx))
 
     return server

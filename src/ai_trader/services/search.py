@@ -5,20 +5,47 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
-from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
+import anyio
 import httpx
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+from typing_extensions import TypedDict
 
-from ai_trader.runtime import read_state
-from ai_trader.services.common import new_server
+from ai_trader.services.common import Service, ToolError, request_today
 from ai_trader.settings import Settings
 
 MAX_RESULTS = 3
 MAX_CONTENT_CHARS = 3000
+MAX_QUERY_CHARS = 500
+# Seconds for a whole search (search plus reading the pages), not per network read.
+SEARCH_DEADLINE = 60.0
 _ISO_DAY = re.compile(r"(\d{4}-\d{2}-\d{2})")
+
+Query = Annotated[
+    str,
+    Field(
+        strict=True,
+        min_length=1,
+        max_length=MAX_QUERY_CHARS,
+        description=f"What to search for (at most {MAX_QUERY_CHARS} characters)",
+    ),
+]
+
+
+class Article(TypedDict):
+    title: str
+    url: str
+    date: str | None
+    content: str
+
+
+class SearchAnswer(TypedDict):
+    query: str
+    today: str
+    results: list[Article]
 
 
 def published_day(raw: object) -> date | None:
@@ -51,6 +78,10 @@ def before_today(results: list[dict[str, Any]], today: str) -> list[dict[str, An
     return kept
 
 
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
 class JinaClient:
     def __init__(self, settings: Settings) -> None:
         self.key = settings.jina_api_key
@@ -76,38 +107,43 @@ class JinaClient:
         data = reply.json().get("data")
         return data if isinstance(data, dict) else {}
 
+    async def articles(self, query: str, today: str) -> list[Article]:
+        async with httpx.AsyncClient(timeout=30) as client:
+            found = before_today(await self.search(client, query), today)[:MAX_RESULTS]
+            articles: list[Article] = []
+            for item in found:
+                page = await self.read(client, _text(item.get("url")))
+                content = _text(
+                    page.get("content") or item.get("content") or item.get("description")
+                )
+                articles.append(
+                    {
+                        "title": _text(item.get("title")),
+                        "url": _text(item.get("url")),
+                        "date": _text(item.get("date") or page.get("publishedTime")) or None,
+                        "content": content[:MAX_CONTENT_CHARS],
+                    }
+                )
+        return articles
 
-def build(settings: Settings) -> MCPServer:
-    server = new_server("search", "Search the web for market news published before today.")
+
+def build(settings: Settings) -> Service:
+    server = Service("search", "Search the web for market news published before today.")
     jina = JinaClient(settings)
-    runtime_path: Path = settings.runtime_env_path
 
-    @server.tool()
-    async def get_information(query: str) -> dict[str, Any]:
+    @server.tool_from
+    async def get_information(query: Query, ctx: Context) -> SearchAnswer:
         """Search the web for `query` and read the top results published before today."""
         if not jina.key:
-            return {"error": "search is unavailable: JINA_API_KEY is not set", "query": query}
-        state = read_state(runtime_path)
-        today = state.today_date if state else date.today().isoformat()
+            raise ToolError("search is unavailable: JINA_API_KEY is not set")
+        today = request_today(ctx)
         try:
-            async with httpx.AsyncClient(timeout=30) as client:
-                found = before_today(await jina.search(client, query), today)[:MAX_RESULTS]
-                articles = []
-                for item in found:
-                    page = await jina.read(client, str(item.get("url", "")))
-                    content = str(
-                        page.get("content") or item.get("content") or item.get("description") or ""
-                    )
-                    articles.append(
-                        {
-                            "title": item.get("title", ""),
-                            "url": item.get("url", ""),
-                            "date": item.get("date") or page.get("publishedTime"),
-                            "content": content[:MAX_CONTENT_CHARS],
-                        }
-                    )
+            with anyio.fail_after(SEARCH_DEADLINE):
+                articles = await jina.articles(query, today)
+        except TimeoutError:
+            raise ToolError(f"search failed: no answer within {SEARCH_DEADLINE:g} s") from None
         except (httpx.HTTPError, ValueError) as exc:
-            return {"error": f"search failed: {type(exc).__name__}: {exc}", "query": query}
+            raise ToolError(f"search failed: {type(exc).__name__}: {exc}") from None
         return {"query": query, "today": today, "results": articles}
 
     return server

@@ -4,40 +4,63 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Literal
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context
+from pydantic import Field
+from typing_extensions import TypedDict
 
-from ai_trader.errors import UserError
-from ai_trader.ledger import CASH, Ledger, TradeRejected, whole_shares
+from ai_trader.errors import UserError, describe
+from ai_trader.ledger import CASH, Ledger, TradeRejected
 from ai_trader.market.universe import NASDAQ_100
-from ai_trader.services.common import PriceSource, current_state, new_server
+from ai_trader.services.common import PriceSource, Service, Symbol, ToolError, request_context
 
 TRADABLE = frozenset(NASDAQ_100)
+# More shares than any portfolio here could pay for; the bound keeps huge integers out.
+MAX_SHARES = 1_000_000_000
+Shares = Annotated[
+    int, Field(strict=True, gt=0, le=MAX_SHARES, description="Whole number of shares, 1 or more")
+]
 
 
-def build(merged_path: Path, runtime_path: Path) -> MCPServer:
-    server = new_server("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
+class TradeAnswer(TypedDict):
+    date: str
+    action: Literal["buy", "sell"]
+    symbol: str
+    amount: int
+    price: float
+    positions: dict[str, float]  # non-zero holdings and CASH after the trade
+
+
+def build(merged_path: Path) -> Service:
+    server = Service("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
     source = PriceSource(merged_path)
     # One trade at a time: each reads the book, checks the rules and stages the result.
     lock = threading.Lock()
 
-    def execute(action: str, symbol: str, amount: object) -> dict[str, Any]:
-        symbol = str(symbol).strip().upper()
+    def execute(
+        action: Literal["buy", "sell"], symbol: str, shares: int, ctx: Context
+    ) -> TradeAnswer:
+        run = request_context(ctx)
+        if symbol not in TRADABLE:
+            raise ToolError(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
+        ledger = Ledger(run.signature_dir)
+        if not ledger.position_file.is_file():
+            # The agent opens the book before it trades; a context naming no book is wrong.
+            raise ToolError(
+                f"no book for signature {run.signature!r} under {run.log_path} "
+                "(ai-trader run creates it before trading)"
+            )
+        price = source.book().open(symbol, run.today)
+        if price is None:
+            raise ToolError(f"no price for {symbol} on {run.today}; cannot trade")
         try:
-            if symbol not in TRADABLE:
-                raise TradeRejected(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
-            shares = whole_shares(amount)
-            state = current_state(runtime_path)
-            price = source.book().open(symbol, state.today_date)
-            if price is None:
-                raise TradeRejected(f"no price for {symbol} on {state.today_date}; cannot trade")
             with lock:
-                row = Ledger(state.signature_dir).record_trade(
-                    state.today_date, action, symbol, shares, price
-                )
-        except (TradeRejected, UserError) as exc:
-            return {"error": str(exc), "action": action, "symbol": symbol, "amount": amount}
+                row = ledger.record_trade(run.today, action, symbol, shares, price)
+        except TradeRejected as exc:
+            raise ToolError(str(exc)) from None
+        except (UserError, OSError) as exc:
+            raise ToolError(f"cannot record the trade: {describe(exc)}") from None
         held = {k: v for k, v in row["positions"].items() if v and k != CASH}
         return {
             "date": row["date"],
@@ -48,14 +71,14 @@ def build(merged_path: Path, runtime_path: Path) -> MCPServer:
             "positions": {**held, CASH: row["positions"][CASH]},
         }
 
-    @server.tool()
-    def buy(symbol: str, amount: int | float) -> dict[str, Any]:
+    @server.tool_from
+    def buy(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
         """Buy `amount` whole shares of `symbol` at today's open. Returns the new positions."""
-        return execute("buy", symbol, amount)
+        return execute("buy", symbol, amount, ctx)
 
-    @server.tool()
-    def sell(symbol: str, amount: int | float) -> dict[str, Any]:
+    @server.tool_from
+    def sell(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
         """Sell `amount` whole shares of `symbol` at today's open. Returns the new positions."""
-        return execute("sell", symbol, amount)
+        return execute("sell", symbol, amount, ctx)
 
     return server
