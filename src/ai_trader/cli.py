@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ai_trader import __version__
-from ai_trader.errors import UserError
+from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.settings import Settings, load_settings
 
 log = logging.getLogger("ai_trader")
@@ -23,11 +24,29 @@ log = logging.getLogger("ai_trader")
 ENVIRONMENT_HELP = """\
 settings come from the environment (see .env.example): DATA_DIR, ALPHAADVANTAGE_API_KEY,
 ALPHAVANTAGE_BASE_URL, OPENAI_API_KEY, OPENAI_API_BASE, JINA_API_KEY, MATH_HTTP_PORT,
-SEARCH_HTTP_PORT, TRADE_HTTP_PORT, GETPRICE_HTTP_PORT, SERVICE_HOST, RUNTIME_ENV_PATH, ...
+SEARCH_HTTP_PORT, TRADE_HTTP_PORT, GETPRICE_HTTP_PORT, SERVICE_HOST, AI_TRADER_ALLOWED_HOSTS,
+AGENT_JOBS, ...
 """
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    with _price_writer(settings):
+        return _fetch(settings)
+
+
+@contextlib.contextmanager
+def _price_writer(settings: Settings) -> Iterator[None]:
+    """Hold the price files' lock and clear what a killed write left behind."""
+    from ai_trader.lock import prices_lock, remove_stale_temporaries
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with prices_lock(settings.data_dir):
+        for path in remove_stale_temporaries(settings.data_dir):
+            log.info("removed %s, left by an interrupted write", path.name)
+        yield
+
+
+def _fetch(settings: Settings) -> int:
     from ai_trader.market import alphavantage, sample
     from ai_trader.market.universe import ALL_SYMBOLS
 
@@ -62,10 +81,19 @@ def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.market.merge import merge
     from ai_trader.market.universe import ALL_SYMBOLS
 
-    report = merge(settings.data_dir, ALL_SYMBOLS)
-    log.info("merge: %d symbol(s) written to %s", len(report.merged), report.path)
+    with _price_writer(settings):
+        report = merge(settings.data_dir, ALL_SYMBOLS)
+    log.info(
+        "merge: %d symbol(s) written to %s, %d kept from the previous merge",
+        len(report.merged) + len(report.kept),
+        report.path,
+        len(report.kept),
+    )
     for name, reason in sorted(report.skipped.items()):
         log.warning("merge: skipped %s: %s", name, reason)
+    if report.malformed:
+        names = ", ".join(sorted(report.malformed))
+        raise RunFailed(f"unusable price file(s): {names}; fetch them again or remove them")
     return 0
 
 
@@ -90,41 +118,74 @@ def cmd_wait_ready(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     # Standard library only: this runs every few seconds in the container.
-    import urllib.request
+    from ai_trader.health import mcp_exchange
+    from ai_trader.settings import SERVICE_NAMES
 
-    from ai_trader.settings import DEFAULT_PORTS, HEALTH_PATH
-
-    for name in DEFAULT_PORTS:
-        url = f"http://{settings.client_host}:{settings.ports[name]}{HEALTH_PATH}"
-        try:
-            with urllib.request.urlopen(url, timeout=args.timeout) as reply:
-                if reply.status != 200:
-                    raise UserError(f"{name} service answered {reply.status}")
-        except OSError as exc:
-            raise UserError(f"{name} service is not answering at {url}: {exc}") from None
+    for name in SERVICE_NAMES:
+        problem = mcp_exchange(settings.service_url(name), name, args.timeout)
+        if problem:
+            raise RunFailed(f"the {name} service {problem}")
     return 0
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader.agent import builtin
     from ai_trader.config import load_config
 
     # Validate the config before the slow imports (openai, the MCP SDK): a bad key is
     # reported at once.
     config = load_config(args.config)
-    from ai_trader.agent.runner import Runner, format_summary
+    for index, model in enumerate(config.models):
+        if model.enabled and builtin.unknown([model.basemodel]):
+            known = ", ".join(f"{builtin.BUILTIN_PREFIX}{name}" for name in builtin.STRATEGIES)
+            raise UserError(
+                f"config {args.config}: models.{index}.basemodel: no built-in strategy "
+                f"{model.basemodel!r} (known: {known})"
+            )
+    from ai_trader.agent.runner import Runner, format_summary, unpriced_errors
 
-    runner = Runner(config, settings)
-    results = asyncio.run(runner.run())
-    print(format_summary(results), flush=True)
-    return 0
+    runner = Runner(config, settings, jobs=args.jobs)
+    outcome = asyncio.run(runner.run())
+    if outcome.results:
+        print(format_summary(outcome.results), flush=True)
+    failures = [*outcome.failures, *unpriced_errors(outcome.results)]
+    for failure in failures:
+        _error(args, failure)
+    return max((failure.exit_code for failure in failures), default=0)
 
 
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.dashboard.app import address, serve
 
     host, port = address(args.host, args.port)
-    serve(settings.data_dir, host, port)
+    serve(settings.data_dir, host, port, settings.allowed_hosts)
     return 0
+
+
+def _jobs(text: str) -> int:
+    from ai_trader.settings import MAX_JOBS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_JOBS}")
+    return int(text)
+
+
+def _known_error(exc: BaseException) -> UserError | None:
+    """The one-line error a failure stands for, looking inside exception groups (the MCP
+    client's task groups wrap what they raise); None for anything else (a bug)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    if isinstance(exc, UserError):
+        return exc
+    if isinstance(exc, OSError):
+        return from_os_error(exc)
+    return None
+
+
+def _error(args: argparse.Namespace, exc: UserError) -> None:
+    if args.verbose:
+        log.debug("details", exc_info=exc)
+    print(f"ai-trader {args.command}: error: {exc}", file=sys.stderr, flush=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     ready.set_defaults(handler=cmd_wait_ready)
     health = commands.add_parser(
         "healthcheck",
-        help="exit 0 when all four services answer their /health probe",
+        help="exit 0 when all four services complete an MCP exchange",
     )
     health.add_argument("--timeout", type=float, default=2.0, help="seconds per probe")
     health.set_defaults(handler=cmd_healthcheck)
@@ -179,6 +240,13 @@ def build_parser() -> argparse.ArgumentParser:
         "through the MCP services and record positions and logs; print a summary.",
     )
     run.add_argument("config", type=Path, help="the run configuration (JSON)")
+    run.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=None,
+        metavar="N",
+        help="models to trade at once (default: AGENT_JOBS or 4)",
+    )
     run.set_defaults(handler=cmd_run)
     dashboard = commands.add_parser(
         "dashboard",
@@ -209,9 +277,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return args.handler(args, settings)
-    except UserError as exc:
-        print(f"ai-trader {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+    except (UserError, OSError, BaseExceptionGroup) as exc:
+        known = _known_error(exc)
+        if known is None:
+            raise  # a bug: keep the traceback
+        _error(args, known)
+        return known.exit_code
     except KeyboardInterrupt:
         print(f"ai-trader {args.command}: interrupted", file=sys.stderr)
         return 130

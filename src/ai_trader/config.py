@@ -16,10 +16,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ai_trader.context import SIGNATURE_PATTERN
 from ai_trader.errors import UserError
 
 BUILTIN_PREFIX = "builtin/"
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SAFE_NAME = re.compile(SIGNATURE_PATTERN)
+# Far above any sensible starting cash, and small enough that sums stay exact to the cent.
+MAX_INITIAL_CASH = 1e12
 
 
 class _Section(BaseModel):
@@ -50,7 +53,9 @@ class ModelEntry(_Section):
     def _safe_signature(cls, value: str) -> str:
         # The signature names a folder: keep it to one plain path component.
         if not _SAFE_NAME.match(value):
-            raise ValueError("must be letters, digits, '.', '_' or '-' (it names a folder)")
+            raise ValueError(
+                "must be 1 to 128 letters, digits, '.', '_' or '-' (it names a folder)"
+            )
         return value
 
     @property
@@ -62,11 +67,13 @@ class AgentConfig(_Section):
     max_steps: Annotated[int, Field(gt=0)] = 30
     max_retries: Annotated[int, Field(ge=0)] = 3
     base_delay: Annotated[float, Field(ge=0)] = 1.0
-    initial_cash: Annotated[float, Field(gt=0)] = 10000.0
+    initial_cash: Annotated[float, Field(gt=0, le=MAX_INITIAL_CASH, allow_inf_nan=False)] = 10000.0
 
 
 class LogConfig(_Section):
-    log_path: str = "./data/agent_data"
+    # None: DATA_DIR/agent_data (the settings decide where data lives). A relative path
+    # is taken from the working directory, as in the original.
+    log_path: str | None = None
 
 
 class RunConfig(_Section):
@@ -90,8 +97,10 @@ class RunConfig(_Section):
     def enabled_models(self) -> list[ModelEntry]:
         return [m for m in self.models if m.enabled]
 
-    def log_path(self) -> Path:
-        return Path(self.log_config.log_path).expanduser().resolve()
+    def log_path(self, default: Path) -> Path:
+        """Where the books live: the config's log_path, else ``default``."""
+        given = self.log_config.log_path
+        return Path(given).expanduser().resolve() if given else default
 
 
 def _describe(error: ValidationError) -> str:
@@ -127,15 +136,26 @@ def parse_config(raw: object, source: str, env: Mapping[str, str] | None = None)
         raise UserError(f"config {source}: {_describe(exc)}") from None
 
 
+def _no_constants(name: str) -> object:
+    # json.loads accepts NaN and Infinity, which are not JSON and never a sensible setting.
+    raise ValueError(f"{name} is not a JSON value")
+
+
 def load_config(path: Path, env: Mapping[str, str] | None = None) -> RunConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UserError(f"config {path}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"config {path}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise UserError(f"config {path}: cannot read it ({exc.strerror})") from None
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise UserError(f"config {path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except ValueError as exc:
+        raise UserError(f"config {path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise UserError(f"config {path}: nested too deeply to be a config") from None
     return parse_config(raw, str(path), env)

@@ -95,11 +95,26 @@ def _check_row(row: object, where: str) -> dict[str, Any]:
     if not isinstance(row, dict):
         raise UserError(f"{where}: expected a JSON object")
     for key, kind in (("date", str), ("id", int), ("positions", dict)):
-        if not isinstance(row.get(key), kind):
+        if not isinstance(row.get(key), kind) or isinstance(row.get(key), bool):
             raise UserError(f"{where}: missing or invalid {key!r}")
-    if CASH not in row["positions"]:
+    positions = row["positions"]
+    if CASH not in positions:
         raise UserError(f"{where}: positions has no {CASH!r}")
+    for symbol, amount in positions.items():
+        if isinstance(amount, bool) or not isinstance(amount, int | float):
+            raise UserError(f"{where}: positions[{symbol!r}] is not a number")
+        if not math.isfinite(amount):
+            raise UserError(f"{where}: positions[{symbol!r}] is not a finite number")
     return row
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number a book can hold")
+
+
+def parse_row(line: str) -> Any:
+    """One line of a book as JSON; NaN and Infinity (which json accepts) are refused."""
+    return json.loads(line, parse_constant=_reject_constant)
 
 
 class Ledger:
@@ -128,11 +143,13 @@ class Ledger:
                 continue
             where = f"{self.position_file}:{number}"
             try:
-                row = json.loads(line)
+                row = parse_row(line)
             except json.JSONDecodeError:
                 if number == len(lines):
                     return self._repair(rows, line)
                 raise UserError(f"{where}: not valid JSON; fix or remove that line") from None
+            except ValueError as exc:
+                raise UserError(f"{where}: {exc}; fix or remove that line") from None
             rows.append(_check_row(row, where))
         return rows
 
@@ -169,7 +186,7 @@ class Ledger:
         # The chunk's first line may be cut by the seek; only trust a line that is whole.
         if lines and (size <= _TAIL_BYTES or len(lines) > 1):
             try:
-                return _check_row(json.loads(lines[-1]), f"{self.position_file}:last line")
+                return _check_row(parse_row(lines[-1].decode()), f"{self.position_file}:last line")
             except (ValueError, UserError):
                 pass  # truncated or odd: let rows() repair or report it
         rows = self.rows()
@@ -184,12 +201,21 @@ class Ledger:
     def pending(self, day: str) -> list[dict[str, Any]]:
         """Trades staged for ``day``; a stage left from another day is ignored."""
         try:
-            staged = json.loads(self.pending_file.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
+            staged = parse_row(self.pending_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
             return []
-        if not isinstance(staged, dict) or staged.get("date") != day:
+        except ValueError as exc:
+            # Written atomically, so never half a file: an unreadable stage was changed by
+            # someone else. Trading on as if it were empty would lose the day's trades.
+            raise UserError(f"{self.pending_file}: unreadable ({exc}); the day is redone") from None
+        if not isinstance(staged, dict):
+            raise UserError(f"{self.pending_file}: expected a JSON object; the day is redone")
+        if staged.get("date") != day:
             return []
-        return [row for row in staged.get("rows", []) if isinstance(row, dict)]
+        rows = staged.get("rows")
+        if not isinstance(rows, list):
+            raise UserError(f"{self.pending_file}: no list of rows; the day is redone")
+        return [_check_row(row, str(self.pending_file)) for row in rows]
 
     def positions_for(self, day: str) -> tuple[dict[str, float], int]:
         """Positions and last id as they stand during ``day``: committed plus staged trades."""

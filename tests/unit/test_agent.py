@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 from mcp.types import CallToolResult, TextContent
-from support import TODAY, Services
+from support import TODAY, Services, Session
 
 from ai_trader.agent import builtin
 from ai_trader.agent.builtin import Move, plan_buys, plan_sells, rank
@@ -24,9 +25,18 @@ from ai_trader.agent.model import (
     parse_arguments,
     system_prompt,
 )
-from ai_trader.agent.runner import AgentError, Result, Runner, format_summary, trading_days
-from ai_trader.agent.toolbox import Toolbox, ToolSpec, result_value
+from ai_trader.agent.runner import (
+    AgentError,
+    Outcome,
+    Result,
+    Runner,
+    format_summary,
+    trading_days,
+    unpriced_errors,
+)
+from ai_trader.agent.toolbox import Toolbox, ToolRefused, ToolSpec, result_value
 from ai_trader.config import parse_config
+from ai_trader.context import RunContext
 from ai_trader.errors import UserError
 from ai_trader.ledger import CASH, Ledger, apply_trade
 from ai_trader.market.pricebook import PriceBook
@@ -122,6 +132,34 @@ def test_the_builtin_strategy_sells_fallers_then_splits_the_cash_over_the_top_ri
     assert sum(1 for entry in log if entry["role"] == "tool") == len(market.calls)
 
 
+def test_a_refusal_ends_the_builtin_strategys_day_instead_of_skipping_the_trade():
+    market = FakeMarket(previous={"AAPL": (100.0, 110.0)}, opens={"AAPL": 50.0})
+
+    async def refuse_buys(name: str, arguments: dict[str, Any]) -> Any:
+        if name == "buy":
+            raise ToolRefused("insufficient cash: buying 20 AAPL")
+        return await market.call(name, arguments)
+
+    log: list[dict[str, Any]] = []
+    with pytest.raises(ToolRefused, match="insufficient cash"):
+        asyncio.run(
+            builtin.trade_day(
+                refuse_buys, log.append, TODAY, "2025-10-28", {CASH: 1000.0}, watchlist=("AAPL",)
+            )
+        )
+    assert log[-1] == {
+        "role": "tool",
+        "name": "buy",
+        "arguments": {"symbol": "AAPL", "amount": 20},
+        "error": "insufficient cash: buying 20 AAPL",
+    }
+
+
+def test_the_builtin_strategies_are_known_by_name():
+    assert builtin.unknown(["builtin/momentum", "gpt-4o", "builtin/nosuch"]) == ["builtin/nosuch"]
+    assert builtin.strategy("builtin/momentum") is builtin.trade_day
+
+
 def test_the_builtin_strategy_holds_on_the_first_day():
     market = FakeMarket({}, {})
     log: list[dict[str, Any]] = []
@@ -159,10 +197,30 @@ def test_result_value_returns_plain_text_as_it_is():
     assert result_value(text_result("all good")) == "all good"
 
 
-def test_result_value_turns_a_tool_error_into_an_error_object():
-    assert result_value(text_result("validation failed", is_error=True)) == {
-        "error": "validation failed"
-    }
+def toolbox_call(services: Services, name: str, arguments: dict, context: RunContext | None):
+    async def go() -> Any:
+        async with Toolbox(services.settings) as toolbox:
+            return await toolbox.call(name, arguments, context)
+
+    return asyncio.run(go())
+
+
+def test_the_toolbox_sends_the_run_context_with_each_call(services: Services, session: Session):
+    answer = toolbox_call(services, "buy", {"symbol": "AAPL", "amount": 1}, session.context)
+    assert answer["date"] == TODAY
+    assert [row["this_action"]["symbol"] for row in session.ledger.pending(TODAY)] == ["AAPL"]
+
+
+def test_the_toolbox_raises_a_refusal_with_its_one_line_reason(
+    services: Services, session: Session
+):
+    with pytest.raises(ToolRefused, match=r"^insufficient shares: selling 1 AAPL, holding 0$"):
+        toolbox_call(services, "sell", {"symbol": "AAPL", "amount": 1}, session.context)
+
+
+def test_the_toolbox_refuses_a_tool_that_no_service_offers(services: Services):
+    with pytest.raises(ToolRefused, match="no tool named 'short'"):
+        toolbox_call(services, "short", {}, None)
 
 
 def test_openai_tools_describes_each_mcp_tool_as_a_function():
@@ -227,13 +285,18 @@ def trader(standins: StandIns, model: str = MODEL, **options: Any) -> ModelTrade
     return ModelTrader(client, model, **settings)
 
 
+@pytest.fixture
+def session(services: Services, tmp_path: Path) -> Session:
+    return services.start_session(tmp_path)
+
+
 async def trade_through_services(
-    services: Services, model: ModelTrader, records: list[dict[str, Any]]
+    services: Services, model: ModelTrader, records: list[dict[str, Any]], session: Session
 ) -> int:
     positions = {CASH: 10000.0}
     async with Toolbox(services.settings) as toolbox:
         return await model.trade_day(
-            toolbox.call,
+            partial(toolbox.call, context=session.context),
             records.append,
             system_prompt(TODAY, positions, {}, {}),
             list(toolbox.tools.values()),
@@ -241,12 +304,12 @@ async def trade_through_services(
 
 
 def test_a_scripted_model_looks_up_a_price_buys_and_finishes(
-    services: Services, tmp_path: Path, model_api
+    services: Services, session: Session, model_api
 ):
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
-    ledger = services.start_session(tmp_path)
+    ledger = session.ledger
     records: list[dict[str, Any]] = []
-    steps = asyncio.run(trade_through_services(services, trader(standins), records))
+    steps = asyncio.run(trade_through_services(services, trader(standins), records, session))
     assert steps == 3
     opening = PriceBook.load(services.settings.data_dir / "merged.jsonl").open("AAPL", TODAY)
     staged = ledger.pending(TODAY)
@@ -259,11 +322,10 @@ def test_a_scripted_model_looks_up_a_price_buys_and_finishes(
 
 
 def test_the_model_sees_the_mcp_tools_and_the_tool_results(
-    services: Services, tmp_path: Path, model_api
+    services: Services, session: Session, model_api
 ):
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
-    services.start_session(tmp_path)
-    asyncio.run(trade_through_services(services, trader(standins), []))
+    asyncio.run(trade_through_services(services, trader(standins), [], session))
     bodies = standins.stats()["openai"]["bodies"]
     assert len(bodies) == 3
     offered = sorted(tool["function"]["name"] for tool in bodies[0]["tools"])
@@ -275,25 +337,45 @@ def test_the_model_sees_the_mcp_tools_and_the_tool_results(
 
 
 def test_arguments_that_are_not_an_object_are_answered_with_an_error(
-    services: Services, tmp_path: Path, model_api
+    services: Services, session: Session, model_api
 ):
     standins = model_api({"script": [{"tool_calls": [{"name": "buy", "arguments": [1, 2]}]}]})
-    ledger = services.start_session(tmp_path)
     records: list[dict[str, Any]] = []
-    asyncio.run(trade_through_services(services, trader(standins), records))
+    asyncio.run(trade_through_services(services, trader(standins), records, session))
     reply = next(r for r in records if r["role"] == "tool")
     assert json.loads(reply["content"]) == {"error": "arguments must be a JSON object"}
-    assert ledger.pending(TODAY) == []
+    assert session.ledger.pending(TODAY) == []
+
+
+def test_a_refused_tool_call_goes_back_to_the_model_and_the_day_goes_on(
+    services: Services, session: Session, model_api
+):
+    script = [
+        {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 0}}]},
+        {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 1}}]},
+        {"content": f"Done. {FINISH_SIGNAL}"},
+    ]
+    standins = model_api({"script": script})
+    records: list[dict[str, Any]] = []
+    steps = asyncio.run(trade_through_services(services, trader(standins), records, session))
+    assert steps == 3
+    first, second = [json.loads(r["content"]) for r in records if r["role"] == "tool"]
+    assert first == {"error": "invalid arguments: amount: Input should be greater than 0"}
+    assert second["amount"] == 1
+    messages = standins.stats()["openai"]["bodies"][1]["messages"]
+    assert "Input should be greater than 0" in messages[-1]["content"]
+    assert [row["this_action"]["amount"] for row in session.ledger.pending(TODAY)] == [1]
 
 
 def test_a_model_that_never_finishes_stops_at_max_steps(
-    services: Services, tmp_path: Path, model_api, caplog: pytest.LogCaptureFixture
+    services: Services, session: Session, model_api, caplog: pytest.LogCaptureFixture
 ):
     look = {"tool_calls": [{"name": "add", "arguments": {"a": 1, "b": 1}}]}
     standins = model_api({"script": [look] * 10})
-    services.start_session(tmp_path)
     with caplog.at_level(logging.WARNING, logger="ai_trader.agent.model"):
-        steps = asyncio.run(trade_through_services(services, trader(standins, max_steps=3), []))
+        steps = asyncio.run(
+            trade_through_services(services, trader(standins, max_steps=3), [], session)
+        )
     assert steps == 3
     assert standins.stats()["openai"]["requests"] == 3
     assert "max_steps=3" in caplog.text
@@ -384,17 +466,21 @@ def actions(ledger: Ledger) -> list[tuple[str, str, str, int]]:
     ]
 
 
+def run(runner: Runner) -> Outcome:
+    return asyncio.run(runner.run())
+
+
 def test_a_run_commits_the_scripted_trade_for_each_day(
     services: Services, tmp_path: Path, model_api
 ):
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
     config = run_config(tmp_path, model_entry("scripted"))
-    results = asyncio.run(runner_for(services, standins, config).run())
-    assert [r.signature for r in results] == ["scripted"]
+    outcome = run(runner_for(services, standins, config))
+    assert [r.signature for r in outcome.results] == ["scripted"]
+    assert outcome.failures == []
     ledger = Ledger(tmp_path / "scripted")
     assert actions(ledger) == [("2025-10-30", "buy", "AAPL", 2)]
     assert ledger.log_file("2025-10-30").exists()
-    assert not services.runtime_path.exists()  # the session is cleared after the run
 
 
 def test_a_model_unknown_to_the_server_is_skipped_and_the_others_run(
@@ -403,8 +489,8 @@ def test_a_model_unknown_to_the_server_is_skipped_and_the_others_run(
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
     config = run_config(tmp_path, model_entry("missing", "gpt-missing"), model_entry("scripted"))
     with caplog.at_level(logging.WARNING, logger="ai_trader.agent.runner"):
-        results = asyncio.run(runner_for(services, standins, config).run())
-    assert [r.signature for r in results] == ["scripted"]
+        outcome = run(runner_for(services, standins, config))
+    assert [r.signature for r in outcome.results] == ["scripted"]
     assert "skipping model missing" in caplog.text
     assert actions(Ledger(tmp_path / "scripted")) == [("2025-10-30", "buy", "AAPL", 2)]
     assert actions(Ledger(tmp_path / "missing")) == []
@@ -428,9 +514,11 @@ def test_a_server_answering_500_fails_the_run_after_the_retries_and_commits_noth
 ):
     standins = model_api({"always_fail": True})
     config = run_config(tmp_path, model_entry("scripted"), max_retries=2)
-    with pytest.raises(AgentError) as caught:
-        asyncio.run(runner_for(services, standins, config).run())
-    message = str(caught.value)
+    outcome = run(runner_for(services, standins, config))
+    assert outcome.results == []
+    (failure,) = outcome.failures
+    assert isinstance(failure, AgentError)
+    message = str(failure)
     assert "scripted on 2025-10-30" in message
     assert "failed 3 time(s)" in message
     assert standins.stats()["openai"]["requests"] == 3
@@ -446,8 +534,8 @@ class FailAfterBuy:
         self.standins = standins
         self.tools = toolbox.tools
 
-    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
-        result = await self.toolbox.call(name, arguments)
+    async def call(self, name: str, arguments: dict[str, Any], context: RunContext) -> Any:
+        result = await self.toolbox.call(name, arguments, context)
         if name == "buy":
             self.standins.set_scenario({"openai": {"always_fail": True}})
         return result
@@ -471,7 +559,7 @@ def test_a_day_that_failed_after_a_trade_is_redone_without_duplicating_it(
     assert ledger.pending("2025-10-30") != []
 
     standins.set_scenario({"openai": {"script": LOOK_UP_BUY_FINISH}})
-    asyncio.run(runner.run())
+    run(runner)
     assert actions(ledger) == [("2025-10-30", "buy", "AAPL", 2)]
 
 
@@ -494,3 +582,104 @@ def test_the_summary_shows_value_return_and_the_benchmark():
     assert "QQQ" in lines[0]
     assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%"]
     assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a"]
+
+
+def test_the_summary_shows_n_a_for_a_book_it_cannot_value():
+    result = Result("gappy", 3, "2025-10-27", "2025-10-29", None, 10000.0, 0.01, ("AAPL", "MSFT"))
+    assert format_summary([result]).splitlines()[1].split() == [
+        "gappy", "3", "n/a", "n/a", "+1.00%"
+    ]  # fmt: skip
+    (error,) = unpriced_errors([result])
+    assert (
+        str(error) == "gappy: cannot value the book on 2025-10-29: no price for AAPL, MSFT that day"
+    )
+    assert error.exit_code == 1
+
+
+def test_a_range_without_trading_days_is_refused_before_anything_is_written(
+    services: Services, tmp_path: Path
+):
+    config = parse_config(
+        {
+            "date_range": {"init_date": "2025-10-31", "end_date": "2025-11-30"},
+            "models": [model_entry("late", "builtin/momentum")],
+            "log_config": {"log_path": str(tmp_path / "books")},
+        },
+        "test",
+        {},
+    )
+    with pytest.raises(UserError, match="no trading day after init_date 2025-10-31") as raised:
+        Runner(config, load_settings(services.env))
+    assert raised.value.exit_code == 2
+    assert "it covers 2025-06-26 to 2025-10-31" in str(raised.value)
+    assert not (tmp_path / "books").exists()
+
+
+def test_a_run_against_services_reading_other_prices_fails_and_commits_nothing(
+    services: Services, tmp_path: Path
+):
+    merged = services.settings.data_dir / "merged.jsonl"
+    lines = merged.read_text().splitlines()
+    for index, line in enumerate(lines):
+        row = json.loads(line)
+        if row["Meta Data"]["2. Symbol"] == "QQQ":
+            row["Time Series (Daily)"]["2025-10-30"]["1. buy price"] = "1.2345"
+            lines[index] = json.dumps(row)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "merged.jsonl").write_text("\n".join(lines) + "\n")
+    config = run_config(tmp_path / "books", model_entry("builtin", "builtin/momentum"))
+    runner = Runner(config, load_settings({**services.env, "DATA_DIR": str(tmp_path / "data")}))
+    (failure,) = run(runner).failures
+    assert "the prices service reads other price data than this run" in str(failure)
+    assert "QQQ open" in str(failure)
+    assert [row["date"] for row in Ledger(tmp_path / "books" / "builtin").rows()] == ["2025-10-29"]
+
+
+def test_models_run_concurrently_and_each_book_equals_its_solo_run(
+    services: Services, tmp_path: Path
+):
+    builtin_model = partial(model_entry, basemodel="builtin/momentum")
+    solo = run_config(tmp_path / "solo", builtin_model("alone"))
+    run(Runner(solo, load_settings(services.env)))
+    together = run_config(tmp_path / "together", *(builtin_model(f"m{i}") for i in range(4)))
+    outcome = run(Runner(together, load_settings(services.env), jobs=4))
+    assert sorted(r.signature for r in outcome.results) == ["m0", "m1", "m2", "m3"]
+    expected = (tmp_path / "solo" / "alone" / "position" / "position.jsonl").read_bytes()
+    for index in range(4):
+        book = tmp_path / "together" / f"m{index}" / "position" / "position.jsonl"
+        assert book.read_bytes() == expected
+
+
+def test_a_second_runner_of_a_held_signature_is_refused_naming_the_holder(
+    services: Services, tmp_path: Path
+):
+    from ai_trader.lock import signature_lock
+
+    config = run_config(tmp_path, model_entry("busy", "builtin/momentum"))
+    with signature_lock(tmp_path / "busy"), pytest.raises(UserError) as raised:
+        run(Runner(config, load_settings(services.env)))
+    assert "signature 'busy' is already being run by pid" in str(raised.value)
+    assert raised.value.exit_code == 2
+    assert not (tmp_path / "busy" / "position").exists()
+
+
+def test_the_summary_names_a_held_symbol_without_a_price_instead_of_valuing_it_at_zero(
+    tmp_path: Path,
+):
+    from ai_trader.agent.runner import summarise
+
+    day1, day2 = "2025-10-27", "2025-10-28"
+    bars = {
+        "AAPL": {day1: {"open": 10.0, "close": 11.0}},  # no bar on day2
+        "MSFT": {day1: {"open": 5.0, "close": 5.0}, day2: {"open": 6.0, "close": 7.0}},
+        "QQQ": {day1: {"open": 100.0, "close": 101.0}, day2: {"open": 101.0, "close": 102.0}},
+    }
+    ledger = Ledger(tmp_path / "gappy")
+    ledger.ensure_initialized("2025-10-24", ["AAPL", "MSFT"], 100.0)
+    ledger.record_trade(day1, "buy", "AAPL", 2, 10.0)
+    ledger.commit_day(day1)
+    ledger.commit_day(day2)
+    result = summarise(PriceBook(bars), ledger, "gappy", 100.0)
+    assert result.final_value is None
+    assert result.unpriced == ("AAPL",)
+    assert result.last_day == day2

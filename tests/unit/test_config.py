@@ -69,7 +69,8 @@ def test_the_agent_and_log_sections_have_defaults():
     config = parse_config(raw, "test.json", {})
     assert config.agent_config.max_steps == 30
     assert config.agent_config.initial_cash == 10000.0
-    assert config.log_path() == (Path.cwd() / "data" / "agent_data").resolve()
+    assert config.log_config.log_path is None
+    assert config.log_path(Path("/srv/data/agent_data")) == Path("/srv/data/agent_data")
 
 
 def test_a_missing_end_date_is_named():
@@ -210,3 +211,16 @@ def test_unknown_keys_of_the_original_configs_are_accepted():
     raw["models"][0]["extra_setting"] = 1
     raw["something_else"] = {"a": 1}
     assert parse_config(raw, "test.json", {}).enabled_models[0].name == "builtin-momentum"
+
+
+@pytest.mark.parametrize("cash", [float("inf"), float("nan"), 1e13, 0, -5])
+def test_initial_cash_must_be_finite_positive_and_sensible(cash: float):
+    raw = valid()
+    raw["agent_config"]["initial_cash"] = cash
+    assert "agent_config.initial_cash" in error_of(raw)
+
+
+def test_a_signature_longer_than_128_characters_is_refused():
+    raw = valid()
+    raw["models"][0]["signature"] = "s" * 129
+    assert "models.0.signature: must be 1 to 128" in error_of(raw)

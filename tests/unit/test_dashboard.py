@@ -264,16 +264,26 @@ def test_a_missing_or_empty_folder_is_the_empty_state(tmp_path, make):
 
 def test_folders_without_a_position_file_are_not_models(folder):
     (folder / "agent_data" / "not-a-model" / "log").mkdir(parents=True)
-    (folder / "agent_data" / ".runtime_env.json").write_text("{}")
     assert list(data.find_signatures(folder)) == ["model-a", "model-b"]
 
 
-def test_the_model_trading_now_is_shown(folder):
-    state = {"signature": "model-a", "today_date": D3, "log_path": "/x"}
-    (folder / "agent_data" / ".runtime_env.json").write_text(json.dumps(state))
-    summary = data.summarise(folder)
-    assert summary["running"] == {"signature": "model-a", "day": D3}
+def test_the_model_a_live_run_holds_is_shown_with_the_day_it_trades(folder):
+    from ai_trader.lock import signature_lock
+
+    stage = folder / "agent_data" / "model-a" / "position" / "pending.json"
+    stage.write_text(json.dumps({"date": D3, "rows": []}))
+    with signature_lock(folder / "agent_data" / "model-a"):
+        summary = data.summarise(folder)
+    assert [(r["signature"], r["day"]) for r in summary["running"]] == [("model-a", D3)]
     assert "is trading 2025-10-06" in render_page(summary)
+
+
+def test_a_model_whose_run_ended_is_not_shown_running(folder):
+    from ai_trader.lock import signature_lock
+
+    with signature_lock(folder / "agent_data" / "model-a"):
+        pass
+    assert data.summarise(folder)["running"] == []
 
 
 # --- the chart -------------------------------------------------------------------------------
@@ -434,3 +444,38 @@ def test_a_port_in_use_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0
     assert err.startswith("ai-trader dashboard: error: port")
+
+
+def test_the_served_dashboard_refuses_foreign_hosts_and_origins(tmp_path):
+    import http.client
+    import subprocess
+    import sys
+
+    from support import cli_env, free_port
+
+    port = free_port()
+    env = cli_env({"DATA_DIR": str(tmp_path), "AI_TRADER_ALLOWED_HOSTS": "board.internal"})
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ai_trader", "dashboard", "--port", str(port)],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        assert "dashboard: http://127.0.0.1:" in server.stderr.readline()
+
+        def status(headers: dict[str, str]) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", "/api/summary", headers=headers)
+            code = connection.getresponse().status
+            connection.close()
+            return code
+
+        assert status({"Host": f"localhost:{port}"}) == 200
+        assert status({"Host": f"board.internal:{port}"}) == 200
+        assert status({"Host": f"evil.example:{port}"}) == 421
+        assert status({"Host": f"127.0.0.1:{port}", "Origin": "http://evil.example"}) == 403
+    finally:
+        server.terminate()
+        server.wait(timeout=20)

@@ -363,3 +363,28 @@ def test_committed_after_a_truncated_last_line_uses_the_repaired_book(tmp_path: 
         handle.write('{"date": "2025-01-03", "id": 2, "posit')
     positions, last_id = ledger.committed()
     assert (last_id, positions["AAPL"]) == (1, 1)
+
+
+@pytest.mark.parametrize("bad", ["NaN", "Infinity", "-Infinity"])
+def test_a_non_finite_number_in_the_book_is_an_error_naming_its_line(ledger: Ledger, bad: str):
+    text = ledger.position_file.read_text().replace('"CASH": 1000.0', f'"CASH": {bad}')
+    ledger.position_file.write_text(
+        text + '{"date": "2025-10-02", "id": 1, "positions": {"CASH": 1}}\n'
+    )
+    with pytest.raises(
+        UserError, match=rf"position.jsonl:1: {bad} is not a number a book can hold"
+    ):
+        ledger.rows()
+
+
+def test_a_huge_number_that_json_reads_as_infinity_is_an_error(ledger: Ledger):
+    text = ledger.position_file.read_text().replace('"AAPL": 0', '"AAPL": 1e309')
+    ledger.position_file.write_text(text)
+    with pytest.raises(UserError, match=r"positions\['AAPL'\] is not a finite number"):
+        ledger.rows()
+
+
+def test_an_unreadable_stage_of_the_day_is_an_error_not_an_empty_day(ledger: Ledger):
+    ledger.pending_file.write_text("{not json")
+    with pytest.raises(UserError, match=r"pending\.json: unreadable"):
+        ledger.pending("2025-10-02")

@@ -4,6 +4,10 @@ It lets the offline default exercise the whole path (prices looked up, costs
 computed, trades placed, all over MCP) and gives the same trades on every run.
 Rule: rank a watchlist by the previous day's open-to-close move; sell holdings
 that fell; buy the strongest risers not yet held, splitting the cash evenly.
+
+It never works around a refusal: every lookup and trade it makes is one the data
+supports, so a refused call means the data or a service is wrong, and the refusal
+(``ToolRefused``) ends the day uncommitted instead of turning into "no trade".
 """
 
 from __future__ import annotations
@@ -14,10 +18,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ai_trader.config import BUILTIN_PREFIX
 from ai_trader.ledger import CASH
 from ai_trader.market.universe import NASDAQ_100
 
 CallTool = Callable[[str, dict[str, Any]], Awaitable[Any]]
+Strategy = Callable[..., Awaitable[int]]
 Log = Callable[[dict[str, Any]], None]
 DEFAULT_WATCHLIST = NASDAQ_100[:12]
 PICKS = 2
@@ -57,7 +63,11 @@ async def trade_day(
     """Act for one day through the tools; returns how many trades were placed."""
 
     async def tool(name: str, arguments: dict[str, Any]) -> Any:
-        result = await call(name, arguments)
+        try:
+            result = await call(name, arguments)
+        except Exception as exc:
+            log({"role": "tool", "name": name, "arguments": arguments, "error": str(exc)})
+            raise
         log(
             {
                 "role": "tool",
@@ -73,36 +83,45 @@ async def trade_day(
         return 0
     moves = []
     for symbol in watchlist:
-        quote = await tool("get_price_local", {"symbol": symbol, "date": previous_day})
-        bar = quote.get("ohlcv", {}) if isinstance(quote, dict) else {}
-        if bar.get("open") and bar.get("close") is not None:
-            moves.append(Move(symbol, bar["close"] / bar["open"] - 1))
+        bar = (await tool("get_price_local", {"symbol": symbol, "date": previous_day}))["ohlcv"]
+        moves.append(Move(symbol, bar["close"] / bar["open"] - 1))
 
     held = dict(positions)
     trades = 0
     for symbol, amount in plan_sells(moves, held):
-        result = await tool("sell", {"symbol": symbol, "amount": amount})
-        if isinstance(result, dict) and "error" not in result:
-            held = result["positions"]
-            trades += 1
+        held = (await tool("sell", {"symbol": symbol, "amount": amount}))["positions"]
+        trades += 1
 
     picks = plan_buys(moves, held)
     for index, symbol in enumerate(picks):
-        quote = await tool("get_price_local", {"symbol": symbol, "date": today})
-        price = quote.get("ohlcv", {}).get("open") if isinstance(quote, dict) else None
-        if not price:
-            continue
+        price = (await tool("get_price_local", {"symbol": symbol, "date": today}))["ohlcv"]["open"]
         budget = float(held.get(CASH, 0.0)) / (len(picks) - index)
         amount = math.floor(budget / price)
         if amount <= 0:
             continue
         cost = await tool("multiply", {"a": price, "b": amount})
-        if not isinstance(cost, int | float) or cost > float(held.get(CASH, 0.0)):
-            continue
-        result = await tool("buy", {"symbol": symbol, "amount": amount})
-        if isinstance(result, dict) and "error" not in result:
-            held = {**held, **result["positions"]}
-            trades += 1
+        if cost > float(held.get(CASH, 0.0)):
+            continue  # rounding left less cash than the even split assumed
+        held = (await tool("buy", {"symbol": symbol, "amount": amount}))["positions"]
+        trades += 1
     summary = f"Done for {today}: {trades} trade(s). <FINISH_SIGNAL>"
     log({"role": "assistant", "content": summary})
     return trades
+
+
+# The built-in strategies, by the name after "builtin/" in a model entry's basemodel.
+STRATEGIES: dict[str, Strategy] = {"momentum": trade_day}
+
+
+def strategy(basemodel: str) -> Strategy:
+    """The strategy a ``builtin/NAME`` basemodel names (check it first with ``unknown``)."""
+    return STRATEGIES[basemodel.removeprefix(BUILTIN_PREFIX)]
+
+
+def unknown(basemodels: list[str]) -> list[str]:
+    """The ``builtin/...`` names among ``basemodels`` that name no strategy."""
+    return [
+        name
+        for name in basemodels
+        if name.startswith(BUILTIN_PREFIX) and name.removeprefix(BUILTIN_PREFIX) not in STRATEGIES
+    ]

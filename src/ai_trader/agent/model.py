@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ai_trader.agent.builtin import CallTool
-from ai_trader.agent.toolbox import ToolSpec
+from ai_trader.agent.toolbox import ToolRefused, ToolSpec
 from ai_trader.ledger import CASH
 
 log = logging.getLogger(__name__)
@@ -156,10 +156,15 @@ class ModelTrader:
             record(assistant)
             for tool_call in calls:
                 arguments = parse_arguments(tool_call.function.arguments)
+                result: Any
                 if isinstance(arguments, str):
-                    result: Any = {"error": arguments}
+                    result = {"error": arguments}
                 else:
-                    result = await call(tool_call.function.name, arguments)
+                    try:
+                        result = await call(tool_call.function.name, arguments)
+                    except ToolRefused as exc:
+                        # The model reads the refusal and may correct itself; the run goes on.
+                        result = {"error": str(exc)}
                 message = {
                     "role": "tool",
                     "tool_call_id": tool_call.id,

@@ -1,22 +1,34 @@
-"""The day loop: for each enabled model and each trading day not yet done, trade and commit."""
+"""The day loop: for each enabled model and each trading day not yet done, trade and commit.
+
+Models run concurrently (``jobs`` at a time), each under its own signature lock, sharing
+one set of MCP clients; every tool call carries its model's run context. A day is only
+committed when it went through: a refusal the data cannot explain, a service that stops
+answering or a day the prices service cannot price ends that model's run with one line,
+and the day is redone on the next run.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ai_trader.agent import builtin
 from ai_trader.agent.model import ModelFailed, ModelTrader, ModelUnavailable, system_prompt
-from ai_trader.agent.toolbox import Toolbox
+from ai_trader.agent.toolbox import ServiceDown, Toolbox, ToolRefused
 from ai_trader.config import ModelEntry, RunConfig
-from ai_trader.errors import RunFailed, UserError
+from ai_trader.context import RunContext
+from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.ledger import CASH, Ledger, portfolio_value
+from ai_trader.lock import remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME, NASDAQ_100
-from ai_trader.runtime import RunState, clear_state, write_state
 from ai_trader.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,13 +44,24 @@ class Result:
     days: int
     first_day: str | None
     last_day: str | None
-    final_value: float
+    final_value: float | None  # None when a holding has no price on the last day
     initial_cash: float
     benchmark_return: float | None
+    unpriced: tuple[str, ...] = ()
 
     @property
-    def total_return(self) -> float:
+    def total_return(self) -> float | None:
+        if self.final_value is None:
+            return None
         return self.final_value / self.initial_cash - 1
+
+
+@dataclass
+class Outcome:
+    """What a run produced: a result for each model that finished, and each failure."""
+
+    results: list[Result] = field(default_factory=list)
+    failures: list[UserError] = field(default_factory=list)
 
 
 def trading_days(book_days: list[str], after: str, end: str) -> list[str]:
@@ -59,12 +82,22 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
         return Result(signature, 0, None, None, cash, cash, None)
     last = traded[-1]
     positions = rows[-1]["positions"]
-    prices = {s: p for s in positions if s != CASH and (p := mark_price(book, s, last)) is not None}
+    prices: dict[str, float] = {}
+    unpriced: list[str] = []
+    for symbol, shares in positions.items():
+        if symbol == CASH or not shares:
+            continue
+        price = mark_price(book, symbol, last)
+        if price is None:
+            unpriced.append(symbol)
+        else:
+            prices[symbol] = price
+    value = None if unpriced else portfolio_value(positions, prices)
     start = book.open(BENCHMARK, traded[0])
     end = mark_price(book, BENCHMARK, last)
     bench = end / start - 1 if start and end else None
     return Result(
-        signature, len(traded), traded[0], last, portfolio_value(positions, prices), cash, bench
+        signature, len(traded), traded[0], last, value, cash, bench, tuple(sorted(unpriced))
     )
 
 
@@ -72,21 +105,42 @@ def format_summary(results: list[Result]) -> str:
     lines = [f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {'QQQ':>9}"]
     for r in results:
         bench = f"{r.benchmark_return:+.2%}" if r.benchmark_return is not None else "n/a"
-        lines.append(
-            f"{r.signature:<24} {r.days:>5} {r.final_value:>13,.2f} "
-            f"{r.total_return:>+9.2%} {bench:>9}"
-        )
+        value = f"{r.final_value:>13,.2f}" if r.final_value is not None else f"{'n/a':>13}"
+        ret = f"{r.total_return:>+9.2%}" if r.total_return is not None else f"{'n/a':>9}"
+        lines.append(f"{r.signature:<24} {r.days:>5} {value} {ret} {bench:>9}")
     return "\n".join(lines)
 
 
+def unpriced_errors(results: list[Result]) -> list[RunFailed]:
+    """One error for each result the summary could not value."""
+    return [
+        RunFailed(
+            f"{r.signature}: cannot value the book on {r.last_day}: no price for "
+            f"{', '.join(r.unpriced)} that day"
+        )
+        for r in results
+        if r.unpriced
+    ]
+
+
 class Runner:
-    def __init__(self, config: RunConfig, settings: Settings) -> None:
+    def __init__(self, config: RunConfig, settings: Settings, jobs: int | None = None) -> None:
         self.config = config
         self.settings = settings
-        self.log_path: Path = config.log_path()
+        self.jobs = jobs or settings.agent_jobs
+        self.log_path: Path = config.log_path(settings.agent_data_dir)
         self.book = PriceBook.load(settings.data_dir / MERGED_NAME)
+        dates = config.date_range
+        self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
+        days = self.book.dates()
+        if not trading_days(days, self.init_day, self.end_day):
+            covered = f"{days[0]} to {days[-1]}" if days else "no days"
+            raise UserError(
+                f"no trading day after init_date {self.init_day} up to end_date "
+                f"{self.end_day} in the price data (it covers {covered})"
+            )
 
-    def _entry_log(self, ledger: Ledger, signature: str, day: str):
+    def _entry_log(self, ledger: Ledger, signature: str, day: str) -> Callable[[dict], None]:
         def record(message: dict[str, Any]) -> None:
             ledger.append_log(
                 day,
@@ -128,35 +182,56 @@ class Runner:
         }
         return system_prompt(day, positions, opens, closes)
 
+    async def _check_prices(self, toolbox: Toolbox, context: RunContext) -> None:
+        """The prices service must price ``context.today`` from the same data as this run:
+        otherwise every lookup of the day would be refused or wrong."""
+        day = context.today
+        expected = self.book.open(BENCHMARK, day)
+        if expected is None:
+            raise AgentError(f"{context.signature} on {day}: no {BENCHMARK} price that day")
+        try:
+            answer = await toolbox.call(
+                "get_price_local", {"symbol": BENCHMARK, "date": day}, context
+            )
+        except ToolRefused as exc:
+            raise AgentError(
+                f"{context.signature} on {day}: the prices service cannot price this day: {exc}"
+            ) from None
+        served = answer.get("ohlcv", {}).get("open") if isinstance(answer, dict) else None
+        if served != expected:
+            raise AgentError(
+                f"{context.signature} on {day}: the prices service reads other price data than "
+                f"this run ({BENCHMARK} open {served} there, {expected} here); start `serve` "
+                "and `run` with the same DATA_DIR"
+            )
+
     async def run_model(self, toolbox: Toolbox, entry: ModelEntry) -> Result | None:
         agent = self.config.agent_config
-        dates = self.config.date_range
         ledger = Ledger(self.log_path / entry.signature)
         try:
             trader = self._model_trader(entry)
         except ModelUnavailable as exc:
             log.warning("skipping model %s: %s", entry.name, exc)
             return None
-        ledger.ensure_initialized(dates.init_date.isoformat(), NASDAQ_100, agent.initial_cash)
-        days = trading_days(self.book.dates(), ledger.last_date() or "", dates.end_date.isoformat())
+        ledger.ensure_initialized(self.init_day, NASDAQ_100, agent.initial_cash)
+        days = trading_days(self.book.dates(), ledger.last_date() or "", self.end_day)
         if not days:
-            log.info(
-                "%s: nothing to do, every day up to %s is done", entry.signature, dates.end_date
-            )
+            log.info("%s: nothing to do, every day up to %s is done", entry.signature, self.end_day)
         for number, day in enumerate(days, start=1):
             ledger.begin_day(day)
-            write_state(
-                self.settings.runtime_env_path, RunState(entry.signature, day, str(self.log_path))
-            )
+            context = RunContext(entry.signature, day, str(self.log_path))
+            await self._check_prices(toolbox, context)
+            call = partial(toolbox.call, context=context)
             record = self._entry_log(ledger, entry.signature, day)
             positions, _ = ledger.committed()
             previous = self.book.previous_day(day)
             try:
                 if trader is None:
-                    await builtin.trade_day(toolbox.call, record, day, previous, positions)
+                    strategy = builtin.strategy(entry.basemodel)
+                    await strategy(call, record, day, previous, positions)
                 else:
                     await trader.trade_day(
-                        toolbox.call,
+                        call,
                         record,
                         self._prompt(day, previous, positions),
                         list(toolbox.tools.values()),
@@ -165,24 +240,43 @@ class Runner:
                 log.warning("skipping model %s: %s", entry.name, exc)
                 ledger.begin_day(day)
                 return None
-            except ModelFailed as exc:
+            except (ModelFailed, ToolRefused, ServiceDown) as exc:
                 raise AgentError(f"{entry.signature} on {day}: {exc}") from None
             added = ledger.commit_day(day)
             trades = sum(1 for row in added if row["this_action"]["action"] != "no_trade")
             log.info("%s [%d/%d] %s: %d trade(s)", entry.signature, number, len(days), day, trades)
         return summarise(self.book, ledger, entry.signature, agent.initial_cash)
 
-    async def run(self) -> list[Result]:
-        results: list[Result] = []
-        try:
+    async def run(self) -> Outcome:
+        models = self.config.enabled_models
+        outcome = Outcome()
+        with contextlib.ExitStack() as locks:
+            # Every lock first: a second run of any signature is refused before anything
+            # is written, and nobody else writes these books while we hold them.
+            for entry in models:
+                folder = self.log_path / entry.signature
+                locks.enter_context(signature_lock(folder))
+                remove_stale_temporaries(folder / "position")
             async with Toolbox(self.settings) as toolbox:
-                for entry in self.config.enabled_models:
-                    result = await self.run_model(toolbox, entry)
-                    if result is not None:
-                        results.append(result)
-        finally:
-            clear_state(self.settings.runtime_env_path)
-        if not results:
+                slots = asyncio.Semaphore(self.jobs)
+
+                async def one(entry: ModelEntry) -> Result | None:
+                    async with slots:
+                        return await self.run_model(toolbox, entry)
+
+                finished = await asyncio.gather(
+                    *(one(entry) for entry in models), return_exceptions=True
+                )
+        for item in finished:
+            if isinstance(item, UserError | OSError):
+                outcome.failures.append(
+                    item if isinstance(item, UserError) else from_os_error(item)
+                )
+            elif isinstance(item, BaseException):
+                raise item  # a bug: keep its traceback
+            elif item is not None:
+                outcome.results.append(item)
+        if not outcome.results and not outcome.failures:
             # Every model was skipped (no key, unknown to the server): an input problem.
             raise UserError("no enabled model could run (see the warnings above)")
-        return results
+        return outcome

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -28,8 +28,11 @@ from starlette.routing import Route
 from ai_trader.dashboard import data
 from ai_trader.dashboard.chart import Series, line_chart
 from ai_trader.errors import UserError
+from ai_trader.httpguard import HostGuard
+from ai_trader.lock import LOCK_NAME
 from ai_trader.market.universe import MERGED_NAME
 from ai_trader.netutil import listen
+from ai_trader.settings import LOOPBACK_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +46,10 @@ REFRESH_SECONDS = 10
 
 def fingerprint(data_dir: Path) -> str:
     """Changes whenever a file the page shows changes (size, time or replacement)."""
-    files = [data_dir / MERGED_NAME, data_dir / data.AGENT_DATA / data.RUNTIME_FILE]
-    files += data.find_signatures(data_dir).values()
+    files = [data_dir / MERGED_NAME]
+    for position in data.find_signatures(data_dir).values():
+        # The book, its lock (a run starting or ending) and its stage (a trade made).
+        files += [position, position.parent.parent / LOCK_NAME, position.parent / "pending.json"]
     digest = hashlib.sha256()
     for path in files:
         try:
@@ -208,11 +213,11 @@ def render_page(summary: Mapping[str, Any]) -> str:
             f"Nothing to show from <code>{escape(summary['data_dir'])}</code>: start a run "
             "(<code>docker compose up</code>) and this page fills in as the agents trade.</p>"
         )
-    running = summary.get("running")
-    if running:
+    for running in summary.get("running") or []:
+        day = f" is trading {escape(running['day'])}" if running.get("day") else " is running"
         notices.append(
-            f"<p class=notice>Running now: <strong>{escape(running['signature'])}</strong> "
-            f"is trading {escape(running['day'])}.</p>"
+            f"<p class=notice>Running now: <strong>{escape(running['signature'])}</strong>"
+            f"{day}.</p>"
         )
     notices += [f"<p class=notice>{escape(text)}</p>" for text in summary["notices"]]
     skipped = ""
@@ -300,8 +305,14 @@ def bind(host: str, port: int) -> socket.socket:
     return listen(host, port, "the dashboard", "set DASHBOARD_PORT or --port to another port")
 
 
-def serve(data_dir: Path, host: str, port: int) -> None:
-    """Serve the dashboard until SIGINT or SIGTERM, then return (exit status 0)."""
+def serve(
+    data_dir: Path, host: str, port: int, allowed_hosts: Iterable[str] = LOOPBACK_NAMES
+) -> None:
+    """Serve the dashboard until SIGINT or SIGTERM, then return (exit status 0).
+
+    Only requests naming an allowed host in Host (and Origin, when a browser sends one) are
+    answered: a page elsewhere cannot read the results through DNS rebinding.
+    """
     import uvicorn
 
     class Server(uvicorn.Server):
@@ -322,7 +333,10 @@ def serve(data_dir: Path, host: str, port: int) -> None:
 
     sock = bind(host, port)
     config = uvicorn.Config(
-        build_app(data_dir), log_level="warning", timeout_graceful_shutdown=2, lifespan="off"
+        HostGuard(build_app(data_dir), allowed_hosts),
+        log_level="warning",
+        timeout_graceful_shutdown=2,
+        lifespan="off",
     )
     shown = f"[{host}]" if ":" in host else host
     log.info("dashboard: http://%s:%d/ (data: %s)", shown, port, data_dir)

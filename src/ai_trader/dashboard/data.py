@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from ai_trader.ledger import CASH, portfolio_value
+from ai_trader.lock import LOCK_NAME, holder
 from ai_trader.market.pricebook import PriceBook, _BadLine, _parse_line
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME
 
 AGENT_DATA = "agent_data"
 POSITION_FILE = Path("position") / "position.jsonl"
-RUNTIME_FILE = ".runtime_env.json"
 # How far back to look for a price when a symbol has no bar on the day itself.
 LOOKBACK_DAYS = 10
 
@@ -144,18 +144,33 @@ def find_signatures(data_dir: Path) -> dict[str, Path]:
     return {p.name: p / POSITION_FILE for p in folders if (p / POSITION_FILE).is_file()}
 
 
-def read_running(data_dir: Path) -> dict[str, str] | None:
-    """Which signature and day a run is trading now (its runtime file), if any."""
+def read_running(data_dir: Path) -> list[dict[str, str | None]]:
+    """The signatures a live run holds now, each with the day it is trading when known
+    (the date of its staged trades), oldest run first."""
+    root = data_dir / AGENT_DATA
     try:
-        raw = json.loads((data_dir / AGENT_DATA / RUNTIME_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if not isinstance(raw, dict):
-        return None
-    signature, day = raw.get("signature"), raw.get("today_date")
-    if isinstance(signature, str) and isinstance(day, str):
-        return {"signature": signature, "day": day}
-    return None
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    running = []
+    for folder in folders:
+        held = holder(folder / LOCK_NAME)
+        if held is None:
+            continue
+        day = None
+        try:
+            staged = json.loads((folder / "position" / "pending.json").read_text("utf-8"))
+            day = staged.get("date") if isinstance(staged, dict) else None
+        except (OSError, ValueError):
+            pass
+        running.append(
+            {
+                "signature": folder.name,
+                "day": day if isinstance(day, str) else None,
+                "since": held.since,
+            }
+        )
+    return sorted(running, key=lambda item: (str(item["since"]), str(item["signature"])))
 
 
 # --- prices ----------------------------------------------------------------------------------
