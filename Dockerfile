@@ -31,7 +31,6 @@ ENV PYTHONUNBUFFERED=1 \
     PYTHONPATH=/app/src \
     DATA_DIR=/app/data \
     LOG_DIR=/app/logs \
-    RUNTIME_ENV_PATH=/app/data/agent_data/.runtime_env.json \
     SERVICE_HOST=0.0.0.0
 RUN groupadd --gid 1000 trader \
     && useradd --uid 1000 --gid 1000 --home-dir /app --no-create-home \
