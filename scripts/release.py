@@ -53,13 +53,18 @@ except ImportError:
 
 FALLBACK_DEFAULT_BRANCH = "main"
 PACKAGE_VERSION_FILE = "src/ai_trader/__init__.py"
-# Every file that carries the version, with the one line that holds it. The package is the
-# source of truth; the compose build argument and .env.example repeat it for the image
-# label, and tests/unit/test_packaging.py keeps them equal.
+# Every file that carries the version: the one line that holds it, and how that line looks.
+# The package is the source of truth; the compose build argument and .env.example repeat it
+# for the image label, and tests/unit/test_packaging.py keeps the three equal.
 VERSION_FILES: dict[str, re.Pattern[str]] = {
     PACKAGE_VERSION_FILE: re.compile(r'^(__version__ = ")([^"\n]*)(")$', re.M),
     "docker-compose.yml": re.compile(r"^(\s+VERSION: \$\{AI_TRADER_VERSION:-)([^}\n]*)(\})$", re.M),
     ".env.example": re.compile(r"^(AI_TRADER_VERSION=)(.*)()$", re.M),
+}
+VERSION_LINE_LOOKS_LIKE = {
+    PACKAGE_VERSION_FILE: '__version__ = "X.Y.Z"',
+    "docker-compose.yml": "VERSION: ${AI_TRADER_VERSION:-X.Y.Z}",
+    ".env.example": "AI_TRADER_VERSION=X.Y.Z",
 }
 EXPECTED_FORMAT = (
     "v<major>.<minor>.<patch>, optionally followed by aN, bN or rcN, "
@@ -115,7 +120,9 @@ def _suggest(tag: str) -> str | None:
         normal = f"v{Version(tag.strip().removeprefix('v').removeprefix('V'))}"
     except InvalidVersion:
         return None
-    return normal if normal != tag and _parse_tag(normal) is not None else None
+    version = _parse_tag(normal)
+    releasable = version is not None and not (version.is_devrelease or version.is_postrelease)
+    return normal if releasable and normal != tag else None
 
 
 def next_dev_version(released: Version) -> Version:
@@ -151,9 +158,8 @@ def find_version(path: str, text: str) -> str:
     """The version on the one line of ``path`` that carries it, or a refusal."""
     matches = VERSION_FILES[path].findall(text)
     if len(matches) != 1:
-        found = "no" if not matches else f"{len(matches)}"
         raise ReleaseError(
-            f"{path} has {found} lines matching {VERSION_FILES[path].pattern!r}; "
+            f"{path} has {len(matches) or 'no'} lines like `{VERSION_LINE_LOOKS_LIKE[path]}`; "
             "the release needs exactly one"
         )
     return matches[0][1]

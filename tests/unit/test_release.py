@@ -446,7 +446,7 @@ def test_release_refuses_a_version_file_without_its_version_line(
     commit_file(release_clone, "docker-compose.yml", compose.replace("AI_TRADER_VERSION", "V"))
     git(release_clone, "push", "--quiet", "origin", "main")
 
-    refused("docker-compose.yml has no lines matching", "v1.0.0")
+    refused("docker-compose.yml has no lines like `VERSION: ${AI_TRADER_VERSION:-X.Y.Z}`", "v1.0.0")
 
 
 def test_release_without_packaging_says_so_in_one_line(release_clone: Path, git_env) -> None:
@@ -497,6 +497,15 @@ def test_version_from_tag_rejects_versions_not_in_normal_form(
 ) -> None:
     with pytest.raises(release_module.ReleaseError, match="malformed version"):
         release_module.version_from_tag(tag)
+
+
+def test_malformed_version_refusal_suggests_no_version_it_would_refuse(
+    release_module: ModuleType,
+) -> None:
+    with pytest.raises(release_module.ReleaseError) as refusal:
+        release_module.version_from_tag("v1.0.0-post1")
+
+    assert "did you mean" not in str(refusal.value)
 
 
 @pytest.mark.parametrize(
