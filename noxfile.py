@@ -51,6 +51,7 @@ SHELL_SCRIPTS = [
 ]
 EXTRA_BUILD_ARGS = tuple(os.environ.get("AI_TRADER_BUILD_ARGS", "").split())
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
+RELEASE_SCRIPT = "scripts/release.py"
 
 
 def project_version() -> str:
@@ -243,9 +244,13 @@ def bench(session: nox.Session) -> None:
 
 @nox.session(default=False, venv_backend="none")
 def release(session: nox.Session) -> None:
-    """Tag a release and push the tag: `nox -s release -- v1.0.0 [--dry-run] [--checks]`."""
+    """Release vX.Y.Z: checks, version commit, tag, next .dev0, push (`-- v1.0.0 [--dry-run]`).
+
+    Runs scripts/release.py with nox's own Python, which has `packaging` (nox needs it).
+    `--checks` runs `lint` and `tests` first; other arguments go to the script.
+    """
     args = list(session.posargs)
     if "--checks" in args:
         args.remove("--checks")
         session.run(sys.executable, "-m", "nox", "-s", "lint", "tests", external=True)
-    session.run(sys.executable, "scripts/release.py", *args, external=True)
+    session.run(sys.executable, RELEASE_SCRIPT, *args, external=True)

@@ -1,94 +1,177 @@
 #!/usr/bin/env python3
-"""Cut a release of ai-trader: check the repository, then tag and push ``vX.Y.Z``.
+"""Release ai-trader: check, set the version, commit, tag, move main on, push.
 
 Usage::
 
     python scripts/release.py vX.Y.Z [--remote NAME] [--default-branch NAME] [--dry-run]
 
-Refuses, with one line on stderr and a non-zero exit, when the version is malformed,
-when it differs from ``__version__`` in src/ai_trader/__init__.py (as committed at HEAD),
-when the work tree is not clean, when HEAD is not the default branch, when that branch is
-not level with its remote (after a fetch), or when the tag already exists locally or on
-the remote. Otherwise it creates the annotated tag ``vX.Y.Z`` ("ai-trader X.Y.Z") and
-pushes that one ref, and nothing else, to the remote. ``--dry-run`` runs every check
-(the fetch included) and prints the commands it would run, without running them.
+``nox -s release -- vX.Y.Z`` runs it with nox's own Python, which always has ``packaging``.
 
-Standard library only: ``nox -s release -- vX.Y.Z`` runs it with the session's Python.
+The checks come first, and each refusal is one line on stderr with a non-zero exit: a
+malformed version (or a development or post-release), a version not newer than the one at
+HEAD, a work tree with changes or untracked files, HEAD not on the default branch, that
+branch behind, ahead of or diverged from the remote, the tag already existing locally or on
+the remote. Then, on the default branch:
+
+1. the new version goes into every file that carries it (VERSION_FILES), committed as
+   "Release vX.Y.Z";
+2. the annotated tag vX.Y.Z goes on that commit;
+3. the next development version (see ``next_dev_version``) goes into the same files,
+   committed as its own commit;
+4. one atomic push sends the branch and that tag, and nothing else.
+
+If a step fails, the branch is reset to where it was and the tag deleted, so nothing is
+left half done. ``--dry-run`` runs every check and prints the exact steps, changing no
+file, no ref and nothing on the remote (it compares with the remote through
+``git ls-remote`` and a fetch that writes no ref).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
+import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 PROG = "release"
-VERSION_FILE = "src/ai_trader/__init__.py"
-FALLBACK_DEFAULT_BRANCH = "main"
 
-# PEP 440 in normal form, restricted to what this project tags: three release numbers
-# without leading zeros, then an optional pre-release (aN, bN, rcN), post-release (.postN)
-# and development release (.devN). No epoch, no local part.
-_NUMBER = r"(?:0|[1-9][0-9]*)"
-_RELEASE_VERSION = re.compile(
-    rf"{_NUMBER}\.{_NUMBER}\.{_NUMBER}"
-    rf"(?:(?:a|b|rc){_NUMBER})?"
-    rf"(?:\.post{_NUMBER})?"
-    rf"(?:\.dev{_NUMBER})?"
-)
+try:
+    from packaging.version import InvalidVersion, Version
+except ImportError:
+    if __name__ != "__main__":
+        raise
+    sys.exit(
+        f"{PROG}: error: this Python ({sys.executable}) cannot import 'packaging'; "
+        "run `nox -s release -- vX.Y.Z` (nox's Python has it) or install packaging"
+    )
+
+FALLBACK_DEFAULT_BRANCH = "main"
+PACKAGE_VERSION_FILE = "src/ai_trader/__init__.py"
+# Every file that carries the version: the one line that holds it, and how that line looks.
+# The package is the source of truth; the compose build argument and .env.example repeat it
+# for the image label, and tests/unit/test_packaging.py keeps the three equal.
+VERSION_FILES: dict[str, re.Pattern[str]] = {
+    PACKAGE_VERSION_FILE: re.compile(r'^(__version__ = ")([^"\n]*)(")$', re.M),
+    "docker-compose.yml": re.compile(r"^(\s+VERSION: \$\{AI_TRADER_VERSION:-)([^}\n]*)(\})$", re.M),
+    ".env.example": re.compile(r"^(AI_TRADER_VERSION=)(.*)()$", re.M),
+}
+VERSION_LINE_LOOKS_LIKE = {
+    PACKAGE_VERSION_FILE: '__version__ = "X.Y.Z"',
+    "docker-compose.yml": "VERSION: ${AI_TRADER_VERSION:-X.Y.Z}",
+    ".env.example": "AI_TRADER_VERSION=X.Y.Z",
+}
 EXPECTED_FORMAT = (
-    "v<major>.<minor>.<patch> in PEP 440 normal form, optionally followed by aN, bN or rcN, "
-    ".postN, .devN (e.g. v1.0.0, v1.2.0rc1)"
+    "v<major>.<minor>.<patch>, optionally followed by aN, bN or rcN, "
+    "in PEP 440 normal form (e.g. v1.0.0, v1.1.0rc1)"
 )
 
 
 class ReleaseError(Exception):
-    """A reason to refuse the release; its message is the one line shown to the user."""
+    """A reason to refuse or abandon the release; its message is the one line shown."""
 
 
-# --------------------------------------------------------------------------- pure helpers
+# --------------------------------------------------------------------------- versions
 
 
-def version_from_tag(tag: str) -> str:
-    """Return the version in a release tag such as ``v1.2.0rc1``, or refuse it."""
-    if not tag.startswith("v") or not _RELEASE_VERSION.fullmatch(tag[1:]):
-        raise ReleaseError(f"malformed version {tag!r}: expected {EXPECTED_FORMAT}")
-    return tag[1:]
-
-
-def project_version(source: str, filename: str = VERSION_FILE) -> str:
-    """Return the string assigned to ``__version__`` in a module's source, without importing it."""
-    try:
-        tree = ast.parse(source, filename=filename)
-    except SyntaxError as exc:
-        raise ReleaseError(f"cannot parse {filename}: {exc.msg} (line {exc.lineno})") from exc
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            targets = node.targets
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            targets = [node.target]
-        else:
-            continue
-        if any(isinstance(t, ast.Name) and t.id == "__version__" for t in targets):
-            if isinstance(node.value, ast.Constant) and isinstance(node.value.value, str):
-                return node.value.value
-            raise ReleaseError(f"__version__ in {filename} is not a plain string literal")
-    raise ReleaseError(f"no __version__ assignment found in {filename}")
-
-
-def check_versions_match(tag_version: str, declared: str) -> None:
-    """Refuse a tag whose version differs from the project's declared version."""
-    if tag_version != declared:
+def version_from_tag(tag: str) -> Version:
+    """Return the version in a release tag such as ``v1.1.0rc1``, or refuse the tag."""
+    version = _parse_tag(tag)
+    if version is None:
+        hint = _suggest(tag)
         raise ReleaseError(
-            f"version mismatch: the tag says {tag_version} but {VERSION_FILE} declares "
-            f"__version__ = {declared!r}; bump and commit it first"
+            f"malformed version {tag!r}: expected {EXPECTED_FORMAT}"
+            + (f"; did you mean {hint}?" if hint else "")
         )
+    if version.is_devrelease:
+        raise ReleaseError(
+            f"{tag} is a development version: main carries those between releases "
+            "and they are never tagged"
+        )
+    if version.is_postrelease:
+        raise ReleaseError(
+            f"{tag} is a post-release: releases are final versions or pre-releases "
+            "(aN, bN, rcN); fix forward with the next patch version"
+        )
+    return version
+
+
+def _parse_tag(tag: str) -> Version | None:
+    """The tag's version when it is v + a three-part PEP 440 version in normal form."""
+    if not tag.startswith("v"):
+        return None
+    try:
+        version = Version(tag[1:])
+    except InvalidVersion:
+        return None
+    if str(version) != tag[1:] or version.epoch or version.local or len(version.release) != 3:
+        return None
+    return version
+
+
+def _suggest(tag: str) -> str | None:
+    """The normal form of a nearly right tag (v1.2.0RC1, 1.0.0, v01.0.0), if there is one."""
+    try:
+        normal = f"v{Version(tag.strip().removeprefix('v').removeprefix('V'))}"
+    except InvalidVersion:
+        return None
+    version = _parse_tag(normal)
+    releasable = version is not None and not (version.is_devrelease or version.is_postrelease)
+    return normal if releasable and normal != tag else None
+
+
+def next_dev_version(released: Version) -> Version:
+    """The version main carries after ``released``: the lowest sensible next release, .dev0.
+
+    After a final release X.Y.Z the next release is at least X.Y.(Z+1). After a pre-release
+    X.Y.ZrcN the next is at least X.Y.Zrc(N+1) (or X.Y.Z itself, which sorts above it), so
+    main never goes below a version already released.
+    """
+    major, minor, patch = released.release
+    if released.pre is not None:
+        letter, number = released.pre
+        return Version(f"{major}.{minor}.{patch}{letter}{number + 1}.dev0")
+    return Version(f"{major}.{minor}.{patch + 1}.dev0")
+
+
+def check_newer(version: Version, current: str) -> None:
+    """Refuse a release that is not newer than the version committed at HEAD."""
+    try:
+        at_head = Version(current)
+    except InvalidVersion as exc:
+        raise ReleaseError(
+            f"{PACKAGE_VERSION_FILE} declares {current!r}, which is not a PEP 440 version"
+        ) from exc
+    if version <= at_head:
+        raise ReleaseError(
+            f"v{version} is not newer than {at_head}, the version at HEAD "
+            f"({PACKAGE_VERSION_FILE}); versions only go up"
+        )
+
+
+def find_version(path: str, text: str) -> str:
+    """The version on the one line of ``path`` that carries it, or a refusal."""
+    matches = VERSION_FILES[path].findall(text)
+    if len(matches) != 1:
+        raise ReleaseError(
+            f"{path} has {len(matches) or 'no'} lines like `{VERSION_LINE_LOOKS_LIKE[path]}`; "
+            "the release needs exactly one"
+        )
+    return matches[0][1]
+
+
+def with_version(path: str, text: str, version: Version) -> str:
+    """``text`` with the version on its version line replaced (find_version must pass)."""
+    find_version(path, text)
+    return VERSION_FILES[path].sub(lambda m: f"{m[1]}{version}{m[3]}", text)
+
+
+# ------------------------------------------------------------------------- small helpers
 
 
 def branch_from_remote_head(symref: str, remote: str) -> str | None:
@@ -110,7 +193,10 @@ def describe_divergence(branch: str, upstream: str, ahead: int, behind: int) -> 
     if behind:
         return f"{branch} is {_commits(behind)} behind {upstream}; pull first"
     if ahead:
-        return f"{branch} is {_commits(ahead)} ahead of {upstream}; push the release commit first"
+        return (
+            f"{branch} is {_commits(ahead)} ahead of {upstream}; push them (and let CI pass) "
+            "or drop them first"
+        )
     return None
 
 
@@ -126,12 +212,26 @@ def dirty_summary(porcelain: str) -> str | None:
     )
 
 
-def tag_message(version: str) -> str:
-    return f"ai-trader {version}"
-
-
 def _commits(count: int) -> str:
     return f"{count} commit" + ("" if count == 1 else "s")
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace ``path`` in one rename, keeping its mode, so it is never half written."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # ------------------------------------------------------------------------------ git layer
@@ -160,8 +260,6 @@ class Git:
         except FileNotFoundError as exc:
             raise ReleaseError("git is not installed or not on PATH") from exc
 
-    # Queries -----------------------------------------------------------------------------
-
     def toplevel(self) -> Path:
         proc = self._call(["rev-parse", "--show-toplevel"])
         if proc.returncode != 0:
@@ -170,12 +268,6 @@ class Git:
 
     def has_remote(self, remote: str) -> bool:
         return remote in self.run("remote").split()
-
-    def file_at_head(self, path: str) -> str:
-        proc = self._call(["show", f"HEAD:{path}"])
-        if proc.returncode != 0:
-            raise ReleaseError(f"cannot read {path} at HEAD: {_last_line(proc.stderr)}")
-        return proc.stdout
 
     def status(self) -> str:
         return self.run("status", "--porcelain", "--untracked-files=normal")
@@ -190,59 +282,97 @@ class Git:
             return None
         return branch_from_remote_head(proc.stdout, remote)
 
-    def fetch(self, remote: str) -> None:
-        # --no-tags: the remote's tags are asked for separately and must not appear locally.
-        self.run("fetch", "--quiet", "--no-tags", remote)
+    def remote_refs(self, remote: str, *refs: str) -> dict[str, str]:
+        """What the remote's refs point at now (``^{}`` lines name a tag's commit)."""
+        out = self.run("ls-remote", remote, *refs)
+        return {name: oid for oid, _, name in (line.partition("\t") for line in out.splitlines())}
 
-    def remote_branch_exists(self, remote: str, branch: str) -> bool:
-        return self.succeeds("rev-parse", "--verify", "--quiet", f"refs/remotes/{remote}/{branch}")
+    def has_commit(self, oid: str) -> bool:
+        return self.succeeds("cat-file", "-e", f"{oid}^{{commit}}")
 
-    def ahead_behind(self, branch: str, remote: str) -> tuple[int, int]:
-        out = self.run(
-            "rev-list",
-            "--left-right",
-            "--count",
-            f"refs/heads/{branch}...refs/remotes/{remote}/{branch}",
-        )
-        ahead, behind = out.split()
+    def fetch_objects(self, remote: str, branch: str) -> None:
+        # An empty --refmap and no FETCH_HEAD: the objects arrive, no ref moves.
+        self.run(
+            "fetch", "--quiet", "--no-tags", "--no-write-fetch-head", "--refmap=",
+            remote, f"refs/heads/{branch}",
+        )  # fmt: skip
+
+    def ahead_behind(self, local: str, other: str) -> tuple[int, int]:
+        counts = self.run("rev-list", "--left-right", "--count", f"{local}...{other}")
+        ahead, behind = counts.split()
         return int(ahead), int(behind)
 
     def local_tag_exists(self, tag: str) -> bool:
         return self.succeeds("rev-parse", "--verify", "--quiet", f"refs/tags/{tag}")
 
-    def remote_tag_exists(self, remote: str, tag: str) -> bool:
-        out = self.run("ls-remote", "--tags", remote, f"refs/tags/{tag}")
-        wanted = {f"refs/tags/{tag}", f"refs/tags/{tag}^{{}}"}
-        return any(line.split("\t")[-1] in wanted for line in out.splitlines())
-
     def head(self) -> str:
         return self.run("rev-parse", "HEAD").strip()
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1] if lines else "no error message"
 
 
 # --------------------------------------------------------------------------------- release
 
 
 @dataclass(frozen=True)
+class WriteVersion:
+    """A step: put ``version`` on the version line of every file in VERSION_FILES."""
+
+    version: Version
+
+    def describe(self, *, dry_run: bool) -> str:
+        verb = "would write" if dry_run else "writing"
+        return f"{verb} {self.version} into {', '.join(VERSION_FILES)}"
+
+    def run(self, git: Git) -> None:
+        for path in VERSION_FILES:
+            text = read_text(git.cwd / path, path)
+            try:
+                write_atomically(git.cwd / path, with_version(path, text, self.version))
+            except OSError as exc:
+                raise ReleaseError(f"cannot write {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class GitCommand:
+    """A step: one git command, shown exactly as it runs."""
+
+    argv: tuple[str, ...]
+
+    def describe(self, *, dry_run: bool) -> str:
+        return f"{'would run' if dry_run else 'running'}: {shlex.join(self.argv)}"
+
+    def run(self, git: Git) -> None:
+        git.run(*self.argv[1:])
+
+
+@dataclass(frozen=True)
 class Plan:
+    """Everything the checks found, and the steps that follow from it."""
+
     tag: str
-    version: str
+    version: Version
+    next_version: Version
+    current_version: str
     remote: str
     branch: str
     commit: str
 
-    def tag_command(self) -> list[str]:
-        return ["git", "tag", "--annotate", self.tag, "--message", tag_message(self.version)]
-
-    def push_command(self) -> list[str]:
-        # An explicit refspec pushes this one ref; --no-follow-tags keeps a user's
-        # push.followTags setting from sending other tags along with it.
-        ref = f"refs/tags/{self.tag}"
-        return ["git", "push", "--no-follow-tags", self.remote, f"{ref}:{ref}"]
+    def steps(self) -> list[WriteVersion | GitCommand]:
+        files = tuple(VERSION_FILES)
+        branch_ref, tag_ref = f"refs/heads/{self.branch}", f"refs/tags/{self.tag}"
+        return [
+            WriteVersion(self.version),
+            GitCommand(("git", "commit", "--quiet", "--message", f"Release {self.tag}",
+                        "--", *files)),
+            GitCommand(("git", "tag", "--annotate", "--message", f"ai-trader {self.version}",
+                        self.tag)),
+            WriteVersion(self.next_version),
+            GitCommand(("git", "commit", "--quiet", "--message",
+                        f"Back to development: {self.next_version}", "--", *files)),
+            # Explicit refspecs push these two refs only; --atomic sends both or neither,
+            # and --no-follow-tags keeps a push.followTags setting from adding other tags.
+            GitCommand(("git", "push", "--atomic", "--no-follow-tags", self.remote,
+                        f"{branch_ref}:{branch_ref}", f"{tag_ref}:{tag_ref}")),
+        ]  # fmt: skip
 
 
 def check(git: Git, tag: str, remote: str, default_branch: str | None) -> Plan:
@@ -250,8 +380,6 @@ def check(git: Git, tag: str, remote: str, default_branch: str | None) -> Plan:
     version = version_from_tag(tag)
     if not git.has_remote(remote):
         raise ReleaseError(f"no git remote named {remote!r} (see `git remote -v`; use --remote)")
-
-    check_versions_match(version, project_version(git.file_at_head(VERSION_FILE)))
 
     dirty = dirty_summary(git.status())
     if dirty:
@@ -266,40 +394,81 @@ def check(git: Git, tag: str, remote: str, default_branch: str | None) -> Plan:
             f"on branch {branch!r}, not the default branch {wanted!r}; check out {wanted} first"
         )
 
-    git.fetch(remote)
-    if not git.remote_branch_exists(remote, branch):
+    # The tree is clean, so the files read here are the ones committed at HEAD.
+    texts = {path: read_text(git.cwd / path, path) for path in VERSION_FILES}
+    for path, text in texts.items():
+        find_version(path, text)
+    current = find_version(PACKAGE_VERSION_FILE, texts[PACKAGE_VERSION_FILE])
+    check_newer(version, current)
+
+    commit = git.head()
+    upstream = f"{remote}/{branch}"
+    remote_tip = git.remote_refs(remote, f"refs/heads/{branch}").get(f"refs/heads/{branch}")
+    if remote_tip is None:
         raise ReleaseError(f"{remote} has no branch {branch!r}; push it first")
-    ahead, behind = git.ahead_behind(branch, remote)
-    divergence = describe_divergence(branch, f"{remote}/{branch}", ahead, behind)
-    if divergence:
-        raise ReleaseError(divergence)
+    if remote_tip != commit:
+        if not git.has_commit(remote_tip):
+            git.fetch_objects(remote, branch)
+        if not git.has_commit(remote_tip):
+            raise ReleaseError(f"{upstream} moved while it was being checked; run again")
+        divergence = describe_divergence(branch, upstream, *git.ahead_behind(commit, remote_tip))
+        if divergence:
+            raise ReleaseError(divergence)
 
     if git.local_tag_exists(tag):
         raise ReleaseError(f"tag {tag} already exists locally; versions are released once")
-    if git.remote_tag_exists(remote, tag):
+    if f"refs/tags/{tag}" in git.remote_refs(remote, f"refs/tags/{tag}"):
         raise ReleaseError(f"tag {tag} already exists on {remote}; versions are released once")
 
-    return Plan(tag=tag, version=version, remote=remote, branch=branch, commit=git.head())
+    return Plan(
+        tag=tag,
+        version=version,
+        next_version=next_dev_version(version),
+        current_version=current,
+        remote=remote,
+        branch=branch,
+        commit=commit,
+    )
+
+
+def read_text(path: Path, name: str) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ReleaseError(f"cannot read {name}: {exc}") from exc
 
 
 def execute(git: Git, plan: Plan) -> None:
-    git.run(*plan.tag_command()[1:])
-    print(f"created annotated tag {plan.tag} at {plan.commit[:12]} ({plan.branch})")
+    """Run the plan's steps; on any failure put the branch and tags back as they were."""
     try:
-        git.run(*plan.push_command()[1:])
-    except ReleaseError as exc:
-        # Leave nothing behind, so the same command can simply be run again.
-        git.succeeds("tag", "--delete", plan.tag)
-        raise ReleaseError(f"{exc} (the local tag {plan.tag} was deleted again)") from exc
-    print(f"pushed refs/tags/{plan.tag} to {plan.remote}")
+        for step in plan.steps():
+            print(step.describe(dry_run=False), flush=True)
+            step.run(git)
+    except (ReleaseError, KeyboardInterrupt) as exc:
+        # The tree was clean when the checks ran, so a hard reset loses only this run's work.
+        git.succeeds("reset", "--quiet", "--hard", plan.commit)
+        if git.local_tag_exists(plan.tag):
+            git.succeeds("tag", "--delete", plan.tag)
+        reason = str(exc) if isinstance(exc, ReleaseError) else "interrupted"
+        raise ReleaseError(
+            f"{reason} (undone: {plan.branch} is back at {plan.commit[:12]}, "
+            f"no tag {plan.tag}, nothing pushed)"
+        ) from exc
+    print(
+        f"pushed refs/heads/{plan.branch} (now {plan.next_version}) and refs/tags/{plan.tag} "
+        f"to {plan.remote}, and nothing else"
+    )
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
-        description="Check the repository, then create and push the annotated tag vX.Y.Z.",
+        description=(
+            "Check the repository, then set and commit the version, tag it, move the branch "
+            "on to the next .dev0 version and push the branch and the tag."
+        ),
     )
-    parser.add_argument("tag", metavar="vX.Y.Z", help="the release tag, e.g. v1.0.0 or v1.2.0rc1")
+    parser.add_argument("tag", metavar="vX.Y.Z", help="the release tag, e.g. v1.0.0 or v1.1.0rc1")
     parser.add_argument(
         "--remote", default="origin", help="remote to check and push to (default: origin)"
     )
@@ -311,7 +480,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--dry-run",
         action="store_true",
-        help="run the checks and print what would be done; change nothing",
+        help="run the checks and print the exact steps; change nothing",
     )
     return parser.parse_args(argv)
 
@@ -321,12 +490,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         git = Git(Git(Path.cwd()).toplevel())
         plan = check(git, args.tag, args.remote, args.default_branch)
+        print(
+            f"releasing {plan.tag} from {plan.branch} at {plan.commit[:12]}: "
+            f"{plan.current_version} -> {plan.version}, then {plan.next_version}"
+        )
         if args.dry_run:
-            where = f"{plan.branch} at {plan.commit[:12]}"
-            print(f"dry run: all checks passed for {plan.tag} ({where})")
-            print(f"would run: {shlex.join(plan.tag_command())}")
-            print(f"would run: {shlex.join(plan.push_command())}")
-            print("dry run: no tag was created and nothing was pushed")
+            for step in plan.steps():
+                print(step.describe(dry_run=True))
+            print("dry run: nothing was changed")
             return 0
         execute(git, plan)
     except ReleaseError as exc:

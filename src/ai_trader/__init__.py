@@ -4,4 +4,4 @@ LLM agents (or a built-in deterministic strategy) trade the NASDAQ-100 day by
 day through four MCP tool services: math, search, trade and prices.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.1.dev0"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.version import Version
 
 import ai_trader
 
@@ -49,7 +50,14 @@ def test_env_example_values_match_the_compose_defaults(name: str) -> None:
 
 
 def test_compose_and_env_example_carry_the_package_version() -> None:
+    # `nox -s release` rewrites all three together; a hand edit to one must fail here.
     assert compose_defaults()["AI_TRADER_VERSION"] == ai_trader.__version__
+    assert env_example()["AI_TRADER_VERSION"] == ai_trader.__version__
+
+
+def test_the_package_version_is_pep_440_in_normal_form() -> None:
+    # The release tag is "v" + this string, and the publish workflow compares the two.
+    assert str(Version(ai_trader.__version__)) == ai_trader.__version__
 
 
 def test_the_default_base_image_is_the_same_everywhere() -> None:

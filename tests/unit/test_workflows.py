@@ -5,12 +5,16 @@ steps is read (matrix expressions expanded) and compared with what `nox -l --jso
 the repository's noxfile, so renaming or removing a session fails here, naming the step,
 rather than on GitHub. The other tests hold the workflows to their security settings:
 no default token permissions, third-party actions pinned to a commit, and checkouts that do
-not leave the token behind in .git/config.
+not leave the token behind in .git/config. The last ones hold the publish workflow to the
+release scheme: it runs for the tags `nox -s release` pushes, and its smoke test fails an
+image whose `ai_trader.__version__` is not the tag's version.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -363,3 +367,112 @@ def test_pinned_check_tells_a_tag_from_a_commit() -> None:
     assert not is_pinned("actions/checkout@v6")
     assert not is_pinned("actions/checkout@de0fac2")
     assert not is_pinned("actions/checkout")
+
+
+# --------------------------------------------------------------- the publish workflow
+
+
+RELEASE_TAGS = ("v1.0.0", "v1.1.0rc1", "v2.0.0a1", "v10.20.30")
+SMOKE_STEP = "Smoke-test the pushed image by digest"
+# Stands in for the docker CLI in the smoke step (no registry here): `pull` succeeds, `run`
+# logs its arguments and answers the version the "image" reports.
+DOCKER_STANDIN = """#!/bin/sh
+printf '%s\\n' "$*" >> "$DOCKER_LOG"
+case "$1" in
+    pull) exit 0 ;;
+    run) printf '%s\\n' "$IMAGE_REPORTS" ;;
+    *) echo "unexpected docker $1" >&2; exit 2 ;;
+esac
+"""
+
+
+def workflow_triggers(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    # YAML 1.1 reads the bare key `on` as True.
+    return data.get("on", data.get(True)) or {}
+
+
+def step_named(data: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    (found,) = [step for _, step in steps(data) if step.get("name") == name]
+    return found
+
+
+@dataclass(frozen=True)
+class SmokeRun:
+    returncode: int
+    output: str
+    docker_calls: list[str]
+
+
+def run_smoke_step(tmp_path: Path, ref_type: str, ref_name: str, image_reports: str) -> SmokeRun:
+    """Run the publish workflow's smoke step under bash, with the docker stand-in on PATH."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    docker = bin_dir / "docker"
+    docker.write_text(DOCKER_STANDIN)
+    docker.chmod(0o755)
+    script = tmp_path / "smoke.sh"
+    script.write_text(step_named(workflow("docker-release.yml"), SMOKE_STEP)["run"])
+    log = tmp_path / "docker.log"
+    log.write_text("")
+    env = {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "DOCKER_LOG": str(log),
+        "IMAGE_REPORTS": image_reports,
+        "IMAGE": "ghcr.io/owner/ai-trader",
+        "DIGEST": "sha256:" + "0" * 64,
+        "REF_TYPE": ref_type,
+        "REF_NAME": ref_name,
+    }
+    # GitHub runs a `run:` step as `bash -e {0}`.
+    proc = subprocess.run(
+        ["bash", "-e", str(script)], env=env, capture_output=True, text=True, check=False
+    )
+    return SmokeRun(proc.returncode, proc.stdout + proc.stderr, log.read_text().splitlines())
+
+
+@pytest.mark.parametrize("tag", RELEASE_TAGS)
+def test_the_publish_workflow_runs_for_each_tag_the_release_session_pushes(tag: str) -> None:
+    patterns = workflow_triggers(workflow("docker-release.yml"))["push"]["tags"]
+
+    assert any(fnmatch.fnmatchcase(tag, pattern) for pattern in patterns)
+
+
+def test_the_smoke_test_asks_each_platforms_image_for_its_package_version(
+    tmp_path: Path,
+) -> None:
+    run = run_smoke_step(tmp_path, "tag", "v1.0.0", "1.0.0")
+
+    runs = [call for call in run.docker_calls if call.startswith("run ")]
+    assert [call.split("--platform ")[1].split()[0] for call in runs] == [
+        "linux/amd64",
+        "linux/arm64",
+    ]
+    assert all("--entrypoint python" in call and "ai_trader.__version__" in call for call in runs)
+
+
+@pytest.mark.parametrize("tag", RELEASE_TAGS)
+def test_the_smoke_test_passes_an_image_that_reports_the_tags_version(
+    tmp_path: Path, tag: str
+) -> None:
+    run = run_smoke_step(tmp_path, "tag", tag, tag.removeprefix("v"))
+
+    assert run.returncode == 0, run.output
+
+
+@pytest.mark.parametrize(
+    ("tag", "reported"),
+    [("v1.0.0", "1.0.1.dev0"), ("v1.0.0", "0.1.1.dev0"), ("v1.1.0rc1", "1.1.0"), ("v1.0.0", "")],
+)
+def test_the_smoke_test_fails_an_image_that_reports_another_version(
+    tmp_path: Path, tag: str, reported: str
+) -> None:
+    run = run_smoke_step(tmp_path, "tag", tag, reported)
+
+    assert run.returncode != 0
+    assert f"::error::the image reports version {reported} but the tag is {tag}" in run.output
+
+
+def test_the_smoke_test_compares_no_version_for_a_branch_build(tmp_path: Path) -> None:
+    run = run_smoke_step(tmp_path, "branch", "main", "0.1.1.dev0")
+
+    assert run.returncode == 0, run.output
