@@ -124,6 +124,13 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", "tests/unit", *session.posargs)
 
 
+@nox.session(default=True)
+def faults(session: nox.Session) -> None:
+    """Kill, crowd and starve the payload on the host and check nothing wrong is committed."""
+    install_dev(session)
+    session.run("pytest", "tests/faults", "-p", "no:cacheprovider", *session.posargs)
+
+
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
     """Regenerate the hash-pinned locks from pyproject.toml (runtime for the image, dev for nox)."""

@@ -1,0 +1,149 @@
+"""Fixtures for the fault suite (`nox -s faults`): the offline data, a live `serve`, an
+uninterrupted reference run, and the table of what was tried.
+
+Everything runs on the host as real `ai-trader` processes; faults are real too (SIGKILL,
+a full tmpfs, a read-only mount). Each test records what it tried and what failed in the
+table printed at the end, so the figures are facts, not timings.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from unit.support import Services, cli_env, run_cli, running_services, service_env
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default_config.json"
+SIGNATURE = "builtin-momentum"
+
+
+@dataclass
+class Check:
+    name: str
+    tried: int = 0
+    failed: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class Table:
+    """What each check tried and how often it failed, printed after the run."""
+
+    def __init__(self) -> None:
+        self.checks: dict[str, Check] = {}
+
+    def check(self, name: str) -> Check:
+        return self.checks.setdefault(name, Check(name))
+
+
+TABLE = Table()
+
+
+@pytest.fixture(scope="session")
+def table() -> Table:
+    return TABLE
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TABLE.checks:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.section("faults: what was tried")
+    width = max(len(name) for name in TABLE.checks)
+    write(f"{'check':<{width}}  {'tried':>5}  {'failed':>6}  detail")
+    for check in TABLE.checks.values():
+        detail = "; ".join(check.notes)
+        write(f"{check.name:<{width}}  {check.tried:>5}  {check.failed:>6}  {detail}")
+
+
+@pytest.fixture(scope="session")
+def rng() -> random.Random:
+    """Random kill moments, reproducible with FAULTS_SEED."""
+    seed = int(os.environ.get("FAULTS_SEED") or random.SystemRandom().randrange(2**32))
+    TABLE.check("seed").notes.append(f"FAULTS_SEED={seed}")
+    return random.Random(seed)  # noqa: S311 (test moments, not secrets)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("data")
+    env = cli_env({"DATA_DIR": str(data)})
+    for step in ("fetch", "merge"):
+        done = run_cli(step, env=env)
+        assert done.returncode == 0, done.stderr
+    return data
+
+
+@pytest.fixture(scope="session")
+def serve(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Iterator[Services]:
+    root = tmp_path_factory.mktemp("serve")
+    with running_services(service_env(data_dir), root / "serve.log") as running:
+        yield running
+
+
+def write_config(
+    folder: Path, log_path: Path, signatures: list[str] | None = None, **models: Any
+) -> Path:
+    """The default config with its books under ``log_path`` (and other signatures if given)."""
+    config = json.loads(CONFIG.read_text(encoding="utf-8"))
+    config["log_config"] = {"log_path": str(log_path)}
+    if signatures is not None:
+        template = config["models"][0]
+        config["models"] = [{**template, "name": s, "signature": s, **models} for s in signatures]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+def book(log_path: Path, signature: str = SIGNATURE) -> Path:
+    return log_path / signature / "position" / "position.jsonl"
+
+
+def start(args: list[str], env: dict[str, str], **options: Any) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ai_trader", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **options,
+    )
+
+
+@pytest.fixture(scope="session")
+def reference(serve: Services, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The default run's book, uninterrupted: what every disturbed run must end up with."""
+    folder = tmp_path_factory.mktemp("reference")
+    config = write_config(folder, folder / "agent_data")
+    done = run_cli("run", str(config), env=serve.env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return book(folder / "agent_data").read_bytes()
+
+
+def only_error_line(stderr: str, command: str = "run") -> str | None:
+    """The one `ai-trader CMD: error:` line, or None when there is not exactly one (or a
+    traceback came with it)."""
+    if "Traceback" in stderr:
+        return None
+    errors = [
+        line for line in stderr.splitlines() if line.startswith(f"ai-trader {command}: error:")
+    ]
+    return errors[0] if len(errors) == 1 else None
+
+
+def valid_book(path: Path) -> bool:
+    """Every line of the book parses and the ids count up from 0 without a gap."""
+    try:
+        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    except (OSError, ValueError):
+        return False
+    return [row.get("id") for row in rows] == list(range(len(rows)))
