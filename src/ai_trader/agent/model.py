@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Any
 from ai_trader.agent.builtin import CallTool
 from ai_trader.agent.toolbox import ToolRefused, ToolSpec
 from ai_trader.ledger import CASH
+from ai_trader.retrying import async_retrying
 
 log = logging.getLogger(__name__)
 
 FINISH_SIGNAL = "<FINISH_SIGNAL>"
+# The longest wait between two attempts at the model API, however many retries.
+MAX_BACKOFF = 60.0
 
 if TYPE_CHECKING:
     import openai
@@ -96,33 +99,33 @@ class ModelTrader:
         import openai
 
         retryable = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
-        for attempt in range(self.max_retries + 1):
-            try:
-                return await self.client.chat.completions.create(
-                    model=self.model, messages=messages, tools=tools
-                )
-            except openai.NotFoundError as exc:
-                raise ModelUnavailable(
-                    f"model {self.model!r} is not available: {exc.message}"
-                ) from None
-            except openai.AuthenticationError:
-                raise ModelFailed("the model API refused the key (check OPENAI_API_KEY)") from None
-            except retryable as exc:
-                if attempt == self.max_retries:
-                    raise ModelFailed(
-                        f"model {self.model!r}: the API failed {attempt + 1} time(s): "
-                        f"{type(exc).__name__}"
-                    ) from None
-                delay = self.base_delay * 2**attempt
-                log.warning(
-                    "model %s: %s; retrying in %.1f s", self.model, type(exc).__name__, delay
-                )
-                await self.sleep(delay)
-            except openai.APIStatusError as exc:
-                raise ModelFailed(
-                    f"model {self.model!r}: the API answered {exc.status_code}"
-                ) from None
-        raise AssertionError("unreachable")
+        try:
+            async for attempt in async_retrying(
+                f"model {self.model}",
+                attempts=self.max_retries + 1,
+                base=self.base_delay,
+                cap=MAX_BACKOFF,
+                retry_on=retryable,
+                sleep=self.sleep,
+            ):
+                with attempt:
+                    return await self.client.chat.completions.create(
+                        model=self.model, messages=messages, tools=tools
+                    )
+        except openai.NotFoundError as exc:
+            raise ModelUnavailable(
+                f"model {self.model!r} is not available: {exc.message}"
+            ) from None
+        except openai.AuthenticationError:
+            raise ModelFailed("the model API refused the key (check OPENAI_API_KEY)") from None
+        except retryable as exc:
+            raise ModelFailed(
+                f"model {self.model!r}: the API failed {self.max_retries + 1} time(s): "
+                f"{type(exc).__name__}"
+            ) from None
+        except openai.APIStatusError as exc:
+            raise ModelFailed(f"model {self.model!r}: the API answered {exc.status_code}") from None
+        raise AssertionError("unreachable")  # the policy returns or re-raises
 
     async def trade_day(
         self,

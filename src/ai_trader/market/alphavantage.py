@@ -24,6 +24,7 @@ from ai_trader.market.calendar import last_trading_day_before
 from ai_trader.market.merge import MalformedPrices, merged_row
 from ai_trader.market.universe import price_file
 from ai_trader.progress import Progress
+from ai_trader.retrying import retrying
 
 log = logging.getLogger(__name__)
 
@@ -307,15 +308,15 @@ def _fetch_one(
     sleep: Callable[[float], None],
     deadline: float,
 ) -> dict[str, Any]:
-    attempts = max(1, max_attempts)
-    for attempt in range(attempts):
-        throttle.wait()
-        try:
+    for attempt in retrying(
+        symbol,
+        attempts=max_attempts,
+        base=backoff,
+        cap=MAX_BACKOFF,
+        retry_on=(_Retryable,),
+        sleep=sleep,
+    ):
+        with attempt:
+            throttle.wait()
             return _request(http, base_url, symbol, api_key, deadline)
-        except _Retryable as exc:
-            if attempt + 1 >= attempts:
-                raise
-            delay = min(backoff * 2**attempt, MAX_BACKOFF)
-            log.info("%s: %s; retrying in %.0f s", symbol, exc, delay)
-            sleep(delay)
-    raise AssertionError("unreachable")  # the loop returns or raises
+    raise AssertionError("unreachable")  # the policy returns or re-raises
