@@ -1,13 +1,13 @@
 """The run configuration: the original AI-Trader JSON keys, validated.
 
 Errors name the offending key (``models.0.signature: field required``) in one
-line; ``AGENT_MAX_STEP``, ``INIT_DATE`` and ``END_DATE`` override the file.
+line. ``AGENT_MAX_STEP``, ``INIT_DATE`` and ``END_DATE`` override the file; the settings read
+them (they read all of the environment) and hand them over as ``overrides``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from datetime import date
@@ -111,25 +111,23 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {message}{more}"
 
 
-def _overrides(raw: dict, env: Mapping[str, str]) -> dict:
-    for variable, section, key in (
-        ("INIT_DATE", "date_range", "init_date"),
-        ("END_DATE", "date_range", "end_date"),
-        ("AGENT_MAX_STEP", "agent_config", "max_steps"),
-    ):
-        value = env.get(variable, "").strip()
-        if value:
-            section_value = raw.get(section, {})
-            if not isinstance(section_value, dict):
-                raise UserError(f"config: {section} must be an object")
-            raw[section] = {**section_value, key: value}
+Overrides = Mapping[str, Mapping[str, str]]  # section -> key -> value, from the settings
+
+
+def _overrides(raw: dict, overrides: Overrides) -> dict:
+    for section, values in overrides.items():
+        section_value = raw.get(section, {})
+        if not isinstance(section_value, dict):
+            raise UserError(f"config: {section} must be an object")
+        raw[section] = {**section_value, **values}
     return raw
 
 
-def parse_config(raw: object, source: str, env: Mapping[str, str] | None = None) -> RunConfig:
+def parse_config(raw: object, source: str, overrides: Overrides | None = None) -> RunConfig:
+    """The validated config; ``overrides`` (``Settings.config_overrides``) replace keys."""
     if not isinstance(raw, dict):
         raise UserError(f"config {source}: expected a JSON object at the top level")
-    raw = _overrides(dict(raw), os.environ if env is None else env)
+    raw = _overrides(dict(raw), overrides or {})
     try:
         return RunConfig.model_validate(raw)
     except ValidationError as exc:
@@ -141,7 +139,7 @@ def _no_constants(name: str) -> object:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> RunConfig:
+def load_config(path: Path, overrides: Overrides | None = None) -> RunConfig:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -158,4 +156,4 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> RunConfig:
         raise UserError(f"config {path}: not valid JSON ({exc})") from None
     except RecursionError:
         raise UserError(f"config {path}: nested too deeply to be a config") from None
-    return parse_config(raw, str(path), env)
+    return parse_config(raw, str(path), overrides)

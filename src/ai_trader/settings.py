@@ -51,6 +51,14 @@ _HOST_NAME = re.compile(
 )
 
 
+# Variables that override keys of the run config (the original AI-Trader's names).
+CONFIG_OVERRIDES: tuple[tuple[str, str, str], ...] = (
+    ("INIT_DATE", "date_range", "init_date"),
+    ("END_DATE", "date_range", "end_date"),
+    ("AGENT_MAX_STEP", "agent_config", "max_steps"),
+)
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -68,6 +76,7 @@ class Settings:
     ready_timeout: float
     allowed_hosts: frozenset[str]  # LOOPBACK_NAMES plus AI_TRADER_ALLOWED_HOSTS
     agent_jobs: int
+    config_overrides: dict[str, dict[str, str]]  # section -> key -> value
 
     def service_url(self, name: str) -> str:
         return f"http://{self.client_host}:{self.ports[name]}{MCP_PATH}"
@@ -138,6 +147,16 @@ def _jobs(env: Mapping[str, str]) -> int:
     return int(raw)
 
 
+def config_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """The config keys the environment overrides, by section (blank variables are unset)."""
+    overrides: dict[str, dict[str, str]] = {}
+    for variable, section, key in CONFIG_OVERRIDES:
+        value = _text(env, variable)
+        if value is not None:
+            overrides.setdefault(section, {})[key] = value
+    return overrides
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read settings from ``env`` (the process environment by default)."""
     env = os.environ if env is None else env
@@ -162,4 +181,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         ready_timeout=_number(env, "READY_TIMEOUT", 30.0),
         allowed_hosts=_allowed_hosts(env),
         agent_jobs=_jobs(env),
+        config_overrides=config_overrides(env),
     )

@@ -445,7 +445,6 @@ def run_config(log_path: Path, *models: dict[str, Any], max_retries: int = 2):
             "log_config": {"log_path": str(log_path)},
         },
         "test",
-        {},
     )
 
 
@@ -606,7 +605,6 @@ def test_a_range_without_trading_days_is_refused_before_anything_is_written(
             "log_config": {"log_path": str(tmp_path / "books")},
         },
         "test",
-        {},
     )
     with pytest.raises(UserError, match="no trading day after init_date 2025-10-31") as raised:
         Runner(config, load_settings(services.env))

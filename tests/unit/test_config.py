@@ -12,6 +12,7 @@ import pytest
 
 from ai_trader.config import load_config, parse_config
 from ai_trader.errors import UserError
+from ai_trader.settings import config_overrides
 
 
 def valid() -> dict[str, Any]:
@@ -44,14 +45,14 @@ def valid() -> dict[str, Any]:
 
 def error_of(raw: object, env: dict[str, str] | None = None) -> str:
     with pytest.raises(UserError) as caught:
-        parse_config(raw, "test.json", env or {})
+        parse_config(raw, "test.json", config_overrides(env or {}))
     message = str(caught.value)
     assert "\n" not in message, message
     return message
 
 
 def test_a_valid_config_is_read_with_the_original_keys():
-    config = parse_config(valid(), "test.json", {})
+    config = parse_config(valid(), "test.json")
     assert config.date_range.init_date == date(2025, 10, 1)
     assert config.date_range.end_date == date(2025, 10, 31)
     assert [m.signature for m in config.enabled_models] == ["builtin-momentum"]
@@ -66,7 +67,7 @@ def test_a_valid_config_is_read_with_the_original_keys():
 def test_the_agent_and_log_sections_have_defaults():
     raw = valid()
     del raw["agent_config"], raw["log_config"]
-    config = parse_config(raw, "test.json", {})
+    config = parse_config(raw, "test.json")
     assert config.agent_config.max_steps == 30
     assert config.agent_config.initial_cash == 10000.0
     assert config.log_config.log_path is None
@@ -122,7 +123,7 @@ def test_two_enabled_models_with_one_signature_are_refused_naming_models():
 def test_a_disabled_model_may_repeat_a_signature():
     raw = valid()
     raw["models"][1]["signature"] = "builtin-momentum"
-    assert len(parse_config(raw, "test.json", {}).enabled_models) == 1
+    assert len(parse_config(raw, "test.json").enabled_models) == 1
 
 
 @pytest.mark.parametrize(
@@ -156,7 +157,7 @@ def test_a_file_that_is_not_json_is_refused_with_its_line(tmp_path: Path):
     path = tmp_path / "config.json"
     path.write_text('{\n  "date_range": {,\n}\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"not valid JSON \(line 2") as caught:
-        load_config(path, {})
+        load_config(path)
     assert str(path) in str(caught.value)
     assert "\n" not in str(caught.value)
 
@@ -164,19 +165,19 @@ def test_a_file_that_is_not_json_is_refused_with_its_line(tmp_path: Path):
 def test_a_missing_file_is_refused(tmp_path: Path):
     path = tmp_path / "absent.json"
     with pytest.raises(UserError, match="no such file") as caught:
-        load_config(path, {})
+        load_config(path)
     assert str(path) in str(caught.value)
 
 
 def test_a_valid_file_loads(tmp_path: Path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps(valid()), encoding="utf-8")
-    assert load_config(path, {}).enabled_models[0].signature == "builtin-momentum"
+    assert load_config(path).enabled_models[0].signature == "builtin-momentum"
 
 
 def test_the_environment_overrides_dates_and_max_steps():
     env = {"INIT_DATE": "2025-10-20", "END_DATE": "2025-10-24", "AGENT_MAX_STEP": "7"}
-    config = parse_config(valid(), "test.json", env)
+    config = parse_config(valid(), "test.json", config_overrides(env))
     assert config.date_range.init_date == date(2025, 10, 20)
     assert config.date_range.end_date == date(2025, 10, 24)
     assert config.agent_config.max_steps == 7
@@ -185,7 +186,7 @@ def test_the_environment_overrides_dates_and_max_steps():
 def test_an_override_fills_a_missing_key():
     raw = valid()
     del raw["date_range"]["end_date"]
-    config = parse_config(raw, "test.json", {"END_DATE": "2025-10-10"})
+    config = parse_config(raw, "test.json", config_overrides({"END_DATE": "2025-10-10"}))
     assert config.date_range.end_date == date(2025, 10, 10)
 
 
@@ -194,7 +195,9 @@ def test_a_bad_override_is_named_like_the_key_it_sets():
 
 
 def test_blank_overrides_are_ignored():
-    config = parse_config(valid(), "test.json", {"INIT_DATE": "  ", "AGENT_MAX_STEP": ""})
+    config = parse_config(
+        valid(), "test.json", config_overrides({"INIT_DATE": "  ", "AGENT_MAX_STEP": ""})
+    )
     assert config.date_range.init_date == date(2025, 10, 1)
     assert config.agent_config.max_steps == 12
 
@@ -202,7 +205,9 @@ def test_blank_overrides_are_ignored():
 def test_the_callers_dict_is_not_mutated_by_overrides():
     raw = valid()
     before = copy.deepcopy(raw)
-    parse_config(raw, "test.json", {"END_DATE": "2025-10-24", "AGENT_MAX_STEP": "3"})
+    parse_config(
+        raw, "test.json", config_overrides({"END_DATE": "2025-10-24", "AGENT_MAX_STEP": "3"})
+    )
     assert raw == before
 
 
@@ -210,7 +215,7 @@ def test_unknown_keys_of_the_original_configs_are_accepted():
     raw = valid()
     raw["models"][0]["extra_setting"] = 1
     raw["something_else"] = {"a": 1}
-    assert parse_config(raw, "test.json", {}).enabled_models[0].name == "builtin-momentum"
+    assert parse_config(raw, "test.json").enabled_models[0].name == "builtin-momentum"
 
 
 @pytest.mark.parametrize("cash", [float("inf"), float("nan"), 1e13, 0, -5])
