@@ -25,7 +25,9 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
 
 ROOT = Path(__file__).parent
-PYTHONS = ["3.11", "3.12", "3.13"]
+PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
+# From the trove classifiers in pyproject.toml: one list for the package, nox and CI.
+PYTHONS = nox.project.python_versions(PYPROJECT)
 RUNTIME_LOCK = "requirements/runtime.txt"
 DEV_LOCK = "requirements/dev.txt"
 IMAGE = os.environ.get("AI_TRADER_IMAGE", "ai-trader")
