@@ -104,6 +104,8 @@ def test_every_applicable_scenario_of_the_suite_passes(
     detail = f"{len(passed)}/{applicable} applicable scenarios passed, {len(skipped)} N/A"
     if failed:
         detail += "; failed: " + " | ".join(failed)
+    if passed:
+        detail += "; passed: " + ", ".join(passed)
     report("conformance suite", service, FAIL if failed or not passed else PASS, detail)
 
     assert not failed, detail
