@@ -241,14 +241,17 @@ def conformance_tools(session: nox.Session) -> dict[str, str]:
     node = prefix / "node_modules" / f"node-linux-{NODE_ARCH}" / "bin" / "node"
     if not node.is_file():
         # No Node build from npm for this platform: the host's own must be new enough.
-        node = Path(shutil.which("node") or "node")
-        found = subprocess.run([str(node), "--version"], capture_output=True, text=True)
-        version = tuple(int(n) for n in re.findall(r"\d+", found.stdout)[:2])
-        if found.returncode != 0 or version < NODE_MINIMUM:
+        host = shutil.which("node")
+        said = ""
+        if host:
+            said = subprocess.run([host, "--version"], capture_output=True, text=True).stdout
+        version = tuple(int(n) for n in re.findall(r"\d+", said)[:2])
+        if not host or version < NODE_MINIMUM:
             session.error(
                 f"the conformance tools need Node {'.'.join(map(str, NODE_MINIMUM))} or newer; "
-                f"found {found.stdout.strip() or 'none'} and no npm build for {NODE_ARCH}"
+                f"found {said.strip() or 'none'} and no npm build for {NODE_ARCH}"
             )
+        node = Path(host)
     return {"AI_TRADER_NODE": str(node), "AI_TRADER_NPM_TOOLS": str(prefix / "node_modules")}
 
 
