@@ -54,6 +54,13 @@ SHELL_SCRIPTS = [
 EXTRA_BUILD_ARGS = tuple(os.environ.get("AI_TRADER_BUILD_ARGS", "").split())
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
 RELEASE_SCRIPT = "scripts/release.py"
+# The independent MCP clients of `conformance` (the official conformance suite and the MCP
+# Inspector CLI) and the Node 22 they need, pinned with integrity hashes in an npm lock.
+CONFORMANCE_NPM = ROOT / "tests" / "conformance"
+NODE_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+    platform.machine().lower(), platform.machine().lower()
+)
+NODE_MINIMUM = (22, 19)  # the floor the pinned Inspector declares (engines.node)
 
 
 def project_version() -> str:
@@ -232,6 +239,61 @@ def integration(session: nox.Session) -> None:
     }
     session.run(
         "pytest", "tests/integration", "-m", "container", "-p", "no:cacheprovider",
+        *session.posargs, env=env, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
+    )  # fmt: skip
+
+
+def conformance_tools(session: nox.Session) -> dict[str, str]:
+    """`npm ci` of the pinned tools into the session's cache (skipped when current); the node."""
+    prefix = Path(session.cache_dir) / "conformance-npm"
+    manifests = ("package.json", "package-lock.json")
+    digest = hashlib.sha256(b"".join((CONFORMANCE_NPM / m).read_bytes() for m in manifests))
+    stamp = prefix / ".lock-sha256"
+    installed = (prefix / "node_modules" / "@modelcontextprotocol").is_dir()
+    if not (installed and stamp.is_file() and stamp.read_text().strip() == digest.hexdigest()):
+        prefix.mkdir(parents=True, exist_ok=True)
+        for name in manifests:
+            shutil.copyfile(CONFORMANCE_NPM / name, prefix / name)
+        # No install scripts: nothing in the lock needs one.
+        session.run(
+            "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error",
+            "--prefix", str(prefix), external=True,
+        )  # fmt: skip
+        stamp.write_text(digest.hexdigest() + "\n")
+    node = prefix / "node_modules" / f"node-linux-{NODE_ARCH}" / "bin" / "node"
+    if not node.is_file():
+        # No Node build from npm for this platform: the host's own must be new enough.
+        host = shutil.which("node")
+        said = ""
+        if host:
+            said = subprocess.run([host, "--version"], capture_output=True, text=True).stdout
+        version = tuple(int(n) for n in re.findall(r"\d+", said)[:2])
+        if not host or version < NODE_MINIMUM:
+            session.error(
+                f"the conformance tools need Node {'.'.join(map(str, NODE_MINIMUM))} or newer; "
+                f"found {said.strip() or 'none'} and no npm build for {NODE_ARCH}"
+            )
+        node = Path(host)
+    return {"AI_TRADER_NODE": str(node), "AI_TRADER_NPM_TOOLS": str(prefix / "node_modules")}
+
+
+@nox.session(default=True, requires=["build"])
+def conformance(session: nox.Session) -> None:
+    """Check the running container with MCP clients we did not write (suite, Inspector, probes).
+
+    The official MCP conformance suite and the MCP Inspector CLI (pinned in
+    tests/conformance/package-lock.json), DNS-rebinding probes and a session flood, against
+    the published ports of stacks run by compose; one summary table at the end.
+    """
+    install_dev(session)
+    env = {
+        "AI_TRADER_IMAGE": IMAGE,
+        "AI_TRADER_TAG": "dev",
+        "AI_TRADER_COMPOSE": compose_bin(session),
+        **conformance_tools(session),
+    }
+    session.run(
+        "pytest", "tests/conformance", "-m", "conformance", "-p", "no:cacheprovider",
         *session.posargs, env=env, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
     )  # fmt: skip
 
