@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 import pytest
 from conftest import Stack
@@ -12,8 +13,12 @@ from ai_trader.market.universe import ALL_SYMBOLS
 pytestmark = pytest.mark.container
 
 # Trading days the stand-in serves end on the most recent weekday; run the agent
-# over the last few of them.
-FETCH_RUN = {"ALPHAADVANTAGE_API_KEY": "integration-key", "INIT_DATE": "2000-01-01"}
+# over the last few of them (a range with no trading day in the data is refused).
+FETCH_RUN = {
+    "ALPHAADVANTAGE_API_KEY": "integration-key",
+    "INIT_DATE": (date.today() - timedelta(days=10)).isoformat(),
+    "END_DATE": "2099-12-31",
+}
 
 
 def fetch_scenario(**extra: object) -> dict:
