@@ -86,6 +86,7 @@ RELEASE_SCRIPT = REPO_ROOT / "scripts" / "release.py"
 # What a release touches or runs, copied from this repository into the throwaway project.
 RELEASE_PROJECT_FILES = (
     "noxfile.py",
+    "pyproject.toml",  # the noxfile reads the supported Pythons from it
     "scripts/release.py",
     "src/ai_trader/__init__.py",
     "docker-compose.yml",
