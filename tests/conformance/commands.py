@@ -55,6 +55,12 @@ NOT_APPLICABLE_SCENARIOS: dict[str, str] = {
 # Scenarios for an optional capability: they apply only when the server declares it in its
 # initialize reply (the spec requires the method only from servers that do).
 CAPABILITY_SCENARIOS: dict[str, str] = {"logging-set-level": "logging"}
+# Scenarios about streams within one session: they apply only to a server that issues an
+# Mcp-Session-Id (sessions are optional in streamable HTTP; these services are stateless,
+# so a client has no session to open several streams on, or to flood).
+SESSION_SCENARIOS: dict[str, str] = {
+    "server-sse-multiple-streams": "opens several streams on one session",
+}
 
 
 # ------------------------------------------------------------------------ command lines
@@ -179,13 +185,17 @@ def scenario_verdict(checks: Sequence[Mapping[str, Any]]) -> Verdict:
     return Verdict(PASS, f"{len(successes)} check(s) passed{note}")
 
 
-def applicability(scenario: str, capabilities: Mapping[str, Any]) -> str | None:
+def applicability(
+    scenario: str, capabilities: Mapping[str, Any], issues_sessions: bool = True
+) -> str | None:
     """None when the scenario applies to a tool-only server, else why it does not."""
     if scenario in NOT_APPLICABLE_SCENARIOS:
         return NOT_APPLICABLE_SCENARIOS[scenario]
     needed = CAPABILITY_SCENARIOS.get(scenario)
     if needed and needed not in capabilities:
         return f"needs the {needed} capability, which the server does not declare"
+    if scenario in SESSION_SCENARIOS and not issues_sessions:
+        return f"{SESSION_SCENARIOS[scenario]}; the server is stateless (issues no session id)"
     return None
 
 

@@ -16,6 +16,7 @@ from conformance.commands import (
     FAIL,
     NOT_APPLICABLE_SCENARIOS,
     PASS,
+    SESSION_SCENARIOS,
     applicability,
     conformance_list_argv,
     conformance_server_argv,
@@ -39,14 +40,16 @@ def scenarios(tools: Tools) -> list[str]:
     return names
 
 
-def declared_capabilities(port: int) -> dict:
+def declared_capabilities(port: int) -> tuple[dict, bool]:
+    """The capabilities an initialize reply declares, and whether it issued a session id."""
     session = Session(Connection(port))
     try:
         reply = session.initialize()
         result = result_of(reply)
         assert result is not None, f"initialize: {error_of(reply)}"
+        issues_sessions = reply.session_id is not None
         session.close()
-        return result.get("capabilities") or {}
+        return result.get("capabilities") or {}, issues_sessions
     finally:
         session.conn.close()
 
@@ -56,6 +59,7 @@ def test_the_not_applicable_list_names_only_scenarios_of_the_pinned_suite(
 ) -> None:
     stale = sorted(set(NOT_APPLICABLE_SCENARIOS) - set(scenarios))
     stale += sorted(set(CAPABILITY_SCENARIOS) - set(scenarios))
+    stale += sorted(set(SESSION_SCENARIOS) - set(scenarios))
     if stale:
         report("conformance N/A list", "-", FAIL, f"names scenarios the suite lacks: {stale}")
     else:
@@ -74,7 +78,7 @@ def test_every_applicable_scenario_of_the_suite_passes(
     tmp_path,
     pytestconfig: pytest.Config,
 ) -> None:
-    capabilities = declared_capabilities(main_stack.ports[service])
+    capabilities, issues_sessions = declared_capabilities(main_stack.ports[service])
     done = tools.run(
         conformance_server_argv(tools.node, tools.suite, main_stack.url(service), tmp_path),
         timeout=600,
@@ -87,7 +91,7 @@ def test_every_applicable_scenario_of_the_suite_passes(
 
     passed, failed, skipped = [], [], []
     for name in scenarios:
-        reason = applicability(name, capabilities)
+        reason = applicability(name, capabilities, issues_sessions)
         if name not in results:
             if reason is None:
                 failed.append(f"{name}: no result (suite exit {done.returncode})")

@@ -335,3 +335,10 @@ def test_a_long_detail_wraps_under_its_column() -> None:
 
     assert second.index("word") == first.index("word")
     assert all(len(line) <= 60 for line in text.splitlines()[2:])
+
+
+def test_a_session_scenario_is_not_applicable_only_to_a_stateless_server() -> None:
+    assert applicability("server-sse-multiple-streams", {}, issues_sessions=False) == (
+        "opens several streams on one session; the server is stateless (issues no session id)"
+    )
+    assert applicability("server-sse-multiple-streams", {}, issues_sessions=True) is None
