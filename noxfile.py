@@ -53,6 +53,8 @@ SHELL_SCRIPTS = [
 ]
 EXTRA_BUILD_ARGS = tuple(os.environ.get("AI_TRADER_BUILD_ARGS", "").split())
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
+# The unit tests on every core; a module's tests stay together (they share its fixtures).
+PARALLEL = ("-n", "auto", "--dist", "loadfile")
 RELEASE_SCRIPT = "scripts/release.py"
 # The independent MCP clients of `conformance` (the official conformance suite and the MCP
 # Inspector CLI) and the Node 22 they need, pinned with integrity hashes in an npm lock.
@@ -130,7 +132,7 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the package's unit and host end-to-end tests (no Docker) on each supported Python."""
     install_dev(session)
-    session.run("pytest", "tests/unit", *session.posargs)
+    session.run("pytest", "tests/unit", *PARALLEL, *session.posargs)
 
 
 @nox.session(python=PYTHONS[-1], default=True)
@@ -138,7 +140,7 @@ def coverage(session: nox.Session) -> None:
     """Measure branch coverage of the unit and host end-to-end tests; fail below the floor."""
     install_dev(session)
     session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", "tests/unit", "-q", *session.posargs)
+    session.run("coverage", "run", "-m", "pytest", "tests/unit", "-q", *PARALLEL, *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "xml", "-q", "-o", "test-artifacts/coverage.xml", "--fail-under=0")
     # Last, so its table is what the session shows; fail_under in pyproject.toml decides.
