@@ -23,8 +23,11 @@ The rules:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import mul
 from typing import Any
 
 from ai_trader.ledger import CASH
@@ -36,6 +39,56 @@ def mark_price(book: PriceBook, symbol: str, day: str) -> float | None:
     """A day's value price: the close, or the open on the newest day (whose close is unknown)."""
     close = book.close(symbol, day)
     return close if close is not None else book.open(symbol, day)
+
+
+class Marks:
+    """The marks (``mark_price``) of one price book, one table per day, built once for
+    every symbol: valuing thousands of days of many books is then a lookup per holding."""
+
+    def __init__(self, book: PriceBook) -> None:
+        self.book = book
+        self._days: dict[str, dict[str, float]] | None = None
+
+    def on(self, day: str) -> dict[str, float]:
+        if self._days is None:
+            # Every day at once, one pass over each symbol's series.
+            days: dict[str, dict[str, float]] = {}
+            for symbol in sorted(self.book.symbols):
+                for when, bar in self.book.series(symbol).items():
+                    price = bar.get("close", bar.get("open"))
+                    if price is not None:
+                        days.setdefault(when, {})[symbol] = price
+            self._days = days
+        return self._days.get(day, {})
+
+
+# One table per price book, shared by every book valued against it, gone with it.
+_MARKS: weakref.WeakKeyDictionary[PriceBook, Marks] = weakref.WeakKeyDictionary()
+_MARKS_LOCK = threading.Lock()
+
+
+def marks_of(book: PriceBook) -> Marks:
+    with _MARKS_LOCK:
+        found = _MARKS.get(book)
+        if found is None:
+            found = _MARKS[book] = Marks(book)
+        return found
+
+
+@dataclass
+class Memo:
+    """Day values already worked out against one price book, by the day's end row (the
+    same row object): a book that only grew is valued again for its new days only."""
+
+    book: PriceBook | None = None
+    values: dict[int, tuple[Mapping[str, Any], str, float | None, tuple[str, ...]]] = field(
+        default_factory=dict
+    )
+
+    def use(self, book: PriceBook) -> Marks:
+        if self.book is not book:
+            self.book, self.values = book, {}
+        return marks_of(book)
 
 
 @dataclass(frozen=True)
@@ -95,21 +148,19 @@ class Valuation:
 
 
 def worth(
-    positions: Mapping[str, float], price: Callable[[str], float | None]
+    positions: Mapping[str, float], prices: Mapping[str, float]
 ) -> tuple[float | None, tuple[str, ...]]:
-    """Cash plus every holding at ``price``; (None, the unpriced symbols) when one has no
+    """Cash plus every holding at ``prices``; (None, the unpriced symbols) when one has no
     price, (None, ()) when the sum is too large to be a number."""
-    held = [(symbol, shares) for symbol, shares in positions.items() if shares and symbol != CASH]
-    total = float(positions.get(CASH, 0.0))
-    missing = []
-    for symbol, shares in held:
-        found = price(symbol)
-        if found is None:
-            missing.append(symbol)
-        else:
-            total += shares * found
-    if missing:
-        return None, tuple(sorted(missing))
+    # The loops run in C (map, filter, sum): a long book has days times holdings of them.
+    held = list(filter(positions.__getitem__, positions))  # the symbols with shares
+    if CASH in held:
+        held.remove(CASH)
+    cash = float(positions.get(CASH, 0.0))
+    try:
+        total = sum(map(mul, map(positions.__getitem__, held), map(prices.__getitem__, held)), cash)
+    except KeyError:
+        return None, tuple(sorted(symbol for symbol in held if symbol not in prices))
     return (total, ()) if math.isfinite(total) else (None, ())
 
 
@@ -134,8 +185,15 @@ def _finite(number: float) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def value_book(rows: Sequence[Mapping[str, Any]], book: PriceBook) -> Valuation:
-    """The valuation of one book's usable rows (``ledger`` row shape) against ``book``."""
+def value_book(
+    rows: Sequence[Mapping[str, Any]], book: PriceBook, memo: Memo | None = None
+) -> Valuation:
+    """The valuation of one book's usable rows (``ledger`` row shape) against ``book``.
+
+    ``memo`` keeps the day values between calls (the dashboard keeps one per model)."""
+    memo = memo if memo is not None else Memo()
+    marks = memo.use(book)
+    known, memo.values = memo.values, {}
     ends = day_ends(rows)
     days = tuple(ends)
     opening = opening_row(rows, days)
@@ -149,9 +207,10 @@ def value_book(rows: Sequence[Mapping[str, Any]], book: PriceBook) -> Valuation:
         # Valued when the agent starts trading: the first trading day's open.
         later = [d for d in book.dates() if d > opening["date"]] if not days else [days[0]]
         first = later[0] if later else None
-        start_value, missing = worth(
-            opening["positions"], lambda s: book.open(s, first) if first else None
-        )
+        opens = {
+            s: p for s in opening["positions"] if first and (p := book.open(s, first)) is not None
+        }
+        start_value, missing = worth(opening["positions"], opens)
         if start_value is None:
             gaps.append(Gap(first or opening["date"], missing))
         base = book.open(BENCHMARK, first) if first else None
@@ -160,12 +219,18 @@ def value_book(rows: Sequence[Mapping[str, Any]], book: PriceBook) -> Valuation:
         base = mark_price(book, BENCHMARK, days[0])
     last_mark: float | None = None
     for day in days:
-        value, missing = worth(ends[day]["positions"], lambda s, day=day: mark_price(book, s, day))
+        end = ends[day]
+        hit = known.get(id(end))
+        if hit is not None and hit[0] is end and hit[1] == day:
+            value, missing = hit[2], hit[3]
+        else:
+            value, missing = worth(end["positions"], marks.on(day))
+        memo.values[id(end)] = (end, day, value, missing)
         if value is None:
             gaps.append(Gap(day, missing))
         if opening is None and day == days[0]:
             start_value = value
-        last_mark = mark_price(book, BENCHMARK, day)
+        last_mark = marks.on(day).get(BENCHMARK)
         scaled = None
         if last_mark is not None and base and start_value is not None:
             scaled = _finite(start_value * last_mark / base)

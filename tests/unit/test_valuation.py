@@ -48,16 +48,16 @@ def test_the_mark_is_the_close_else_the_open_of_the_newest_day():
 
 
 def test_worth_is_cash_plus_each_holding_at_its_price():
-    value, missing = worth({"A": 2, "B": 0, "CASH": 10.0}, {"A": 5.0}.get)
+    value, missing = worth({"A": 2, "B": 0, "CASH": 10.0}, {"A": 5.0})
     assert (value, missing) == (20.0, ())
 
 
 def test_worth_of_a_holding_without_a_price_is_unknown_and_names_it():
-    assert worth({"B": 1, "A": 2, "CASH": 10.0}, {}.get) == (None, ("A", "B"))
+    assert worth({"B": 1, "A": 2, "CASH": 10.0}, {}) == (None, ("A", "B"))
 
 
 def test_worth_that_overflows_is_unknown_not_infinite():
-    assert worth({"A": 1e15, "CASH": 0.0}, {"A": 1e300}.get) == (None, ())
+    assert worth({"A": 1e15, "CASH": 0.0}, {"A": 1e300}) == (None, ())
 
 
 def test_the_start_is_the_opening_row_at_the_first_days_open():

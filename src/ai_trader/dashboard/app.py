@@ -48,6 +48,11 @@ TRADE_DAYS_SHOWN = 250
 # --- the data, read off the event loop ----------------------------------------------------
 
 
+def _dumps(value: Any) -> str:
+    # Strict JSON: a NaN or an infinity would be a bug upstream, not something to send.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=COMPACT)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -63,6 +68,8 @@ class Source:
         self._lock = threading.Lock()
         self._json: tuple[str, bytes] | None = None
         self._page: tuple[str, str] | None = None
+        # Each model's JSON, by the model's dict (the folder keeps it while unchanged).
+        self._models: dict[int, tuple[dict[str, Any], str]] = {}
 
     def summary(self) -> dict[str, Any]:
         summary = dict(self.folder.summary())  # a copy: the folder keeps its own
@@ -73,11 +80,23 @@ class Source:
         summary = self.folder.summary()
         with self._lock:
             if self._json is None or self._json[0] != summary["fingerprint"]:
-                text = json.dumps(summary, ensure_ascii=False, allow_nan=False, separators=COMPACT)
-                self._json = (summary["fingerprint"], text.encode())
+                self._json = (summary["fingerprint"], self._encode(summary))
             body = self._json[1]
         # The one field that changes on every request, put in front of the kept body.
         return b'{"generated":' + json.dumps(_now()).encode() + b"," + body[1:]
+
+    def _encode(self, summary: Mapping[str, Any]) -> bytes:
+        """The summary as JSON, each model's part encoded again only when it changed."""
+        parts, kept = [], {}
+        for model in summary["signatures"]:
+            found = self._models.get(id(model))
+            if found is None or found[0] is not model:
+                found = (model, _dumps(model))
+            kept[id(model)] = found
+            parts.append(found[1])
+        self._models = kept
+        rest = _dumps({k: v for k, v in summary.items() if k != "signatures"})
+        return f'{rest[:-1]},"signatures":[{",".join(parts)}]}}'.encode()
 
     def page(self) -> str:
         summary = self.summary()

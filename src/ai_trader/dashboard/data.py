@@ -30,7 +30,7 @@ from ai_trader.ledger import CASH
 from ai_trader.lock import LOCK_NAME, holder
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME
-from ai_trader.valuation import Valuation, day_ends, mark_price, opening_row, value_book
+from ai_trader.valuation import Memo, Valuation, day_ends, mark_price, opening_row, value_book
 
 __all__ = ["Folder", "Skipped", "summarise"]
 
@@ -233,9 +233,13 @@ def gap_notices(signature: str, valued: Valuation) -> list[str]:
 
 
 def model_summary(
-    signature: str, rows: Sequence[Mapping[str, Any]], book: PriceBook | None
+    signature: str,
+    rows: Sequence[Mapping[str, Any]],
+    book: PriceBook | None,
+    memo: Memo | None = None,
 ) -> Model:
-    """One signature's values, returns, positions and trades from its usable rows."""
+    """One signature's values, returns, positions and trades from its usable rows
+    (``memo``: the day values of the last call, see ``valuation.value_book``)."""
     model = Model(signature)
     if not rows:
         model.notices.append(f"{signature}: no usable position rows yet")
@@ -254,7 +258,7 @@ def model_summary(
         model.holdings = [{"symbol": s, "shares": n, "price": None, "value": None} for s, n in held]
         return model
 
-    valued = value_book(rows, book)
+    valued = value_book(rows, book, memo)
     model.initial_value = valued.initial_value
     model.final_value = valued.final_value
     model.total_return = valued.total_return
@@ -304,6 +308,7 @@ class Folder:
         self._prices: tuple[PriceBook | None, list[Skipped]] | None = None
         self._books: dict[str, BookFile] = {}
         self._models: dict[str, _Cached] = {}
+        self._memos: dict[str, Memo] = {}
         self._summary: tuple[str, dict[str, Any]] | None = None
 
     def _read_prices(self) -> tuple[StatKey, PriceBook | None, list[Skipped]]:
@@ -334,6 +339,7 @@ class Folder:
         for gone in set(self._books) - set(signatures):
             del self._books[gone]
             self._models.pop(gone, None)
+            self._memos.pop(gone, None)
         running = read_running(self.data_dir)
         exists = self.data_dir.is_dir()
         state = (
@@ -353,7 +359,8 @@ class Folder:
             cached = self._models.get(name)
             wanted = (prices_key, key, id(book))
             if cached is None or cached.key != wanted:
-                model = model_summary(name, reader.rows, book)
+                memo = self._memos.setdefault(name, Memo())
+                model = model_summary(name, reader.rows, book, memo)
                 cached = self._models[name] = _Cached(wanted, model.to_json(), model.notices)
             models.append(cached)
         summary = self._assemble(book, skipped, models, running, exists)

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, NotRequired, Required, cast
 
 from pydantic import AliasChoices, BeforeValidator, Field, TypeAdapter, ValidationError
@@ -35,7 +37,9 @@ def _not_a_bool(value: object) -> object:
 
 # A number as Alpha Vantage writes it (a string such as "270.1200") or a JSON number;
 # never a boolean, NaN or infinity.
-Price = Annotated[float, BeforeValidator(_not_a_bool), Field(allow_inf_nan=False)]
+# (The finite check comes first, so pydantic's core runs it: after a Python validator it
+# would be one more Python call per number.)
+Price = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_bool)]
 IsoDay = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 
 
@@ -43,23 +47,40 @@ def _field(*names: str) -> Any:
     return Field(validation_alias=AliasChoices(*names))
 
 
-class Bar(TypedDict, total=False):
+def _bar(price: Any) -> Any:
     """One day's bar; the merged names ("1. buy price") or the raw ones ("1. open") load.
     On the newest day only the open is there (the agent trades at it)."""
+    return TypedDict(
+        "Bar",
+        {
+            "open": Required[Annotated[price, _field("1. buy price", "1. open")]],
+            "high": Annotated[price, _field("2. high")],
+            "low": Annotated[price, _field("3. low")],
+            "close": Annotated[price, _field("4. sell price", "4. close")],
+            "volume": Annotated[price, _field("5. volume")],
+        },
+        total=False,
+    )
 
-    open: Required[Annotated[Price, _field("1. buy price", "1. open")]]
-    high: Annotated[Price, _field("2. high")]
-    low: Annotated[Price, _field("3. low")]
-    close: Annotated[Price, _field("4. sell price", "4. close")]
-    volume: Annotated[Price, _field("5. volume")]
 
-
+Bar = _bar(Price)
 Meta = TypedDict(
     "Meta",
     {"2. Symbol": Annotated[str, Field(strict=True, min_length=1)], "6. Note": NotRequired[Any]},
 )
 PriceLine = TypedDict("PriceLine", {"Meta Data": Meta, "Time Series (Daily)": dict[IsoDay, Bar]})
 _LINE = TypeAdapter(PriceLine)
+# The same model without the boolean check, which is a Python call per number (millions on
+# a long history): exact for a line in which no JSON true or false can occur.
+_NO_BOOLEANS = TypeAdapter(
+    TypedDict(
+        "PriceLine",
+        {
+            "Meta Data": Meta,
+            "Time Series (Daily)": dict[IsoDay, _bar(Annotated[float, Field(allow_inf_nan=False)])],
+        },
+    )
+)
 # Field names in messages are the merged file's own.
 _NAMES = {
     "open": "1. buy price",
@@ -100,6 +121,8 @@ def _why(text: str, error: ValidationError) -> str:
 def parse_line(text: str) -> PriceLine:
     """One line of ``merged.jsonl`` checked against the row model; BadLine says why not."""
     try:
+        if "true" not in text and "false" not in text:
+            return cast(PriceLine, _NO_BOOLEANS.validate_json(text))
         return _LINE.validate_json(text)
     except ValidationError as error:
         raise BadLine(_why(text, error)) from None
@@ -165,6 +188,10 @@ class PriceBook:
         """open/high/low/close/volume of ``symbol`` on ``day``; keys absent when unknown."""
         found = self._bars.get(symbol, {}).get(day)
         return dict(found) if found is not None else None
+
+    def series(self, symbol: str) -> Mapping[str, Mapping[str, float]]:
+        """Every bar of ``symbol`` by day, read-only (for walking a long history fast)."""
+        return MappingProxyType(self._bars.get(symbol, {}))
 
     def open(self, symbol: str, day: str) -> float | None:
         return self._bars.get(symbol, {}).get(day, {}).get("open")
