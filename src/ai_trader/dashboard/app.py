@@ -1,7 +1,8 @@
 """The dashboard's web app: ``GET /`` (the page), ``/api/summary`` (JSON), ``/health``.
 
-The data folder is read on every request (the price file only when it changed), so the
-page follows a run as it writes. The page is self-contained: inline CSS, the chart as
+Every request looks at the data folder (a stat of each file) and reads only what changed,
+in a worker thread so that ``/health`` always answers, so the page follows a run as it
+writes. The page is self-contained: inline CSS, the chart as
 inline SVG, and a few lines of script that reload it when the data changes (a meta
 refresh does the same without script). It works with no network at all.
 """
