@@ -16,10 +16,15 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NotRequired
+
+from pydantic import Field, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_json, atomic_write_jsonl
+from ai_trader.jsonl import BadLine, Lenient, loads
+from ai_trader.jsonl import read_lenient as read_lenient_lines
 
 log = logging.getLogger(__name__)
 
@@ -79,33 +84,80 @@ def apply_trade(
     return after
 
 
-def portfolio_value(positions: Mapping[str, float], prices: Mapping[str, float]) -> float:
-    """Cash plus every holding at the given prices (a holding with no price counts as zero)."""
-    value = float(positions.get(CASH, 0.0))
-    for symbol, shares in positions.items():
-        if symbol != CASH and shares:
-            value += shares * prices.get(symbol, 0.0)
-    return value
-
-
 # --- the book on disk ---------------------------------------------------------------------
+
+# Far beyond any real book (a quadrillion shares or dollars): a larger amount is damage,
+# not a position, and valuing it would lose the cents or overflow to infinity.
+MAX_AMOUNT = 1e15
+# A JSON number as the book writes it (shares are whole, cash has cents); never a boolean
+# or a string. The bounds sit on each branch so pydantic's core checks them: on the union
+# they would cost a Python call per number.
+_BOUNDS = {"ge": -MAX_AMOUNT, "le": MAX_AMOUNT}
+Amount = Annotated[
+    Annotated[StrictInt, Field(**_BOUNDS)]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False, **_BOUNDS)],
+    Field(union_mode="left_to_right"),
+]
+
+
+class Action(TypedDict):
+    action: StrictStr
+    symbol: NotRequired[StrictStr]
+    amount: NotRequired[Amount]
+
+
+class PositionRow(TypedDict):
+    """One line of ``position.jsonl``: the original AI-Trader shape. The opening row has no
+    ``this_action``; every later row records one trade (or ``no_trade``) and the positions
+    after it."""
+
+    date: Annotated[str, Field(strict=True, pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    id: StrictInt
+    positions: dict[str, Amount]
+    this_action: NotRequired[Action]
+
+
+_ROW = TypeAdapter(PositionRow)
+
+
+def _why(error: ValidationError) -> str:
+    """The first problem of a row the model refused, in the book's own words."""
+    problems = error.errors(include_url=False)
+    loc = tuple(problems[0]["loc"])
+    if not loc:
+        return "expected a JSON object"
+    if loc[0] == "positions" and len(loc) > 1:
+        symbol = loc[1]
+        # A number is tried as an int, then as a float: say what is wrong with the float.
+        kinds = {p["type"] for p in problems if tuple(p["loc"][:2]) == loc[:2]}
+        if "finite_number" in kinds:
+            return f"positions[{symbol!r}] is not a finite number"
+        if kinds & {"less_than_equal", "greater_than_equal"}:
+            return f"positions[{symbol!r}] is beyond {MAX_AMOUNT:g} and cannot be a holding"
+        return f"positions[{symbol!r}] is not a number"
+    if loc[0] == "this_action":
+        return "invalid 'this_action'"
+    return f"missing or invalid {loc[0]!r}"
+
+
+def check_row(row: object) -> dict[str, Any]:
+    """``row`` when it is a usable position row; BadLine says why not. The row is returned
+    as it was read (ints stay ints), because the book is written back from it."""
+    try:
+        _ROW.validate_python(row)
+    except ValidationError as error:
+        raise BadLine(_why(error)) from None
+    assert isinstance(row, dict)
+    if CASH not in row["positions"]:
+        raise BadLine(f"positions has no {CASH!r}")
+    return row
 
 
 def _check_row(row: object, where: str) -> dict[str, Any]:
-    if not isinstance(row, dict):
-        raise UserError(f"{where}: expected a JSON object")
-    for key, kind in (("date", str), ("id", int), ("positions", dict)):
-        if not isinstance(row.get(key), kind) or isinstance(row.get(key), bool):
-            raise UserError(f"{where}: missing or invalid {key!r}")
-    positions = row["positions"]
-    if CASH not in positions:
-        raise UserError(f"{where}: positions has no {CASH!r}")
-    for symbol, amount in positions.items():
-        if isinstance(amount, bool) or not isinstance(amount, int | float):
-            raise UserError(f"{where}: positions[{symbol!r}] is not a number")
-        if not math.isfinite(amount):
-            raise UserError(f"{where}: positions[{symbol!r}] is not a finite number")
-    return row
+    try:
+        return check_row(row)
+    except BadLine as exc:
+        raise UserError(f"{where}: {exc}") from None
 
 
 def _reject_constant(name: str) -> object:
@@ -113,8 +165,36 @@ def _reject_constant(name: str) -> object:
 
 
 def parse_row(line: str) -> Any:
-    """One line of a book as JSON; NaN and Infinity (which json accepts) are refused."""
-    return json.loads(line, parse_constant=_reject_constant)
+    """One line of a book as JSON; NaN and Infinity (which json accepts) are refused, and
+    so is nesting too deep to parse (BadLine)."""
+    return loads(line, parse_constant=_reject_constant)
+
+
+def read_line(line: str) -> dict[str, Any]:
+    """One line of ``position.jsonl`` as a usable row, or BadLine saying why not.
+
+    The rows come from pydantic's own JSON parser, which is several times faster on a long
+    book; a line it refuses, or one naming NaN or Infinity (which it would read as numbers),
+    is read again the strict way, for the same verdict and message as ``Ledger.rows``.
+    """
+    if "NaN" not in line and "Infinity" not in line:
+        try:
+            row: dict[str, Any] = dict(_ROW.validate_json(line))
+        except ValidationError:
+            pass
+        else:
+            if CASH in row["positions"]:
+                return row
+    try:
+        return check_row(parse_row(line))
+    except json.JSONDecodeError:
+        raise BadLine("not valid JSON") from None
+
+
+def read_lenient(path: Path) -> Lenient[dict[str, Any]]:
+    """The lenient read (the dashboard's): every usable row of a ``position.jsonl``, each
+    bad line skipped and reported. The file is never changed (no repair here)."""
+    return read_lenient_lines(path, read_line)
 
 
 class Ledger:
@@ -148,7 +228,7 @@ class Ledger:
                 if number == len(lines):
                     return self._repair(rows, line)
                 raise UserError(f"{where}: not valid JSON; fix or remove that line") from None
-            except ValueError as exc:
+            except BadLine as exc:
                 raise UserError(f"{where}: {exc}; fix or remove that line") from None
             rows.append(_check_row(row, where))
         return rows

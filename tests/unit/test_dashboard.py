@@ -6,17 +6,20 @@ from __future__ import annotations
 import json
 import re
 import socket
+from html import escape
 from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
 
+from ai_trader.agent.runner import Result, summarise
 from ai_trader.cli import build_parser, main
 from ai_trader.dashboard import data
 from ai_trader.dashboard.app import address, bind, build_app, render_page
 from ai_trader.dashboard.chart import Series, line_chart, nice_step
 from ai_trader.errors import UserError
 from ai_trader.ledger import Ledger
+from ai_trader.market.pricebook import PriceBook
 
 # A tiny market. D0 is the opening row's day; D3 is the newest day, which has only opens.
 D0, D1, D2, D3 = "2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06"
@@ -114,16 +117,80 @@ def test_total_return_and_qqq_return_over_the_same_days(folder):
     assert (model["days"], model["start_date"], model["last_date"]) == (3, D0, D3)
 
 
-def test_the_figures_agree_with_the_runs_own_summary(folder):
-    from ai_trader.agent.runner import summarise
-    from ai_trader.market.pricebook import PriceBook
+def run_summary(data_dir: Path, signature: str) -> Result:
+    """What the run prints at its end for this book (``runner.summarise``, strict reads)."""
+    book = PriceBook.load(data_dir / "merged.jsonl")
+    return summarise(book, Ledger(data_dir / "agent_data" / signature), signature, 1000.0)
 
-    book = PriceBook.load(folder / "merged.jsonl")
-    result = summarise(book, Ledger(folder / "agent_data" / "model-a"), "model-a", 1000.0)
-    model = by_name(data.summarise(folder), "model-a")
-    assert model["final_value"] == pytest.approx(result.final_value)
-    assert model["benchmark_return"] == pytest.approx(result.benchmark_return)
-    assert model["total_return"] == pytest.approx(result.total_return)
+
+def add_prices(data_dir: Path, **series: dict[str, tuple[float, float | None]]) -> None:
+    with (data_dir / "merged.jsonl").open("a") as handle:
+        for symbol, bars in series.items():
+            handle.write(merged_line(symbol, bars) + "\n")
+
+
+# Model G holds CCC, which has no bar on D2: D2's value is unknown, D3's is known again.
+# Model H holds DDD, which has no bar on the newest day: its final value is unknown.
+CCC = {D1: (10, 11), D3: (12, None)}
+DDD = {D1: (5, 6), D2: (6, 7)}
+MODEL_G = [
+    row(D0, 0, {"CCC": 0, "CASH": 1000.0}),
+    row(D1, 1, {"CCC": 10, "CASH": 900.0}, ("buy", "CCC", 10)),
+    row(D2, 2, {"CCC": 10, "CASH": 900.0}, ("no_trade", "", 0)),
+    row(D3, 3, {"CCC": 10, "CASH": 900.0}, ("no_trade", "", 0)),
+]
+MODEL_H = [
+    row(D0, 0, {"DDD": 0, "CASH": 1000.0}),
+    row(D1, 1, {"DDD": 10, "CASH": 950.0}, ("buy", "DDD", 10)),
+    row(D3, 2, {"DDD": 10, "CASH": 950.0}, ("no_trade", "", 0)),
+]
+
+
+@pytest.fixture
+def gappy(folder: Path) -> Path:
+    add_prices(folder, CCC=CCC, DDD=DDD)
+    write_jsonl(position_file(folder, "model-g"), MODEL_G)
+    write_jsonl(position_file(folder, "model-h"), MODEL_H)
+    return folder
+
+
+@pytest.mark.parametrize("signature", ["model-a", "model-b", "model-g", "model-h"])
+def test_the_page_and_the_runs_summary_agree_on_every_figure(gappy, signature):
+    result = run_summary(gappy, signature)
+    page = by_name(TestClient(build_app(gappy)).get("/api/summary").json(), signature)
+    assert page["days"] == result.days
+    assert (page["series"][1]["date"], page["last_date"]) == (result.first_day, result.last_day)
+    assert page["initial_value"] == result.initial_cash
+    assert page["final_value"] == result.final_value
+    assert page["total_return"] == result.total_return
+    assert page["benchmark_return"] == result.benchmark_return
+
+
+def test_a_gap_in_a_held_symbols_prices_is_a_gap_in_the_value_and_a_notice(gappy):
+    summary = TestClient(build_app(gappy)).get("/api/summary").json()
+    model = by_name(summary, "model-g")
+    # D1 900 + 10 * 11; D2 unknown (no CCC bar); D3 900 + 10 * 12 at the open.
+    assert [p["value"] for p in model["series"]] == [1000.0, 1010.0, None, 1020.0]
+    assert model["final_value"] == pytest.approx(1020.0)
+    assert (
+        f"model-g: no price for CCC on {D2}; the value there is unknown (a gap)"
+        in (summary["notices"])
+    )
+    page = TestClient(build_app(gappy)).get("/").text
+    runs = re.findall(r'<polyline data-series="model-g" data-points="(\d+)"', page)
+    assert runs == ["2", "1"]  # the line stops before D2 and starts again at D3
+    assert "no price for CCC on 2025-10-03" in page
+
+
+def test_a_book_that_cannot_be_valued_on_its_last_day_shows_n_a_like_the_run(gappy):
+    summary = TestClient(build_app(gappy)).get("/api/summary").json()
+    model = by_name(summary, "model-h")
+    assert (model["final_value"], model["total_return"]) == (None, None)
+    assert model["benchmark_return"] == pytest.approx(0.2)
+    assert any(f"model-h: no price for DDD on {D3}" in n for n in summary["notices"])
+    assert run_summary(gappy, "model-h").unpriced == ("DDD",)
+    section = TestClient(build_app(gappy)).get("/").text.split('<section id="model-h">')[1]
+    assert section.startswith("<h2>model-h: <span>n/a</span>")
 
 
 def test_qqq_is_scaled_to_each_models_own_start(folder):
@@ -171,11 +238,13 @@ def test_a_run_with_only_its_opening_row_is_one_point_at_its_cash(tmp_path, fold
     assert (model["days"], model["total_return"], model["benchmark_return"]) == (0, 0.0, None)
 
 
-def test_a_holding_without_a_price_counts_as_zero_and_says_so(folder):
+def test_a_holding_without_a_price_is_never_counted_as_zero(folder):
     lines = [*MODEL_A[:2], row(D1, 2, {"AAA": 10, "ZZZ": 1, "CASH": 900.0}, ("buy", "ZZZ", 0))]
     write_jsonl(position_file(folder, "model-a"), lines)
     summary = data.summarise(folder)
-    assert by_name(summary, "model-a")["final_value"] == pytest.approx(900.0 + 10 * 12)
+    model = by_name(summary, "model-a")
+    assert model["final_value"] is None
+    assert model["series"][-1] == {"date": D1, "value": None, "benchmark": 1100.0}
     assert any("no price for ZZZ on 2025-10-02" in n for n in summary["notices"])
 
 
@@ -235,6 +304,74 @@ def test_corrupt_price_lines_are_skipped_and_reported(folder):
     summary = data.summarise(folder)
     assert [s["line"] for s in summary["skipped"]] == [4, 5]
     assert by_name(summary, "model-a")["final_value"] == pytest.approx(1050.0)
+
+
+EXTREME_ROWS = [
+    pytest.param('"positions": {"AAA": 1e308, "CASH": 1.0}}', "is beyond 1e+15", id="1e308"),
+    pytest.param('"positions": {"AAA": 1, "CASH": 1' + "0" * 400 + "}}", "is beyond",
+                 id="10**400"),
+    pytest.param('"positions": {"AAA": NaN, "CASH": 1.0}}', "NaN is not a number", id="NaN"),
+]  # fmt: skip
+EXTREME_LINES = [
+    *EXTREME_ROWS,
+    pytest.param("[" * 50_000 + "]" * 50_000, "nested too deeply", id="deeply-nested"),
+    pytest.param("[1, 2, 3]", "expected a JSON object", id="non-object"),
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), EXTREME_LINES)
+def test_an_extreme_position_line_is_skipped_and_reported_never_a_500(folder, text, reason):
+    path = position_file(folder, "model-b")
+    head = f'{{"date": "{D2}", "id": 2, "this_action": {{"action": "no_trade"}}, '
+    line = text if text.startswith("[") else head + text
+    with path.open("a") as handle:
+        handle.write(line + "\n")
+    client = TestClient(build_app(folder))
+    reply = client.get("/api/summary")
+    assert reply.status_code == 200
+    summary = reply.json()
+    ((file, number, why),) = [(s["file"], s["line"], s["reason"]) for s in summary["skipped"]]
+    assert (file, number) == (str(path), 3)
+    assert reason in why
+    assert by_name(summary, "model-b")["final_value"] == pytest.approx(508.0)
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "1 skipped line(s)" in page.text
+    assert escape(reason) in page.text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param("[" * 50_000 + "]" * 50_000, id="deeply-nested"),
+        pytest.param('"QQQ"', id="non-object"),
+        pytest.param(merged_line("AAA", {D1: (1e308, 1e308)}).replace("1e+308", "1e999"),
+                     id="infinite-price"),
+    ],
+)  # fmt: skip
+def test_an_extreme_price_line_is_skipped_and_reported_never_a_500(folder, text):
+    with (folder / "merged.jsonl").open("a") as handle:
+        handle.write(text + "\n")
+    client = TestClient(build_app(folder))
+    reply = client.get("/api/summary")
+    assert reply.status_code == 200
+    assert [s["line"] for s in reply.json()["skipped"]] == [4]
+    assert client.get("/").status_code == 200
+
+
+def test_a_value_too_large_to_be_a_number_is_a_gap_not_a_500(folder):
+    add_prices(folder, HUGE={D1: (1e300, 1e300)})
+    write_jsonl(
+        position_file(folder, "model-b"),
+        [*MODEL_B[:1], row(D1, 1, {"HUGE": 1e15, "CASH": 0.0}, ("buy", "HUGE", 1))],
+    )
+    client = TestClient(build_app(folder))
+    reply = client.get("/api/summary")
+    assert reply.status_code == 200
+    model = by_name(reply.json(), "model-b")
+    assert (model["final_value"], model["holdings"][0]["value"]) == (None, None)
+    assert any("too large to be a number" in n for n in reply.json()["notices"])
+    assert client.get("/").status_code == 200
 
 
 def test_an_unreadable_position_file_is_reported_not_raised(folder):
@@ -408,6 +545,109 @@ def test_the_empty_state_is_served_for_a_missing_folder(tmp_path):
     assert client.get("/api/summary").json()["empty"] is True
 
 
+# --- reading only what changed ----------------------------------------------------------------
+
+
+def test_an_unchanged_folder_is_not_read_again(folder):
+    source = data.Folder(folder)
+    assert source.summary() is source.summary()
+
+
+def test_a_book_that_grew_reads_like_a_fresh_read(folder):
+    source = data.Folder(folder)
+    source.summary()
+    path = position_file(folder, "model-b")
+    with path.open("a") as handle:
+        handle.write("garbage\n")
+        handle.write(json.dumps(row(D2, 2, {"AAA": 4, "CASH": 460.0}, ("no_trade", "", 0))))
+        handle.write("\n")
+        handle.write('{"date": "2025-10-06", "id"')  # a last line still being written
+    grown = source.summary()
+    assert grown == data.summarise(folder)
+    assert [(s["line"], s["reason"]) for s in grown["skipped"]] == [
+        (3, "not valid JSON"),
+        (5, "not valid JSON"),
+    ]
+    assert by_name(grown, "model-b")["days"] == 2
+
+
+def test_a_book_rewritten_from_an_earlier_line_is_read_again_from_its_start(folder):
+    source = data.Folder(folder)
+    source.summary()
+    path = position_file(folder, "model-b")
+    cheaper = [MODEL_B[0], row(D1, 1, {"AAA": 2, "CASH": 480.0}, ("buy", "AAA", 2))]
+    write_jsonl(path, [*cheaper, row(D2, 2, {"AAA": 2, "CASH": 480.0}, ("no_trade", "", 0))])
+    rewritten = source.summary()
+    assert rewritten == data.summarise(folder)
+    assert by_name(rewritten, "model-b")["final_value"] == pytest.approx(480.0 + 2 * 11)
+
+
+def test_health_answers_while_a_summary_is_being_read(tmp_path):
+    """The summary is held on a price file that is a FIFO: reading it blocks until the test
+    writes to it. /health must answer meanwhile, and the summary must finish after."""
+    import http.client
+    import os
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    from support import cli_env, free_port
+
+    data_dir = tmp_path / "data"
+    write_jsonl(position_file(data_dir, "model-a"), MODEL_A)
+    fifo = data_dir / "merged.jsonl"
+    os.mkfifo(fifo)
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ai_trader", "dashboard", "--port", str(port)],
+        env=cli_env({"DATA_DIR": str(data_dir)}),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def get(path: str, timeout: float) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+        try:
+            connection.request("GET", path)
+            reply = connection.getresponse()
+            return reply.status, reply.read()
+        finally:
+            connection.close()
+
+    answers: list[tuple[int, bytes]] = []
+    try:
+        assert server.stderr is not None
+        assert "dashboard: http://127.0.0.1:" in server.stderr.readline()
+        waiting = threading.Thread(target=lambda: answers.append(get("/api/summary", 120)))
+        waiting.start()
+        # The summary is under way once the dashboard has the FIFO open for reading
+        # (opening its write end fails with ENXIO until then).
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the summary never opened the price file"
+                time.sleep(0.05)
+        try:
+            assert get("/health", 30) == (200, b'{"status":"ok"}')
+            assert waiting.is_alive()  # still held: /health did not wait for it
+        finally:
+            lines = [merged_line(s, b) for s, b in PRICES.items()]
+            os.set_blocking(writer, True)
+            os.write(writer, ("\n".join(lines) + "\n").encode())
+            os.close(writer)
+        waiting.join(120)
+        ((status, body),) = answers
+        assert status == 200
+        assert by_name(json.loads(body), "model-a")["final_value"] == pytest.approx(1050.0)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
 # --- the command -----------------------------------------------------------------------------
 
 
@@ -479,3 +719,21 @@ def test_the_served_dashboard_refuses_foreign_hosts_and_origins(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+def test_the_dashboard_benchmark_measures_a_synthetic_folder_end_to_end(tmp_path):
+    from ai_trader.dashboard.bench import measure, report
+
+    figures = measure(days=30, models=2, warm_runs=1, folder=tmp_path / "data")
+    assert (figures["days"], figures["models"], figures["symbols"]) == (30, 2, 102)
+    for key in ("cold", "warm", "one_day_more", "new_prices", "page_after_change", "page_warm"):
+        wall, cpu = figures[key]
+        assert wall > 0
+        assert cpu is None or cpu >= 0
+    text = report(figures)
+    assert "load average" in text
+    assert "/health during the cold summary" in text
+    # What the bench wrote is a valid folder: the page reads it without skipping a line.
+    summary = data.summarise(tmp_path / "data")
+    assert summary["skipped"] == []
+    assert [m["days"] for m in summary["signatures"]] == [31, 31]

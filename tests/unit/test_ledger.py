@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from ai_trader.ledger import (
     TradeRejected,
     apply_trade,
     initial_row,
-    portfolio_value,
+    read_lenient,
     whole_shares,
 )
 from ai_trader.market.universe import NASDAQ_100
@@ -95,15 +96,6 @@ def test_whole_shares_accepts_positive_whole_numbers(amount: object, shares: int
 def test_whole_shares_rejects_anything_else(amount: object):
     with pytest.raises(TradeRejected, match="amount"):
         whole_shares(amount)
-
-
-def test_portfolio_value_is_cash_plus_holdings_at_the_prices():
-    positions = {"AAPL": 2, "MSFT": 0, "NVDA": 1, CASH: 50.0}
-    assert portfolio_value(positions, {"AAPL": 10.0, "NVDA": 5.0}) == 75.0
-
-
-def test_a_holding_without_a_price_counts_as_zero():
-    assert portfolio_value({"AAPL": 2, CASH: 50.0}, {}) == 50.0
 
 
 # --- the book on disk --------------------------------------------------------------------
@@ -388,3 +380,76 @@ def test_an_unreadable_stage_of_the_day_is_an_error_not_an_empty_day(ledger: Led
     ledger.pending_file.write_text("{not json")
     with pytest.raises(UserError, match=r"pending\.json: unreadable"):
         ledger.pending("2025-10-02")
+
+
+# --- the row model: extreme lines, strict and lenient ------------------------------------
+
+GOOD = '{"date": "2025-10-27", "id": 1, "this_action": {"action": "no_trade"}, '
+EXTREME = [
+    pytest.param(GOOD + '"positions": {"AAPL": 1e308, "CASH": 1}}',
+                 "positions['AAPL'] is beyond 1e+15", id="1e308"),
+    pytest.param(GOOD + '"positions": {"AAPL": 1' + "0" * 400 + ', "CASH": 1}}', "beyond",
+                 id="10**400"),
+    pytest.param(GOOD + '"positions": {"AAPL": NaN, "CASH": 1}}', "NaN is not a number",
+                 id="NaN"),
+    pytest.param("[" * 100_000 + "]" * 100_000, "nested too deeply", id="deeply-nested"),
+    pytest.param('"just a string"', "expected a JSON object", id="non-object"),
+    pytest.param('{"date": "27/10/2025", "id": 1, "positions": {"CASH": 1}}', "'date'",
+                 id="bad-date"),
+    pytest.param(GOOD.replace('"no_trade"', "7") + '"positions": {"CASH": 1}}', "this_action",
+                 id="bad-action"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("line", "reason"), EXTREME)
+def test_the_strict_read_refuses_an_extreme_line_in_one_line_naming_it(
+    ledger: Ledger, line: str, reason: str
+):
+    with ledger.position_file.open("a") as handle:
+        handle.write(line + "\n" + GOOD + '"positions": {"CASH": 1}}\n')
+    with pytest.raises(UserError, match=re.escape(reason)) as caught:
+        ledger.rows()
+    message = str(caught.value)
+    assert message.startswith(f"{ledger.position_file}:2: ")
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(("line", "reason"), EXTREME)
+def test_the_lenient_read_skips_an_extreme_line_and_reports_it(
+    ledger: Ledger, line: str, reason: str
+):
+    with ledger.position_file.open("a") as handle:
+        handle.write(line + "\n" + GOOD + '"positions": {"CASH": 1}}\n')
+    before = ledger.position_file.read_text()
+    found = read_lenient(ledger.position_file)
+    assert [row["id"] for row in found.values or []] == [0, 1]
+    (skipped,) = found.skipped
+    assert (skipped.file, skipped.line) == (str(ledger.position_file), 2)
+    assert reason in skipped.reason
+    assert ledger.position_file.read_text() == before
+
+
+def test_the_lenient_read_reports_a_truncated_last_line_and_repairs_nothing(ledger: Ledger):
+    text = ledger.position_file.read_text() + '{"date": "2025-10-28", "id": 1, "posi'
+    ledger.position_file.write_text(text)
+    found = read_lenient(ledger.position_file)
+    assert [(s.line, s.reason) for s in found.skipped] == [(2, "not valid JSON")]
+    assert ledger.position_file.read_text() == text
+
+
+def test_the_lenient_read_of_a_missing_book_is_none(tmp_path: Path):
+    assert read_lenient(tmp_path / "position.jsonl").values is None
+
+
+def test_a_row_keeps_its_numbers_as_written(ledger: Ledger):
+    (row,) = ledger.rows()
+    assert type(row["positions"]["AAPL"]) is int
+    assert type(row["positions"][CASH]) is float
+
+
+@pytest.mark.parametrize("amount", ["true", '"3"'])
+def test_a_position_that_is_a_boolean_or_a_string_is_not_a_number(ledger: Ledger, amount: str):
+    text = ledger.position_file.read_text().replace('"AAPL": 0', f'"AAPL": {amount}')
+    ledger.position_file.write_text(text)
+    with pytest.raises(UserError, match=r"positions\['AAPL'\] is not a number"):
+        ledger.rows()

@@ -183,3 +183,24 @@ def test_a_corrupt_file_with_no_previous_line_is_reported_as_malformed(data_dir)
     report = merge(data_dir, ["AAPL", "MSFT"])
     assert list(report.malformed) == ["daily_prices_AAPL.json"]
     assert report.kept == {}
+
+
+def test_a_day_that_is_not_a_calendar_date_is_skipped(data_dir):
+    write(data_dir, "NVDA", reply("NVDA", {"2025-13-45": bar("1.0", "1.0")}))
+    report = merge(data_dir, ["NVDA", "AAPL"])
+    assert "'2025-13-45' is not a YYYY-MM-DD date" in report.skipped["daily_prices_NVDA.json"]
+
+
+def test_a_boolean_price_is_skipped(data_dir):
+    write(data_dir, "NVDA", reply("NVDA", {"2025-10-31": bar(True, "1.0", "1", "1")}))
+    report = merge(data_dir, ["NVDA", "AAPL"])
+    assert "1. open" in report.skipped["daily_prices_NVDA.json"]
+
+
+def test_a_previous_line_the_price_book_would_refuse_is_not_kept(data_dir):
+    (data_dir / MERGED_NAME).write_text(
+        json.dumps({"Meta Data": {"2. Symbol": "NVDA"}, "Time Series (Daily)": {"x": 1}}) + "\n"
+    )
+    report = merge(data_dir, ["NVDA", "AAPL"])
+    assert report.skipped == {"daily_prices_NVDA.json": "missing"}
+    assert [row["Meta Data"]["2. Symbol"] for row in lines(data_dir)] == ["AAPL"]

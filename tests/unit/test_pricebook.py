@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 
@@ -130,3 +131,55 @@ def test_loads_what_merge_writes_from_the_sample(tmp_path):
     assert days[-1] == "2025-10-31"
     assert set(book.bar("QQQ", days[-1])) == {"open"}
     assert set(book.bar("QQQ", days[-2])) == {"open", "high", "low", "close", "volume"}
+
+
+# --- the lenient read (the dashboard's) ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("{ broken", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+        (json.dumps({"Meta Data": {}}), '"2. Symbol"'),
+        (row("X", {"2025-10-30": {**FULL, "4. sell price": True}}), "'4. sell price' is not a"),
+        (row("X", {"2025-10-30": {**FULL, "4. sell price": "NaN"}}), "not a finite number"),
+        (row("X", {"2025-10-30": {**FULL, "4. sell price": 1e400}}), "not a finite number"),
+        (row("X", {"2025-10-30": {"4. sell price": "1"}}), "X 2025-10-30: no open price"),
+        (row("X", {"30/10/2025": FULL}), "'30/10/2025' is not a YYYY-MM-DD date"),
+        (row("X", {"2025-10-30": [1]}), "the bar is not an object"),
+    ],
+)
+def test_the_lenient_read_skips_a_bad_line_and_reports_file_line_and_reason(tmp_path, line, reason):
+    path = tmp_path / MERGED_NAME
+    path.write_text(row("AAPL", {"2025-10-30": FULL}) + "\n" + line + "\n")
+    book, skipped = PriceBook.load_lenient(path)
+    assert book is not None
+    assert book.symbols == frozenset({"AAPL"})
+    ((file, number, why),) = [(s.file, s.line, s.reason) for s in skipped]
+    assert (file, number) == (str(path), 2)
+    assert reason in why
+    with pytest.raises(UserError, match=rf"line 2: .*{re.escape(reason)}"):
+        PriceBook.load(path)  # the strict read refuses the same line, for the same reason
+
+
+def test_the_lenient_read_of_a_missing_file_is_no_book(tmp_path):
+    assert PriceBook.load_lenient(tmp_path / MERGED_NAME) == (None, [])
+
+
+def test_the_lenient_read_of_an_unreadable_file_is_reported(tmp_path):
+    path = tmp_path / MERGED_NAME
+    path.write_bytes(b"\xff\xfe not utf-8")
+    book, (skipped,) = PriceBook.load_lenient(path)
+    assert book is None
+    assert (skipped.file, skipped.line) == (str(path), None)
+    assert "cannot read" in skipped.reason
+
+
+def test_the_sample_is_marked_synthetic_and_market_data_is_not(tmp_path):
+    generate_sample(["AAPL", "QQQ"], tmp_path, days=5)
+    assert PriceBook.load(merge(tmp_path, ["AAPL", "QQQ"]).path).synthetic is True
+    path = tmp_path / "real.jsonl"
+    path.write_text(row("AAPL", {"2025-10-30": FULL}) + "\n")
+    assert PriceBook.load(path).synthetic is False

@@ -25,11 +25,12 @@ from ai_trader.agent.toolbox import ServiceDown, Toolbox, ToolRefused
 from ai_trader.config import ModelEntry, RunConfig
 from ai_trader.context import RunContext
 from ai_trader.errors import RunFailed, UserError, from_os_error
-from ai_trader.ledger import CASH, Ledger, portfolio_value
+from ai_trader.ledger import Ledger
 from ai_trader.lock import remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME, NASDAQ_100
 from ai_trader.settings import Settings
+from ai_trader.valuation import value_book
 
 log = logging.getLogger(__name__)
 
@@ -40,18 +41,20 @@ class AgentError(RunFailed):
 
 @dataclass(frozen=True)
 class Result:
+    """One model's summary line, from ``valuation.value_book`` (the dashboard's figures)."""
+
     signature: str
     days: int
     first_day: str | None
     last_day: str | None
-    final_value: float | None  # None when a holding has no price on the last day
-    initial_cash: float
+    final_value: float | None  # None when the book cannot be valued on the last day
+    initial_cash: float  # the start value: the opening row at the first day's open
     benchmark_return: float | None
-    unpriced: tuple[str, ...] = ()
+    unpriced: tuple[str, ...] = ()  # the holdings with no price on the last day
 
     @property
     def total_return(self) -> float | None:
-        if self.final_value is None:
+        if self.final_value is None or not self.initial_cash:
             return None
         return self.final_value / self.initial_cash - 1
 
@@ -69,35 +72,22 @@ def trading_days(book_days: list[str], after: str, end: str) -> list[str]:
     return [day for day in book_days if after < day <= end]
 
 
-def mark_price(book: PriceBook, symbol: str, day: str) -> float | None:
-    """A day's value price: the close, or the open on the newest day (whose close is unknown)."""
-    close = book.close(symbol, day)
-    return close if close is not None else book.open(symbol, day)
-
-
 def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> Result:
+    """The run's summary of one book; ``cash`` stands in for a book with no rows at all."""
     rows = ledger.rows()
-    traded = sorted({row["date"] for row in rows if "this_action" in row})
-    if not traded:
+    if not rows:
         return Result(signature, 0, None, None, cash, cash, None)
-    last = traded[-1]
-    positions = rows[-1]["positions"]
-    prices: dict[str, float] = {}
-    unpriced: list[str] = []
-    for symbol, shares in positions.items():
-        if symbol == CASH or not shares:
-            continue
-        price = mark_price(book, symbol, last)
-        if price is None:
-            unpriced.append(symbol)
-        else:
-            prices[symbol] = price
-    value = None if unpriced else portfolio_value(positions, prices)
-    start = book.open(BENCHMARK, traded[0])
-    end = mark_price(book, BENCHMARK, last)
-    bench = end / start - 1 if start and end else None
+    valued = value_book(rows, book)
+    start = valued.initial_value if valued.initial_value is not None else cash
     return Result(
-        signature, len(traded), traded[0], last, value, cash, bench, tuple(sorted(unpriced))
+        signature,
+        len(valued.days),
+        valued.first_day,
+        valued.last_day,
+        valued.final_value,
+        start,
+        valued.benchmark_return,
+        valued.unpriced,
     )
 
 
@@ -115,11 +105,15 @@ def unpriced_errors(results: list[Result]) -> list[RunFailed]:
     """One error for each result the summary could not value."""
     return [
         RunFailed(
-            f"{r.signature}: cannot value the book on {r.last_day}: no price for "
-            f"{', '.join(r.unpriced)} that day"
+            f"{r.signature}: cannot value the book on {r.last_day}: "
+            + (
+                f"no price for {', '.join(r.unpriced)} that day"
+                if r.unpriced
+                else "its value is too large to be a number"
+            )
         )
         for r in results
-        if r.unpriced
+        if r.final_value is None
     ]
 
 

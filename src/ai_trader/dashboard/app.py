@@ -1,7 +1,8 @@
 """The dashboard's web app: ``GET /`` (the page), ``/api/summary`` (JSON), ``/health``.
 
-The data folder is read on every request (the price file only when it changed), so the
-page follows a run as it writes. The page is self-contained: inline CSS, the chart as
+Every request looks at the data folder (a stat of each file) and reads only what changed,
+in a worker thread so that ``/health`` always answers, so the page follows a run as it
+writes. The page is self-contained: inline CSS, the chart as
 inline SVG, and a few lines of script that reload it when the data changes (a meta
 refresh does the same without script). It works with no network at all.
 """
@@ -9,11 +10,12 @@ refresh does the same without script). It works with no network at all.
 from __future__ import annotations
 
 import contextlib
-import hashlib
+import json
 import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from html import escape
@@ -21,16 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from ai_trader.dashboard import data
 from ai_trader.dashboard.chart import Series, line_chart
 from ai_trader.errors import UserError
 from ai_trader.httpguard import HostGuard
-from ai_trader.lock import LOCK_NAME
-from ai_trader.market.universe import MERGED_NAME
 from ai_trader.netutil import listen
 from ai_trader.settings import LOOPBACK_NAMES
 
@@ -39,42 +40,72 @@ log = logging.getLogger(__name__)
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8888
 REFRESH_SECONDS = 10
+NO_STORE = {"Cache-Control": "no-store"}
+COMPACT = (",", ":")
+# The page lists this many trading days of trades, newest first (the JSON has them all).
+TRADE_DAYS_SHOWN = 250
 
 
-# --- the data, once per request ---------------------------------------------------------------
+# --- the data, read off the event loop ----------------------------------------------------
 
 
-def fingerprint(data_dir: Path) -> str:
-    """Changes whenever a file the page shows changes (size, time or replacement)."""
-    files = [data_dir / MERGED_NAME]
-    for position in data.find_signatures(data_dir).values():
-        # The book, its lock (a run starting or ending) and its stage (a trade made).
-        files += [position, position.parent.parent / LOCK_NAME, position.parent / "pending.json"]
-    digest = hashlib.sha256()
-    for path in files:
-        try:
-            stat = os.stat(path)
-            digest.update(f"{path}:{stat.st_mtime_ns}:{stat.st_size}:{stat.st_ino};".encode())
-        except OSError:
-            digest.update(f"{path}:-;".encode())
-    return digest.hexdigest()[:16]
+def _dumps(value: Any) -> str:
+    # Strict JSON: a NaN or an infinity would be a bug upstream, not something to send.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=COMPACT)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class Source:
-    """The data folder, with the parsed price file kept while it is unchanged."""
+    """The data folder behind the app. ``data.Folder`` reads only what changed; on top, the
+    JSON and the page are kept while the fingerprint is the same, so an unchanged folder
+    costs a few stat calls. Called from worker threads, never on the event loop."""
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.prices = data.PriceCache()
+        self.folder = data.Folder(data_dir)
+        self._lock = threading.Lock()
+        self._json: tuple[str, bytes] | None = None
+        self._page: tuple[str, str] | None = None
+        # Each model's JSON, by the model's dict (the folder keeps it while unchanged).
+        self._models: dict[int, tuple[dict[str, Any], str]] = {}
 
     def summary(self) -> dict[str, Any]:
-        # The fingerprint first: if a file changes while we read, the next poll sees a
-        # new fingerprint and the page reloads again.
-        stamp = fingerprint(self.data_dir)
-        summary = data.summarise(self.data_dir, self.prices.get(self.data_dir / MERGED_NAME))
-        summary["fingerprint"] = stamp
-        summary["generated"] = datetime.now(UTC).isoformat(timespec="seconds")
+        summary = dict(self.folder.summary())  # a copy: the folder keeps its own
+        summary["generated"] = _now()
         return summary
+
+    def summary_json(self) -> bytes:
+        summary = self.folder.summary()
+        with self._lock:
+            if self._json is None or self._json[0] != summary["fingerprint"]:
+                self._json = (summary["fingerprint"], self._encode(summary))
+            body = self._json[1]
+        # The one field that changes on every request, put in front of the kept body.
+        return b'{"generated":' + json.dumps(_now()).encode() + b"," + body[1:]
+
+    def _encode(self, summary: Mapping[str, Any]) -> bytes:
+        """The summary as JSON, each model's part encoded again only when it changed."""
+        parts, kept = [], {}
+        for model in summary["signatures"]:
+            found = self._models.get(id(model))
+            if found is None or found[0] is not model:
+                found = (model, _dumps(model))
+            kept[id(model)] = found
+            parts.append(found[1])
+        self._models = kept
+        rest = _dumps({k: v for k, v in summary.items() if k != "signatures"})
+        return f'{rest[:-1]},"signatures":[{",".join(parts)}]}}'.encode()
+
+    def page(self) -> str:
+        summary = self.summary()
+        with self._lock:
+            if self._page is None or self._page[0] != summary["fingerprint"]:
+                self._page = (summary["fingerprint"], page_body(summary))
+            body = self._page[1]
+        return page_head(summary) + body
 
 
 # --- the page -----------------------------------------------------------------------------
@@ -152,7 +183,8 @@ def _positions(model: Mapping[str, Any]) -> str:
 def _trades(model: Mapping[str, Any]) -> str:
     values = {p["date"]: p["value"] for p in model["series"]}
     rows = []
-    for day in reversed(model["trades"]):
+    older = len(model["trades"]) - TRADE_DAYS_SHOWN
+    for day in reversed(model["trades"][-TRADE_DAYS_SHOWN:]):
         done = [
             f"<span class={escape(t['action'])}>{escape(t['action'])} {t['amount']} "
             f"{escape(t['symbol'])}</span>"
@@ -163,6 +195,11 @@ def _trades(model: Mapping[str, Any]) -> str:
             f"<tr><td class=nowrap>{escape(day['date'])}</td>"
             f"<td>{'; '.join(done) if done else '<span class=quiet>no trade</span>'}</td>"
             f"<td class=num>{_money(values.get(day['date']))}</td></tr>"
+        )
+    if older > 0:
+        rows.append(
+            f"<tr><td colspan=3 class=quiet>and {older} earlier day(s): see "
+            "<a href=api/summary>the JSON</a></td></tr>"
         )
     body = "".join(rows) or "<tr><td colspan=3 class=quiet>no trading day yet</td></tr>"
     return (
@@ -204,7 +241,25 @@ SCRIPT = """
 """.replace("REFRESH_MS", str(REFRESH_SECONDS * 1000))
 
 
-def render_page(summary: Mapping[str, Any]) -> str:
+def page_head(summary: Mapping[str, Any]) -> str:
+    """The page up to its data: the head, the title and when the data was read."""
+    return (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en" data-fingerprint="{escape(summary.get("fingerprint", ""))}">'
+        '<head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<noscript><meta http-equiv="refresh" content="{REFRESH_SECONDS}"></noscript>'
+        f"<title>ai-trader results</title><style>{STYLE}</style></head><body>"
+        "<h1>ai-trader results</h1>"
+        f"<p class=meta>Data: <code>{escape(summary['data_dir'])}</code> · prices "
+        f"{escape(summary['prices']['first_date'] or '-')} to "
+        f"{escape(summary['prices']['last_date'] or '-')} · read "
+        f"{escape(summary.get('generated', ''))} · <a href=api/summary>JSON</a></p>"
+    )
+
+
+def page_body(summary: Mapping[str, Any]) -> str:
+    """The rest of the page: notices, skipped lines, the chart and each model's tables."""
     models = summary["signatures"]
     notices = []
     if summary["empty"]:
@@ -239,21 +294,12 @@ def render_page(summary: Mapping[str, Any]) -> str:
         for m in models
     )
     body = f"{chart_svg(summary)}{_overview(models)}{sections}" if models else chart_svg(summary)
-    return (
-        "<!DOCTYPE html>\n"
-        f'<html lang="en" data-fingerprint="{escape(summary.get("fingerprint", ""))}">'
-        '<head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<noscript><meta http-equiv="refresh" content="{REFRESH_SECONDS}"></noscript>'
-        f"<title>ai-trader results</title><style>{STYLE}</style></head><body>"
-        "<h1>ai-trader results</h1>"
-        f"<p class=meta>Data: <code>{escape(summary['data_dir'])}</code> · prices "
-        f"{escape(summary['prices']['first_date'] or '-')} to "
-        f"{escape(summary['prices']['last_date'] or '-')} · read "
-        f"{escape(summary.get('generated', ''))} · <a href=api/summary>JSON</a></p>"
-        f"{''.join(notices)}{skipped}{body}"
-        f"<script>{SCRIPT}</script></body></html>"
-    )
+    return f"{''.join(notices)}{skipped}{body}<script>{SCRIPT}</script></body></html>"
+
+
+def render_page(summary: Mapping[str, Any]) -> str:
+    """The whole page of a summary."""
+    return page_head(summary) + page_body(summary)
 
 
 # --- the app ----------------------------------------------------------------------------------
@@ -262,11 +308,15 @@ def render_page(summary: Mapping[str, Any]) -> str:
 def build_app(data_dir: Path) -> Starlette:
     source = Source(data_dir)
 
+    # Reading the folder may take a while (a long backtest, a new price file): it runs in
+    # a worker thread, so the event loop, and with it /health, keeps answering.
     async def page(request: Request) -> HTMLResponse:
-        return HTMLResponse(render_page(source.summary()), headers={"Cache-Control": "no-store"})
+        text = await run_in_threadpool(source.page)
+        return HTMLResponse(text, headers={"Cache-Control": "no-store"})
 
-    async def summary(request: Request) -> JSONResponse:
-        return JSONResponse(source.summary(), headers={"Cache-Control": "no-store"})
+    async def summary(request: Request) -> Response:
+        body = await run_in_threadpool(source.summary_json)
+        return Response(body, media_type="application/json", headers=NO_STORE)
 
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

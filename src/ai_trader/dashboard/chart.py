@@ -1,9 +1,10 @@
 """A small line chart drawn as SVG on the server: no script, no external asset.
 
 Days are spaced evenly along the x axis (trading days, not calendar days), values on a
-linear y axis with rounded ticks. Each series is one ``<polyline>`` carrying
-``data-series`` (its name) and ``data-points`` (how many points it joins), so a test
-can count lines and points in the rendered page.
+linear y axis with rounded ticks. Each run of known values of a series is one
+``<polyline>`` carrying ``data-series`` (its name) and ``data-points`` (how many points it
+joins), so a test can count lines and points in the rendered page. An unknown value
+(None) is a gap: the line stops before it and starts again after it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
+# Beyond this many points a series is drawn without a marker per point (they would merge).
+MARKER_LIMIT = 400
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#be185d", "#4d7c0f")
 BENCHMARK_COLOUR = "#6b7280"
 
@@ -20,7 +23,7 @@ BENCHMARK_COLOUR = "#6b7280"
 @dataclass(frozen=True)
 class Series:
     name: str
-    points: Sequence[tuple[str, float]]  # (ISO date, value), in date order
+    points: Sequence[tuple[str, float | None]]  # (ISO date, value or None), in date order
     benchmark: bool = False  # drawn grey and dashed
 
 
@@ -48,6 +51,18 @@ def _fmt(number: float) -> str:
     return f"{number:.1f}"
 
 
+def _known_runs(points: Sequence[tuple[str, float | None]]) -> list[list[tuple[str, float]]]:
+    """The stretches of consecutive known values, split at each unknown one."""
+    runs: list[list[tuple[str, float]]] = [[]]
+    for day, value in points:
+        if value is None:
+            if runs[-1]:
+                runs.append([])
+        else:
+            runs[-1].append((day, value))
+    return [run for run in runs if run]
+
+
 def line_chart(
     series: Sequence[Series], *, width: int = 960, height: int = 420, title: str = ""
 ) -> str:
@@ -66,9 +81,9 @@ def line_chart(
             f'<text x="{left}" y="22" font-size="15" font-weight="600" fill="#111827">'
             f"{escape(title)}</text>"
         )
-    drawn = [s for s in series if s.points]
+    drawn = [s for s in series if any(v is not None for _, v in s.points)]
     dates = sorted({day for s in drawn for day, _ in s.points})
-    values = [v for s in drawn for _, v in s.points]
+    values = [v for s in drawn for _, v in s.points if v is not None]
     if not dates:
         parts.append(
             f'<text x="{width / 2:.0f}" y="{height / 2:.0f}" text-anchor="middle" '
@@ -133,15 +148,20 @@ def line_chart(
         colours[s.name] = BENCHMARK_COLOUR if s.benchmark else next(models)
     for s in sorted(drawn, key=lambda s: not s.benchmark):
         colour = colours[s.name]
-        coords = " ".join(f"{_fmt(x(day))},{_fmt(y(v))}" for day, v in s.points)
         dash = ' stroke-dasharray="6 4"' if s.benchmark else ""
-        parts.append(
-            f'<polyline data-series="{escape(s.name)}" data-points="{len(s.points)}" '
-            f'points="{coords}" fill="none" stroke="{colour}" stroke-width="2"'
-            f' stroke-linejoin="round"{dash}/>'
-        )
+        for run in _known_runs(s.points):
+            coords = " ".join(f"{_fmt(x(day))},{_fmt(y(v))}" for day, v in run)
+            parts.append(
+                f'<polyline data-series="{escape(s.name)}" data-points="{len(run)}" '
+                f'points="{coords}" fill="none" stroke="{colour}" stroke-width="2"'
+                f' stroke-linejoin="round"{dash}/>'
+            )
+        if len(s.points) > MARKER_LIMIT:
+            continue
         parts.append(f'<g class="markers" fill="{colour}">')
         for day, v in s.points:
+            if v is None:
+                continue
             parts.append(
                 f'<circle cx="{_fmt(x(day))}" cy="{_fmt(y(v))}" r="2.5">'
                 f"<title>{escape(s.name)} {escape(day)}: {v:,.2f}</title></circle>"

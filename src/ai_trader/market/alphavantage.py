@@ -21,15 +21,14 @@ import httpx
 
 from ai_trader.fsutil import atomic_write_json
 from ai_trader.market.calendar import last_trading_day_before
-from ai_trader.market.merge import MalformedPrices, merged_row
+from ai_trader.market.merge import MalformedPrices, check_payload, merged_row
+from ai_trader.market.pricebook import META_KEY
 from ai_trader.market.universe import price_file
 from ai_trader.progress import Progress
 from ai_trader.retrying import retrying
 
 log = logging.getLogger(__name__)
 
-SERIES_KEY = "Time Series (Daily)"
-META_KEY = "Meta Data"
 LAST_REFRESHED_KEY = "3. Last Refreshed"
 # A file written this recently is current whatever its dates say (covers holidays and restarts).
 FRESH_SECONDS = 12 * 3600
@@ -55,16 +54,6 @@ class _Retryable(Exception):
 
 class _Failed(Exception):
     """A reply that will not get better by asking again for this symbol."""
-
-
-def is_valid_payload(payload: Any) -> bool:
-    """True when ``payload`` looks like a usable TIME_SERIES_DAILY reply."""
-    return (
-        isinstance(payload, dict)
-        and isinstance(payload.get(META_KEY), dict)
-        and isinstance(payload.get(SERIES_KEY), dict)
-        and bool(payload[SERIES_KEY])
-    )
 
 
 def is_current(payload: dict, mtime: float, today: date, now: float, symbol: str) -> bool:
@@ -104,7 +93,9 @@ def stored_refresh(path: Path) -> str:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return ""
-    if not is_valid_payload(payload):
+    try:
+        check_payload(payload)
+    except MalformedPrices:
         return ""
     return str(payload[META_KEY].get(LAST_REFRESHED_KEY, ""))[:10]
 
@@ -201,11 +192,9 @@ def _request(
     for key in ("Note", "Information"):
         if key in payload:
             raise _Retryable(f"rate limited: {payload[key]}")
-    if not is_valid_payload(payload):
-        raise _Failed(f"reply has no {SERIES_KEY!r}")
     try:
-        # The merge's own rules (numeric positive prices, the right symbol): a reply
-        # the merge would reject must never replace a good file.
+        # The merge's own rules (the shape, numeric positive prices, the right symbol):
+        # a reply the merge would reject must never replace a good file.
         merged_row(symbol, payload)
     except MalformedPrices as exc:
         raise _Failed(f"unusable reply: {exc}") from None

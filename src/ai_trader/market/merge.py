@@ -9,25 +9,26 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, NotRequired
+
+from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_jsonl
+from ai_trader.jsonl import BadLine, first_error, numbered
+from ai_trader.market.pricebook import META_KEY, SERIES_KEY, IsoDay, Price, parse_line
 from ai_trader.market.universe import MERGED_NAME, price_file
 from ai_trader.progress import Progress
 
 log = logging.getLogger(__name__)
 
-SERIES_KEY = "Time Series (Daily)"
-META_KEY = "Meta Data"
 RENAMES = {"1. open": "1. buy price", "4. close": "4. sell price"}
 REQUIRED = ("1. open", "4. close")
-OPTIONAL = ("2. high", "3. low", "5. volume")
 
 
 @dataclass
@@ -52,46 +53,73 @@ class _Malformed(Exception):
 MalformedPrices = _Malformed
 
 
-def _is_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        return False
-    try:
-        number = float(value)
-    except ValueError:
-        return False
-    return math.isfinite(number)
+def _real_day(day: str) -> str:
+    date.fromisoformat(day)  # a ValueError for 2025-13-45
+    return day
 
 
-def _check_bar(day: str, bar: Any) -> None:
+Positive = Annotated[Price, Field(gt=0)]
+# One day of a TIME_SERIES_DAILY reply. The required prices come first: pydantic reports
+# problems in field order, and a missing open or close is the one to name.
+DailyBar = TypedDict(
+    "DailyBar",
+    {
+        "1. open": Positive,
+        "4. close": Positive,
+        "2. high": NotRequired[Price],
+        "3. low": NotRequired[Price],
+        "5. volume": NotRequired[Price],
+    },
+)
+# The reply itself (and a stored daily_prices_<SYM>.json): what the merge accepts.
+DailyPayload = TypedDict(
+    "DailyPayload",
+    {
+        "Meta Data": dict[str, Any],
+        "Time Series (Daily)": Annotated[
+            dict[Annotated[IsoDay, AfterValidator(_real_day)], DailyBar], Field(min_length=1)
+        ],
+    },
+)
+_PAYLOAD = TypeAdapter(DailyPayload)
+
+
+def _why(payload: Any, error: ValidationError) -> str:
+    loc, kind, _ = first_error(error)
+    if not loc:
+        return "not a JSON object"
+    if loc[0] == META_KEY:
+        return f"no {META_KEY!r} object"
+    if len(loc) == 1:
+        return f"no {SERIES_KEY!r}" if kind == "missing" else f"empty or bad {SERIES_KEY!r}"
+    day = loc[1]
+    if len(loc) == 2:
+        return f"the bar for {day} is not an object"
+    key = loc[2]
+    if key == "[key]":
+        return f"{day!r} is not a YYYY-MM-DD date"
+    if key in REQUIRED:
+        return f"the bar for {day} has no positive numeric {key!r}"
+    return f"the bar for {day} has a non-numeric {key!r}"
+
+
+def check_payload(payload: Any) -> DailyPayload:
+    """A TIME_SERIES_DAILY reply checked against the merge's rules; raises MalformedPrices."""
     try:
-        date.fromisoformat(day)
-    except ValueError:
-        raise _Malformed(f"{day!r} is not a YYYY-MM-DD date") from None
-    if not isinstance(bar, dict):
-        raise _Malformed(f"the bar for {day} is not an object")
-    for key in REQUIRED:
-        if not _is_number(bar.get(key)) or float(bar[key]) <= 0:
-            raise _Malformed(f"the bar for {day} has no positive numeric {key!r}")
-    for key in OPTIONAL:
-        if key in bar and not _is_number(bar[key]):
-            raise _Malformed(f"the bar for {day} has a non-numeric {key!r}")
+        return _PAYLOAD.validate_python(payload)
+    except ValidationError as error:
+        raise _Malformed(_why(payload, error)) from None
 
 
 def merged_row(symbol: str, payload: Any) -> dict[str, Any]:
     """The merged line for one symbol's TIME_SERIES_DAILY reply; raises _Malformed."""
-    if not isinstance(payload, dict):
-        raise _Malformed("not a JSON object")
-    meta = payload.get(META_KEY)
-    if not isinstance(meta, dict):
-        raise _Malformed(f"no {META_KEY!r} object")
+    check_payload(payload)
+    meta = payload[META_KEY]
     named = meta.get("2. Symbol")
     if named != symbol:
         raise _Malformed(f"its {META_KEY!r} names symbol {named!r}, not {symbol!r}")
-    series = payload.get(SERIES_KEY)
-    if not isinstance(series, dict) or not series:
-        raise _Malformed(f"no {SERIES_KEY!r}" if series is None else f"empty or bad {SERIES_KEY!r}")
-    for day, bar in series.items():
-        _check_bar(day, bar)
+    # The reply's own strings, renamed: the check above only vouches for them.
+    series = payload[SERIES_KEY]
     latest = max(series)
     out: dict[str, dict[str, Any]] = {}
     for day, bar in series.items():
@@ -101,20 +129,19 @@ def merged_row(symbol: str, payload: Any) -> dict[str, Any]:
 
 
 def previous_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """The lines of an existing merged.jsonl by symbol (unreadable lines are left out)."""
+    """The lines of an existing merged.jsonl by symbol; only lines the price book would
+    load are kept (the others are left out)."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, ValueError):
         return {}
     rows: dict[str, dict[str, Any]] = {}
-    for line in text.splitlines():
+    for _, line in numbered(text):
         try:
-            row = json.loads(line)
-            symbol = row[META_KEY]["2. Symbol"]
-        except (ValueError, KeyError, TypeError):
+            symbol = parse_line(line)[META_KEY]["2. Symbol"]
+        except BadLine:
             continue
-        if isinstance(symbol, str) and isinstance(row.get(SERIES_KEY), dict):
-            rows[symbol] = row
+        rows[symbol] = json.loads(line)
     return rows
 
 

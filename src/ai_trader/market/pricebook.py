@@ -1,85 +1,157 @@
-"""Read ``merged.jsonl`` once and answer price questions from memory.
+"""``merged.jsonl``, the one price file: its row model, a strict and a lenient read, and
+the answers the services, the agent and the dashboard ask of it.
 
-The services and the agent ask per request, so everything is parsed into plain floats up front.
+The strict read (``PriceBook.load``) is for the agent and the services: any bad line is a
+one-line error naming the file and the line. The lenient read (``PriceBook.load_lenient``)
+is for the dashboard: a bad line is skipped and reported, the rest still loads. Both check
+each line against the same row model, and everything is parsed into plain floats up front.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
+from typing import Annotated, Any, NotRequired, Required, cast
+
+from pydantic import AliasChoices, BeforeValidator, Field, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from ai_trader.errors import UserError
+from ai_trader.jsonl import BadLine, Lenient, Skipped, first_error, numbered, read_lenient
 
-# The merged file's field names (and the raw Alpha Vantage ones, so either shape loads).
-FIELDS = {
-    "1. buy price": "open",
-    "1. open": "open",
-    "2. high": "high",
-    "3. low": "low",
-    "4. sell price": "close",
-    "4. close": "close",
-    "5. volume": "volume",
+META_KEY = "Meta Data"
+SERIES_KEY = "Time Series (Daily)"
+# The sample says so in its metadata note; real Alpha Vantage data never does.
+SYNTHETIC_MARK = "SYNTHETIC"
+
+
+def _not_a_bool(value: object) -> object:
+    # pydantic's float takes true and false as 1 and 0; a price never is one.
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not a price")
+    return value
+
+
+# A number as Alpha Vantage writes it (a string such as "270.1200") or a JSON number;
+# never a boolean, NaN or infinity.
+# (The finite check comes first, so pydantic's core runs it: after a Python validator it
+# would be one more Python call per number.)
+Price = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_bool)]
+IsoDay = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+
+
+def _field(*names: str) -> Any:
+    return Field(validation_alias=AliasChoices(*names))
+
+
+def _bar(price: Any) -> Any:
+    """One day's bar; the merged names ("1. buy price") or the raw ones ("1. open") load.
+    On the newest day only the open is there (the agent trades at it)."""
+    return TypedDict(
+        "Bar",
+        {
+            "open": Required[Annotated[price, _field("1. buy price", "1. open")]],
+            "high": Annotated[price, _field("2. high")],
+            "low": Annotated[price, _field("3. low")],
+            "close": Annotated[price, _field("4. sell price", "4. close")],
+            "volume": Annotated[price, _field("5. volume")],
+        },
+        total=False,
+    )
+
+
+Bar = _bar(Price)
+Meta = TypedDict(
+    "Meta",
+    {"2. Symbol": Annotated[str, Field(strict=True, min_length=1)], "6. Note": NotRequired[Any]},
+)
+PriceLine = TypedDict("PriceLine", {"Meta Data": Meta, "Time Series (Daily)": dict[IsoDay, Bar]})
+_LINE = TypeAdapter(PriceLine)
+# The same model without the boolean check, which is a Python call per number (millions on
+# a long history): exact for a line in which no JSON true or false can occur.
+_NO_BOOLEANS = TypeAdapter(
+    TypedDict(
+        "PriceLine",
+        {
+            "Meta Data": Meta,
+            "Time Series (Daily)": dict[IsoDay, _bar(Annotated[float, Field(allow_inf_nan=False)])],
+        },
+    )
+)
+# Field names in messages are the merged file's own.
+_NAMES = {
+    "open": "1. buy price",
+    "high": "2. high",
+    "low": "3. low",
+    "close": "4. sell price",
+    "volume": "5. volume",
 }
 
 
-class _BadLine(Exception):
-    pass
+def _why(text: str, error: ValidationError) -> str:
+    """The first problem of a line the row model refused, as one short phrase."""
+    loc, kind, value = first_error(error)
+    if kind == "json_invalid":
+        return f"not valid JSON ({error.errors(include_url=False)[0]['msg']})"
+    if not loc:
+        return "not a JSON object"
+    if loc[0] == META_KEY:
+        return 'no "Meta Data" / "2. Symbol"'
+    doc = json.loads(text)  # valid JSON by now, and its symbol valid
+    symbol = doc[META_KEY]["2. Symbol"]
+    if len(loc) == 1:
+        return f'{symbol}: no "Time Series (Daily)" object'
+    day = loc[1]
+    if len(loc) == 2:
+        return f"{symbol} {day}: the bar is not an object"
+    key = loc[2]
+    if key == "[key]":
+        return f"{symbol}: {day!r} is not a YYYY-MM-DD date"
+    if kind == "missing":
+        return f"{symbol} {day}: no open price"
+    key = _NAMES.get(str(key), key)
+    if kind == "finite_number":
+        return f"{symbol} {day} {key!r} is not a finite number: {value!r}"
+    return f"{symbol} {day} {key!r} is not a number: {value!r}"
 
 
-def _number(value: Any, what: str) -> float:
-    if isinstance(value, bool):
-        raise _BadLine(f"{what} is not a number: {value!r}")
+def parse_line(text: str) -> PriceLine:
+    """One line of ``merged.jsonl`` checked against the row model; BadLine says why not."""
     try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise _BadLine(f"{what} is not a number: {value!r}") from None
-    if not math.isfinite(number):
-        raise _BadLine(f"{what} is not a finite number: {value!r}")
-    return number
-
-
-def _parse_line(text: str) -> tuple[str, dict[str, dict[str, float]]]:
-    try:
-        doc = json.loads(text)
-    except ValueError as exc:
-        raise _BadLine(f"not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise _BadLine("not a JSON object")
-    meta = doc.get("Meta Data")
-    symbol = meta.get("2. Symbol") if isinstance(meta, dict) else None
-    if not isinstance(symbol, str) or not symbol:
-        raise _BadLine('no "Meta Data" / "2. Symbol"')
-    series = doc.get("Time Series (Daily)")
-    if not isinstance(series, dict):
-        raise _BadLine(f'{symbol}: no "Time Series (Daily)" object')
-    bars: dict[str, dict[str, float]] = {}
-    for day, raw in series.items():
-        if not isinstance(raw, dict):
-            raise _BadLine(f"{symbol} {day}: the bar is not an object")
-        bar = {
-            FIELDS[key]: _number(value, f"{symbol} {day} {key!r}")
-            for key, value in raw.items()
-            if key in FIELDS
-        }
-        if "open" not in bar:
-            raise _BadLine(f"{symbol} {day}: no open price")
-        bars[day] = bar
-    return symbol, bars
+        if "true" not in text and "false" not in text:
+            return cast(PriceLine, _NO_BOOLEANS.validate_json(text))
+        return _LINE.validate_json(text)
+    except ValidationError as error:
+        raise BadLine(_why(text, error)) from None
 
 
 class PriceBook:
     """Daily bars per symbol; on the latest day a symbol may have only its open."""
 
-    def __init__(self, bars: dict[str, dict[str, dict[str, float]]]) -> None:
+    def __init__(self, bars: dict[str, dict[str, dict[str, float]]], synthetic: bool = False):
         self._bars = bars
         self._symbols = frozenset(bars)
         self._dates = sorted({day for series in bars.values() for day in series})
+        self.synthetic = synthetic  # the offline sample, not market data
+
+    @classmethod
+    def from_lines(cls, lines: list[PriceLine]) -> PriceBook:
+        bars: dict[str, dict[str, dict[str, float]]] = {}
+        synthetic = False
+        for line in lines:
+            meta = line[META_KEY]
+            series = cast(dict[str, dict[str, float]], line[SERIES_KEY])
+            bars.setdefault(meta["2. Symbol"], {}).update(series)
+            note = meta.get("6. Note")
+            synthetic = synthetic or (isinstance(note, str) and SYNTHETIC_MARK in note)
+        return cls(bars, synthetic)
 
     @classmethod
     def load(cls, path: Path) -> PriceBook:
+        """The strict read: a missing file or any bad line is a one-line UserError."""
         try:
             text = path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -88,16 +160,21 @@ class PriceBook:
             ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"Cannot read price file {path}: {exc}") from None
-        bars: dict[str, dict[str, dict[str, float]]] = {}
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        lines = []
+        for number, line in numbered(text):
             try:
-                symbol, series = _parse_line(line)
-            except _BadLine as exc:
+                lines.append(parse_line(line))
+            except BadLine as exc:
                 raise UserError(f"{path}, line {number}: {exc}") from None
-            bars.setdefault(symbol, {}).update(series)
-        return cls(bars)
+        return cls.from_lines(lines)
+
+    @classmethod
+    def load_lenient(cls, path: Path) -> tuple[PriceBook | None, list[Skipped]]:
+        """The lenient read: the book from every usable line (None when the file is missing
+        or unreadable) and the lines skipped, each with its file, line and reason."""
+        found: Lenient[PriceLine] = read_lenient(path, parse_line)
+        book = cls.from_lines(found.values) if found.values is not None else None
+        return book, found.skipped
 
     @property
     def symbols(self) -> frozenset[str]:
@@ -111,6 +188,10 @@ class PriceBook:
         """open/high/low/close/volume of ``symbol`` on ``day``; keys absent when unknown."""
         found = self._bars.get(symbol, {}).get(day)
         return dict(found) if found is not None else None
+
+    def series(self, symbol: str) -> Mapping[str, Mapping[str, float]]:
+        """Every bar of ``symbol`` by day, read-only (for walking a long history fast)."""
+        return MappingProxyType(self._bars.get(symbol, {}))
 
     def open(self, symbol: str, day: str) -> float | None:
         return self._bars.get(symbol, {}).get(day, {}).get("open")
