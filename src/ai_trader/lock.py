@@ -43,10 +43,12 @@ class Holder:
 
 
 def _parse_holder(text: str) -> Holder | None:
+    """Who wrote the lock file, or None when its content is not ours (a reader never fails
+    on what it finds there)."""
     try:
         raw = json.loads(text)
         return Holder(int(raw["pid"]), str(raw["host"]), str(raw["since"]))
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
         return None
 
 

@@ -91,3 +91,10 @@ def test_stale_temporaries_are_removed_and_nothing_else(tmp_path: Path):
     removed = remove_stale_temporaries(tmp_path)
     assert [p.name for p in removed] == [".position.jsonl.abc.tmp"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.tmp", "position.jsonl"]
+
+
+@pytest.mark.parametrize("content", ["[" * 100_000, '{"pid": 1e400}', "not json", ""])
+def test_a_lock_file_with_foreign_content_never_breaks_a_reader(tmp_path: Path, content: str):
+    from ai_trader.lock import _parse_holder
+
+    assert _parse_holder(content) is None
