@@ -136,6 +136,13 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHONS[-1], default=True)
+def typecheck(session: nox.Session) -> None:
+    """Type-check src/ and scripts/ with mypy, strict (configured in pyproject.toml)."""
+    install_dev(session)
+    session.run("mypy", *session.posargs)
+
+
+@nox.session(python=PYTHONS[-1], default=True)
 def coverage(session: nox.Session) -> None:
     """Measure branch coverage of the unit and host end-to-end tests; fail below the floor."""
     install_dev(session)
@@ -163,7 +170,8 @@ def lock(session: nox.Session) -> None:
                 *session.posargs)  # fmt: skip
     session.run(
         "uv", "pip", "compile", "pyproject.toml", "--group", "pyproject.toml:test",
-        "--group", "pyproject.toml:lint", *common, "-o", DEV_LOCK, *session.posargs,
+        "--group", "pyproject.toml:lint", "--group", "pyproject.toml:typecheck",
+        *common, "-o", DEV_LOCK, *session.posargs,
     )  # fmt: skip
 
 

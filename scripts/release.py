@@ -156,7 +156,7 @@ def check_newer(version: Version, current: str) -> None:
 
 def find_version(path: str, text: str) -> str:
     """The version on the one line of ``path`` that carries it, or a refusal."""
-    matches = VERSION_FILES[path].findall(text)
+    matches: list[tuple[str, str]] = VERSION_FILES[path].findall(text)
     if len(matches) != 1:
         raise ReleaseError(
             f"{path} has {len(matches) or 'no'} lines like `{VERSION_LINE_LOOKS_LIKE[path]}`; "

@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from ai_trader import __version__
@@ -130,14 +130,14 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.agent import builtin
-    from ai_trader.config import load_config
+    from ai_trader.config import BUILTIN_PREFIX, load_config
 
     # Validate the config before the slow imports (openai, the MCP SDK): a bad key is
     # reported at once.
     config = load_config(args.config, settings.config_overrides)
     for index, model in enumerate(config.models):
         if model.enabled and builtin.unknown([model.basemodel]):
-            known = ", ".join(f"{builtin.BUILTIN_PREFIX}{name}" for name in builtin.STRATEGIES)
+            known = ", ".join(f"{BUILTIN_PREFIX}{name}" for name in builtin.STRATEGIES)
             raise UserError(
                 f"config {args.config}: models.{index}.basemodel: no built-in strategy "
                 f"{model.basemodel!r} (known: {known})"
@@ -276,7 +276,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
     try:
         settings = load_settings()
-        return args.handler(args, settings)
+        handler: Callable[[argparse.Namespace, Settings], int] = args.handler
+        return handler(args, settings)
     except (UserError, OSError, BaseExceptionGroup) as exc:
         known = _known_error(exc)
         if known is None:

@@ -114,7 +114,7 @@ def _describe(error: ValidationError) -> str:
 Overrides = Mapping[str, Mapping[str, str]]  # section -> key -> value, from the settings
 
 
-def _overrides(raw: dict, overrides: Overrides) -> dict:
+def _overrides(raw: dict[str, object], overrides: Overrides) -> dict[str, object]:
     for section, values in overrides.items():
         section_value = raw.get(section, {})
         if not isinstance(section_value, dict):

@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 # A reverse-DNS-style prefix, as the MCP specification asks of custom ``_meta`` keys.
 META_KEY = "ai-trader/run"
@@ -37,7 +36,7 @@ class RunContext:
     def signature_dir(self) -> Path:
         return Path(self.log_path) / self.signature
 
-    def to_meta(self) -> dict[str, Any]:
+    def to_meta(self) -> dict[str, dict[str, str]]:
         """The ``_meta`` entry for a tool call."""
         return {
             META_KEY: {"signature": self.signature, "today": self.today, "log_path": self.log_path}
@@ -55,7 +54,7 @@ def valid_day(text: object) -> bool:
     return True
 
 
-def _entry(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def _entry(meta: Mapping[str, object] | None) -> Mapping[str, object]:
     raw = (meta or {}).get(META_KEY)
     if raw is None:
         raise ContextError(
@@ -67,7 +66,7 @@ def _entry(meta: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return raw
 
 
-def today_from_meta(meta: Mapping[str, Any] | None) -> str:
+def today_from_meta(meta: Mapping[str, object] | None) -> str:
     """Only the simulated day of a request (all that prices and search need)."""
     today = _entry(meta).get("today")
     if not valid_day(today):
@@ -75,7 +74,7 @@ def today_from_meta(meta: Mapping[str, Any] | None) -> str:
     return str(today)
 
 
-def from_meta(meta: Mapping[str, Any] | None) -> RunContext:
+def from_meta(meta: Mapping[str, object] | None) -> RunContext:
     """The whole context a request carries; raises ContextError naming what is wrong."""
     raw = _entry(meta)
     today = today_from_meta(meta)

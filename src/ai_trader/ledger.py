@@ -314,7 +314,9 @@ class Ledger:
         atomic_write_jsonl(self.position_file, [initial_row(init_date, symbols, cash)])
         return True
 
-    def record_trade(self, day: str, action: str, symbol: str, amount: int, price: float) -> dict:
+    def record_trade(
+        self, day: str, action: str, symbol: str, amount: int, price: float
+    ) -> dict[str, Any]:
         """Stage one trade for ``day``; raises TradeRejected when the rules forbid it."""
         positions, last_id = self.positions_for(day)
         after = apply_trade(positions, action, symbol, amount, price)

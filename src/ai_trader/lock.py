@@ -154,7 +154,7 @@ def prices_lock(data_dir: Path) -> ExclusiveLock:
 def remove_stale_temporaries(folder: Path) -> list[Path]:
     """Delete the temporary files a killed atomic write left in ``folder`` (call it while
     holding the lock of everything that writes there)."""
-    removed = []
+    removed: list[Path] = []
     try:
         candidates = list(folder.glob(".*.tmp"))
     except OSError:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from tenacity import (
     AsyncRetrying,
@@ -25,22 +24,13 @@ from tenacity import (
 log = logging.getLogger(__name__)
 
 
-def _policy(
-    what: str, attempts: int, base: float, cap: float, retry_on: tuple[type[BaseException], ...]
-) -> dict[str, Any]:
+def _announce(what: str) -> Callable[[RetryCallState], None]:
     def announce(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s: %s; retrying in %.1f s", what, error, delay)
 
-    return {
-        "stop": stop_after_attempt(max(1, attempts)),
-        # base, 2*base, 4*base ... seconds, never more than cap.
-        "wait": wait_exponential(multiplier=base, exp_base=2, min=0, max=cap),
-        "retry": retry_if_exception_type(retry_on),
-        "before_sleep": announce,
-        "reraise": True,  # the caller sees the last error itself, not a RetryError
-    }
+    return announce
 
 
 def retrying(
@@ -53,7 +43,15 @@ def retrying(
     sleep: Callable[[float], None],
 ) -> Retrying:
     """``for attempt in retrying(...): with attempt: ...`` for blocking calls."""
-    return Retrying(sleep=sleep, **_policy(what, attempts, base, cap, retry_on))
+    return Retrying(
+        sleep=sleep,
+        stop=stop_after_attempt(max(1, attempts)),
+        # base, 2*base, 4*base ... seconds, never more than cap.
+        wait=wait_exponential(multiplier=base, exp_base=2, min=0, max=cap),
+        retry=retry_if_exception_type(retry_on),
+        before_sleep=_announce(what),
+        reraise=True,  # the caller sees the last error itself, not a RetryError
+    )
 
 
 def async_retrying(
@@ -63,7 +61,15 @@ def async_retrying(
     base: float,
     cap: float,
     retry_on: tuple[type[BaseException], ...],
-    sleep: Callable[[float], Awaitable[Any]],
+    sleep: Callable[[float], Awaitable[None]],
 ) -> AsyncRetrying:
-    """``async for attempt in async_retrying(...): with attempt: ...`` for coroutines."""
-    return AsyncRetrying(sleep=sleep, **_policy(what, attempts, base, cap, retry_on))
+    """``async for attempt in async_retrying(...): with attempt: ...`` for coroutines; the
+    same policy as ``retrying``."""
+    return AsyncRetrying(
+        sleep=sleep,
+        stop=stop_after_attempt(max(1, attempts)),
+        wait=wait_exponential(multiplier=base, exp_base=2, min=0, max=cap),
+        retry=retry_if_exception_type(retry_on),
+        before_sleep=_announce(what),
+        reraise=True,
+    )

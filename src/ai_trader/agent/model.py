@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ai_trader.agent.builtin import CallTool
 from ai_trader.agent.toolbox import ToolRefused, ToolSpec
@@ -21,6 +21,7 @@ MAX_BACKOFF = 60.0
 
 if TYPE_CHECKING:
     import openai
+    from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
 
 
 class ModelUnavailable(Exception):
@@ -109,8 +110,12 @@ class ModelTrader:
                 sleep=self.sleep,
             ):
                 with attempt:
+                    # The messages and tools are the wire format as plain dicts (they are
+                    # also what log.jsonl records); the SDK describes the same shapes.
                     return await self.client.chat.completions.create(
-                        model=self.model, messages=messages, tools=tools
+                        model=self.model,
+                        messages=cast("list[ChatCompletionMessageParam]", messages),
+                        tools=cast("list[ChatCompletionToolParam]", tools),
                     )
         except openai.NotFoundError as exc:
             raise ModelUnavailable(

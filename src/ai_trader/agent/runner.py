@@ -134,7 +134,9 @@ class Runner:
                 f"{self.end_day} in the price data (it covers {covered})"
             )
 
-    def _entry_log(self, ledger: Ledger, signature: str, day: str) -> Callable[[dict], None]:
+    def _entry_log(
+        self, ledger: Ledger, signature: str, day: str
+    ) -> Callable[[dict[str, Any]], None]:
         def record(message: dict[str, Any]) -> None:
             ledger.append_log(
                 day,

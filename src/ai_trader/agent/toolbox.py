@@ -7,10 +7,10 @@ import asyncio
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from mcp import Client, MCPError
-from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT
+from mcp.types import CONNECTION_CLOSED, REQUEST_TIMEOUT, RequestParamsMeta
 from pydantic import ValidationError
 
 from ai_trader.context import RunContext
@@ -87,7 +87,8 @@ class _Link:
         """Connect and list the tools, or UserError when the service does not answer."""
         ready: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
         self._task = asyncio.create_task(self._hold(ready), name=f"mcp-{self.service}")
-        await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
+        waiting: set[asyncio.Future[Any]] = {ready, self._task}
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
         if not ready.done() or ready.cancelled():
             await self.close()
             raise UserError(
@@ -166,9 +167,8 @@ class Toolbox:
         if link.client is None or link.down:
             raise down("its connection had already failed")
         try:
-            result = await link.client.call_tool(
-                name, arguments, meta=context.to_meta() if context else None
-            )
+            meta = cast(RequestParamsMeta, context.to_meta()) if context else None
+            result = await link.client.call_tool(name, arguments, meta=meta)
         except MCPError as exc:
             if link.down or exc.code in (CONNECTION_CLOSED, REQUEST_TIMEOUT):
                 raise down(str(exc)) from None

@@ -58,7 +58,8 @@ REQUEST_SECONDS = 600.0
 
 def trading_days(count: int) -> list[str]:
     """``count`` weekdays from 2005-01-03 (holidays do not matter to the dashboard)."""
-    days, day = [], START
+    days: list[str] = []
+    day = START
     while len(days) < count:
         if day.weekday() < 5:
             days.append(day.isoformat())

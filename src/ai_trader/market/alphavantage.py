@@ -56,7 +56,7 @@ class _Failed(Exception):
     """A reply that will not get better by asking again for this symbol."""
 
 
-def is_current(payload: dict, mtime: float, today: date, now: float, symbol: str) -> bool:
+def is_current(payload: dict[str, Any], mtime: float, today: date, now: float, symbol: str) -> bool:
     """Whether a stored reply needs no refresh.
 
     Current means: it is a usable reply for ``symbol`` (the merge's own rules: a corrupt or

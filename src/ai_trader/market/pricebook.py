@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, NotRequired, Required, cast
+from typing import Annotated, Any, Final, NotRequired, Required, cast
 
 from pydantic import AliasChoices, BeforeValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
@@ -22,8 +22,8 @@ from typing_extensions import TypedDict
 from ai_trader.errors import UserError
 from ai_trader.jsonl import BadLine, Lenient, Skipped, first_error, numbered, read_lenient
 
-META_KEY = "Meta Data"
-SERIES_KEY = "Time Series (Daily)"
+META_KEY: Final = "Meta Data"
+SERIES_KEY: Final = "Time Series (Daily)"
 # The sample says so in its metadata note; real Alpha Vantage data never does.
 SYNTHETIC_MARK = "SYNTHETIC"
 
@@ -47,10 +47,25 @@ def _field(*names: str) -> Any:
     return Field(validation_alias=AliasChoices(*names))
 
 
-def _bar(price: Any) -> Any:
-    """One day's bar; the merged names ("1. buy price") or the raw ones ("1. open") load.
-    On the newest day only the open is there (the agent trades at it)."""
-    return TypedDict(
+class Bar(TypedDict, total=False):
+    """One day's bar as the book holds it; on the newest day only the open."""
+
+    open: Required[float]
+    high: float
+    low: float
+    close: float
+    volume: float
+
+
+# The row models are built at run time, so the two price checks below share one
+# definition; what they produce is a PriceLine of Bars, the static types above and below.
+_typed_dict: Any = TypedDict
+
+
+def _bar_model(price: object) -> object:
+    """The model a day's bar is read with: the merged names ("1. buy price") or the raw ones
+    ("1. open") load into Bar's keys, each a ``price``."""
+    return _typed_dict(
         "Bar",
         {
             "open": Required[Annotated[price, _field("1. buy price", "1. open")]],
@@ -63,24 +78,24 @@ def _bar(price: Any) -> Any:
     )
 
 
-Bar = _bar(Price)
-Meta = TypedDict(
-    "Meta",
+_Meta = TypedDict(
+    "_Meta",
     {"2. Symbol": Annotated[str, Field(strict=True, min_length=1)], "6. Note": NotRequired[Any]},
 )
-PriceLine = TypedDict("PriceLine", {"Meta Data": Meta, "Time Series (Daily)": dict[IsoDay, Bar]})
-_LINE = TypeAdapter(PriceLine)
+# A line of merged.jsonl as the row model returns it.
+PriceLine = TypedDict("PriceLine", {"Meta Data": _Meta, "Time Series (Daily)": dict[str, Bar]})
+
+
+def _line_model(price: object) -> TypeAdapter[PriceLine]:
+    bar: Any = _bar_model(price)
+    model = _typed_dict("PriceLine", {"Meta Data": _Meta, "Time Series (Daily)": dict[IsoDay, bar]})
+    return cast(TypeAdapter[PriceLine], TypeAdapter(model))
+
+
+_LINE = _line_model(Price)
 # The same model without the boolean check, which is a Python call per number (millions on
 # a long history): exact for a line in which no JSON true or false can occur.
-_NO_BOOLEANS = TypeAdapter(
-    TypedDict(
-        "PriceLine",
-        {
-            "Meta Data": Meta,
-            "Time Series (Daily)": dict[IsoDay, _bar(Annotated[float, Field(allow_inf_nan=False)])],
-        },
-    )
-)
+_NO_BOOLEANS = _line_model(Annotated[float, Field(allow_inf_nan=False)])
 # Field names in messages are the merged file's own.
 _NAMES = {
     "open": "1. buy price",
@@ -122,7 +137,7 @@ def parse_line(text: str) -> PriceLine:
     """One line of ``merged.jsonl`` checked against the row model; BadLine says why not."""
     try:
         if "true" not in text and "false" not in text:
-            return cast(PriceLine, _NO_BOOLEANS.validate_json(text))
+            return _NO_BOOLEANS.validate_json(text)
         return _LINE.validate_json(text)
     except ValidationError as error:
         raise BadLine(_why(text, error)) from None

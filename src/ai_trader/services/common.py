@@ -66,9 +66,10 @@ class Service(MCPServer):
         super().__init__(name, instructions=instructions, version=__version__, log_level="WARNING")
 
         # A cheap liveness route; readiness and the health check ask the MCP endpoint.
-        @self.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)
         async def health(_: Request) -> JSONResponse:
             return JSONResponse({"status": "ok", "service": name})
+
+        self.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(health)
 
     def tool_from(self, fn: _Fn) -> _Fn:
         """Register ``fn`` as a tool, its docstring (dedented) as the description.
