@@ -155,11 +155,18 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
-    from ai_trader.dashboard.app import address, serve
+    from ai_trader.dashboard.app import serve
 
-    host, port = address(args.host, args.port)
+    host = args.host or settings.dashboard_host
+    port = args.port if args.port is not None else settings.dashboard_port
     serve(settings.data_dir, host, port, settings.allowed_hosts)
     return 0
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError("must be a port number between 1 and 65535")
+    return int(text)
 
 
 def _jobs(text: str) -> int:
@@ -258,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default=None, help="address to listen on (default: DASHBOARD_HOST or 127.0.0.1)"
     )
     dashboard.add_argument(
-        "--port", type=int, default=None, help="port (default: DASHBOARD_PORT or 8888)"
+        "--port", type=_port, default=None, help="port (default: DASHBOARD_PORT or 8888)"
     )
     dashboard.set_defaults(handler=cmd_dashboard)
     return parser

@@ -41,6 +41,7 @@ SERVICES: tuple[ServiceSpec, ...] = (
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
 DEFAULT_PORTS = {spec.name: spec.default_port for spec in SERVICES}
 PORT_VARIABLES = {spec.name: spec.port_variable for spec in SERVICES}
+DASHBOARD_PORT = 8888
 # Each service's cheapest route; the MCP endpoint is what readiness and health ask.
 HEALTH_PATH = "/health"
 MCP_PATH = "/mcp"
@@ -77,6 +78,8 @@ class Settings:
     allowed_hosts: frozenset[str]  # LOOPBACK_NAMES plus AI_TRADER_ALLOWED_HOSTS
     agent_jobs: int
     config_overrides: dict[str, dict[str, str]]  # section -> key -> value
+    dashboard_host: str
+    dashboard_port: int
 
     def service_url(self, name: str) -> str:
         return f"http://{self.client_host}:{self.ports[name]}{MCP_PATH}"
@@ -182,4 +185,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         allowed_hosts=_allowed_hosts(env),
         agent_jobs=_jobs(env),
         config_overrides=config_overrides(env),
+        dashboard_host=_text(env, "DASHBOARD_HOST") or "127.0.0.1",
+        dashboard_port=_port(env, "DASHBOARD_PORT", DASHBOARD_PORT),
     )

@@ -15,11 +15,12 @@ from starlette.testclient import TestClient
 from ai_trader.agent.runner import Result, summarise
 from ai_trader.cli import build_parser, main
 from ai_trader.dashboard import data
-from ai_trader.dashboard.app import address, bind, build_app, render_page
+from ai_trader.dashboard.app import bind, build_app, render_page
 from ai_trader.dashboard.chart import Series, line_chart, nice_step
 from ai_trader.errors import UserError
 from ai_trader.ledger import Ledger
 from ai_trader.market.pricebook import PriceBook
+from ai_trader.settings import load_settings
 
 # A tiny market. D0 is the opening row's day; D3 is the newest day, which has only opens.
 D0, D1, D2, D3 = "2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06"
@@ -651,17 +652,22 @@ def test_health_answers_while_a_summary_is_being_read(tmp_path):
 # --- the command -----------------------------------------------------------------------------
 
 
-def test_address_defaults_and_environment():
-    assert address(None, None, {}) == ("127.0.0.1", 8888)
+def test_the_dashboard_address_comes_from_the_settings():
+    assert (load_settings({}).dashboard_host, load_settings({}).dashboard_port) == (
+        "127.0.0.1",
+        8888,
+    )
     env = {"DASHBOARD_HOST": "0.0.0.0", "DASHBOARD_PORT": "9000"}
-    assert address(None, None, env) == ("0.0.0.0", 9000)
-    assert address("127.0.0.2", 7000, env) == ("127.0.0.2", 7000)
+    assert (load_settings(env).dashboard_host, load_settings(env).dashboard_port) == (
+        "0.0.0.0",
+        9000,
+    )
 
 
 @pytest.mark.parametrize("raw", ["http", "-1", "70000"])
 def test_a_bad_dashboard_port_is_a_clear_error(raw):
-    with pytest.raises(UserError, match="port"):
-        address(None, None, {"DASHBOARD_PORT": raw})
+    with pytest.raises(UserError, match="DASHBOARD_PORT must be a port number"):
+        load_settings({"DASHBOARD_PORT": raw})
 
 
 def test_the_subcommand_parses_host_and_port():

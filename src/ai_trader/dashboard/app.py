@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import signal
 import socket
 import threading
@@ -30,7 +29,6 @@ from starlette.routing import Route
 
 from ai_trader.dashboard import data
 from ai_trader.dashboard.chart import Series, line_chart
-from ai_trader.errors import UserError
 from ai_trader.httpguard import HostGuard
 from ai_trader.netutil import listen
 from ai_trader.settings import LOOPBACK_NAMES
@@ -331,23 +329,6 @@ def build_app(data_dir: Path) -> Starlette:
 
 
 # --- serving ------------------------------------------------------------------------------------
-
-
-def address(
-    host: str | None, port: int | None, env: Mapping[str, str] | None = None
-) -> tuple[str, int]:
-    """The address to listen on: the options, else DASHBOARD_HOST / DASHBOARD_PORT, else
-    127.0.0.1:8888."""
-    env = os.environ if env is None else env
-    host = host or env.get("DASHBOARD_HOST", "").strip() or DEFAULT_HOST
-    if port is None:
-        raw = env.get("DASHBOARD_PORT", "").strip()
-        if raw and not raw.isdigit():
-            raise UserError(f"DASHBOARD_PORT must be a port number, got {raw!r}")
-        port = int(raw) if raw else DEFAULT_PORT
-    if not 0 < port < 65536:
-        raise UserError(f"the dashboard port must be between 1 and 65535, got {port}")
-    return host, port
 
 
 def bind(host: str, port: int) -> socket.socket:
