@@ -132,7 +132,8 @@ def lock(session: nox.Session) -> None:
                 *session.posargs)  # fmt: skip
     session.run(
         "uv", "pip", "compile", "pyproject.toml", "--group", "pyproject.toml:test",
-        "--group", "pyproject.toml:lint", *common, "-o", DEV_LOCK, *session.posargs,
+        "--group", "pyproject.toml:lint", "--group", "pyproject.toml:mutants", *common,
+        "-o", DEV_LOCK, *session.posargs,
     )  # fmt: skip
 
 
