@@ -50,7 +50,13 @@ def compose_containers(project: str, service: str | None = None) -> list[Contain
     labels = [f"{PROJECT_LABEL}={project}"]
     if service is not None:
         labels.append(f"{SERVICE_LABEL}={service}")
-    return client().containers.list(all=True, filters={"label": labels})
+    found = []
+    for summary in client().api.containers(all=True, filters={"label": labels}):
+        try:
+            found.append(client().containers.get(summary["Id"]))
+        except docker.errors.NotFound:
+            continue  # removed between the listing and the look-up (compose at work)
+    return found
 
 
 def project_networks(project: str) -> list[Any]:
