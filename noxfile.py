@@ -237,9 +237,16 @@ def up(session: nox.Session) -> None:
 
 @nox.session(default=False, requires=["build"])
 def bench(session: nox.Session) -> None:
-    """Measure the image: size, build and rebuild, start to ready, stop, tool-call latency."""
+    """Measure the image: size, build and rebuild, start to ready, stop, tool-call latency.
+
+    The bench is the package tests/bench (it borrows the suite's engine helper and the
+    stand-ins); `-- --runs 3 --skip-build` and the other options pass through.
+    """
     install_dev(session)
-    session.run("python", "scripts/bench.py", *session.posargs)
+    session.run(
+        "python", "-m", "bench", "--image", f"{IMAGE}:dev", "--base", choose_base(session),
+        *session.posargs, env={"PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
 
 
 @nox.session(default=False, venv_backend="none")
