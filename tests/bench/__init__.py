@@ -3,8 +3,9 @@
 A small package beside the suite it borrows from: the engine helper of the container suite
 (`integration/engine.py`, the Docker SDK client), the stand-ins (`standins`), the product's
 own readiness probe and tool-result reading, and the noxfile's version and base-image
-helpers. `probes` asks the services and the engine, `timings` makes the measurements,
-`report` prints the table and writes the JSON. docs/BENCHMARKS.md explains each figure.
+helpers. `probes` asks the services and the engine, `timings` measures the running
+container, `images` the image and its builds, `report` prints the table and writes the
+JSON. docs/BENCHMARKS.md explains each figure.
 """
 
 from __future__ import annotations
