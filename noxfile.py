@@ -249,6 +249,22 @@ def bench(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+@nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Break copies of the deployment on purpose and check the matrix notices; mutmut the core.
+
+    Each defect in tests/mutants/defects.py edits a fresh copy of the tree and runs the
+    session that must catch it there; then mutmut scores the unit tests on the core
+    modules. An hour or more on two cores, so not in the bare `nox` (a weekly workflow runs
+    it). `-- --list`, `-- --only ID`, `-- --skip-mutmut` and the other options pass through.
+    """
+    install_dev(session)
+    session.run(
+        "python", "-m", "mutants", "--image", f"{IMAGE}-mutant", *session.posargs,
+        env={"PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
+
+
 @nox.session(default=False, venv_backend="none")
 def release(session: nox.Session) -> None:
     """Tag a release and push the tag: `nox -s release -- v1.0.0 [--dry-run] [--checks]`."""
