@@ -85,7 +85,8 @@ DEFECTS: tuple[Defect, ...] = (
     ),
     Defect(
         "dockerfile-shell-form-entrypoint",
-        "the entrypoint runs through `sh -c`, which does not pass signals on",
+        "the entrypoint is in shell form: `sh -c` drops the command (the config) and passes "
+        "no signal on",
         (
             Edit(
                 "Dockerfile",
