@@ -171,7 +171,7 @@ def lock(session: nox.Session) -> None:
     session.run(
         "uv", "pip", "compile", "pyproject.toml", "--group", "pyproject.toml:test",
         "--group", "pyproject.toml:lint", "--group", "pyproject.toml:typecheck",
-        *common, "-o", DEV_LOCK, *session.posargs,
+        "--group", "pyproject.toml:mutants", *common, "-o", DEV_LOCK, *session.posargs,
     )  # fmt: skip
 
 
@@ -330,9 +330,32 @@ def up(session: nox.Session) -> None:
 
 @nox.session(default=False, requires=["build"])
 def bench(session: nox.Session) -> None:
-    """Measure the image: size, build and rebuild, start to ready, stop, tool-call latency."""
+    """Measure the image: size, build and rebuild, start to ready, stop, tool-call latency.
+
+    The bench is the package tests/bench (it borrows the suite's engine helper and the
+    stand-ins); `-- --runs 3 --skip-build` and the other options pass through.
+    """
     install_dev(session)
-    session.run("python", "scripts/bench.py", *session.posargs)
+    session.run(
+        "python", "-m", "bench", "--image", f"{IMAGE}:dev", "--base", choose_base(session),
+        *session.posargs, env={"PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
+
+
+@nox.session(default=False)
+def mutants(session: nox.Session) -> None:
+    """Break copies of the deployment on purpose and check the matrix notices; mutmut the core.
+
+    Each defect in tests/mutants/defects.py edits a fresh copy of the tree and runs the
+    session that must catch it there; then mutmut scores the unit tests on the core
+    modules. An hour or more on two cores, so not in the bare `nox` (a weekly workflow runs
+    it). `-- --list`, `-- --only ID`, `-- --skip-mutmut` and the other options pass through.
+    """
+    install_dev(session)
+    session.run(
+        "python", "-m", "mutants", "--image", f"{IMAGE}-mutant", *session.posargs,
+        env={"PYTHONPATH": str(ROOT / "tests")},
+    )  # fmt: skip
 
 
 @nox.session(default=False, venv_backend="none")

@@ -5,7 +5,9 @@ and `down` in its teardown, which runs even when bringing the stand-ins up
 fails (they are started inside its try/finally, not by its setup hook) and when
 the run is interrupted (Ctrl-C, or SIGTERM turned into KeyboardInterrupt).
 Each test gets its own data and logs folders and drives the `ai-trader`
-service through the `stack` fixture.
+service through the `stack` fixture. Compose starts and stops things, as a user
+does; what the engine knows (state, exit codes, health, logs, ports) is asked
+through the Docker SDK (`engine.py`).
 """
 
 from __future__ import annotations
@@ -18,15 +20,18 @@ import subprocess
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import engine
 import pytest
+from docker.models.containers import Container
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
 SERVICE = "ai-trader"
+DASHBOARD = "dashboard"
 SERVICE_PORTS = {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
 CONTAINER_UID = 1000
 IMAGE = f"{os.environ.get('AI_TRADER_IMAGE', 'ai-trader')}:{os.environ.get('AI_TRADER_TAG', 'dev')}"
@@ -134,6 +139,17 @@ class Compose:
             )
         return done
 
+    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        """A compose command left running (an attached `up`), its output kept in a pipe."""
+        return subprocess.Popen(
+            [*self.argv, *args],
+            env={**self.base_env, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+
 
 @pytest.fixture(scope="session")
 def compose(
@@ -171,7 +187,8 @@ def standins(docker_services: Any, compose: Compose) -> StandIns:
             "up", "--detach", "--wait", "standins", env=default_env(ROOT / "data", ROOT / "logs")
         )
     except AssertionError:
-        print(compose("logs", "--no-color", check=False).stdout)
+        for box in engine.compose_containers(compose.project):
+            print(f"--- logs of {box.name} ---\n{engine.logs_text(box)}")
         raise
     port = docker_services.port_for("standins", 9000)
     client = StandIns(f"http://127.0.0.1:{port}")
@@ -252,9 +269,11 @@ class Stack:
             check=False,
         )
 
-    def stop(self, timeout: int = 10) -> float:
+    def stop(self) -> float:
+        """`docker compose stop ai-trader` as a user types it: the compose file's own
+        stop_grace_period decides when SIGTERM turns into SIGKILL. Returns the seconds."""
         started = time.monotonic()
-        self.compose("stop", "--timeout", str(timeout), SERVICE, env=self.env)
+        self.compose("stop", SERVICE, env=self.env)
         return time.monotonic() - started
 
     def restart(self) -> None:
@@ -265,44 +284,51 @@ class Stack:
 
     # observation
 
+    def find(self, service: str = SERVICE) -> Container | None:
+        """The service's container in this project, if compose has made one."""
+        found = engine.compose_containers(self.compose.project, service)
+        assert len(found) <= 1, [c.name for c in found]
+        return found[0] if found else None
+
+    def container(self, service: str = SERVICE) -> Container:
+        found = self.find(service)
+        assert found is not None, f"compose has no {service} container in {self.compose.project}"
+        return found
+
     def container_id(self) -> str:
-        return self.compose("ps", "--all", "--quiet", SERVICE, env=self.env).stdout.strip()
+        found = self.find()
+        return found.id if found is not None else ""
 
     def inspect(self) -> dict[str, Any]:
-        out = subprocess.run(
-            ["docker", "inspect", self.container_id()], capture_output=True, text=True, check=True
-        )
-        return json.loads(out.stdout)[0]
+        box = self.container()
+        box.reload()
+        return box.attrs
 
     def wait_exit(self, timeout: float = 240) -> int:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            state = self.inspect()["State"]
-            if state["Status"] == "exited":
-                return int(state["ExitCode"])
-            time.sleep(0.3)
-        raise AssertionError(f"the container did not exit within {timeout} s:\n{self.logs_text()}")
+        try:
+            return engine.wait_exit(self.container(), timeout)
+        except TimeoutError:
+            raise AssertionError(
+                f"the container did not exit within {timeout} s:\n{self.logs_text()}"
+            ) from None
 
     def wait_for_log(self, text: str, timeout: float = 120) -> None:
+        box = self.container()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.logs_text():
+            if text in engine.logs_text(box):
                 return
-            if self.inspect()["State"]["Status"] == "exited":
+            if engine.state(box)["Status"] == "exited":
                 break
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared in the logs:\n{self.logs_text()}")
 
     def logs_text(self) -> str:
-        done = self.compose(
-            "logs", "--no-color", "--no-log-prefix", SERVICE, env=self.env, check=False
-        )
-        return done.stdout + done.stderr
+        found = self.find()
+        return engine.logs_text(found) if found is not None else ""
 
     def host_port(self, container_port: int) -> tuple[str, int]:
-        out = self.compose("port", SERVICE, str(container_port), env=self.env).stdout.strip()
-        host, _, port = out.rpartition(":")
-        return host, int(port)
+        return engine.published(self.container(), container_port)
 
     def mount_config(self, name: str, config: dict[str, Any]) -> str:
         """A config in a host folder of its own; returns the --volume spec to mount it."""
@@ -340,11 +366,9 @@ def _report(stack: Stack, node: pytest.Item) -> None:
     failed = getattr(node, "report_call", None)
     if failed is not None and failed.failed:
         print(f"--- logs of {SERVICE} ---\n{stack.logs_text()}")
-        print(
-            stack.compose("logs", "--no-color", "standins", env=stack.env, check=False).stdout[
-                -4000:
-            ]
-        )
+        standins = stack.find("standins")
+        if standins is not None:
+            print(f"--- logs of standins ---\n{engine.logs_text(standins)[-4000:]}")
 
 
 @pytest.fixture
@@ -353,6 +377,61 @@ def stack(new_stack: Any, request: pytest.FixtureRequest) -> Iterator[Stack]:
     yield current
     _report(current, request.node)
     current.down()
+
+
+class Dashboard:
+    """The dashboard service of the test's stack, published on an ephemeral host port."""
+
+    def __init__(self, stack: Stack, **extra: str) -> None:
+        self.stack = stack
+        # An empty DASHBOARD_PORT: an ephemeral host port, so nothing on 8888 collides.
+        self.env = {**stack.env, "DASHBOARD_PORT": "", **extra}
+
+    def up(self, timeout: float = 60) -> str:
+        self.stack.compose("up", "--detach", "--no-deps", DASHBOARD, env=self.env)
+        _, port = engine.published(self.stack.container(DASHBOARD), 8888)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as reply:
+                    if reply.status == 200:
+                        return url
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError(f"the dashboard did not answer at {url}/health:\n{self.logs()}")
+
+    def container(self) -> Container:
+        return self.stack.container(DASHBOARD)
+
+    def logs(self) -> str:
+        found = self.stack.find(DASHBOARD)
+        return engine.logs_text(found) if found is not None else ""
+
+    def inspect(self) -> dict[str, Any]:
+        box = self.container()
+        box.reload()
+        return box.attrs
+
+    def remove(self) -> None:
+        self.stack.compose("rm", "--stop", "--force", DASHBOARD, env=self.env, check=False)
+
+
+@pytest.fixture
+def dashboard(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Callable[..., Dashboard]]:
+    made: list[Dashboard] = []
+
+    def make(**extra: str) -> Dashboard:
+        made.append(Dashboard(stack, **extra))
+        return made[-1]
+
+    yield make
+    for board in made:
+        failed = getattr(request.node, "report_call", None)
+        if failed is not None and failed.failed:
+            print(f"--- logs of {DASHBOARD} ---\n{board.logs()}")
+        board.remove()
 
 
 def short_config(end_date: str = "2025-10-08", **overrides: Any) -> dict[str, Any]:

@@ -1,13 +1,23 @@
-"""Trap cleanup: every way out stops the services, reports a meaningful status, loses nothing."""
+"""Trap cleanup: every way out stops the services, reports a meaningful status, loses nothing.
+
+A run is stopped the ways users stop one: `docker compose stop`, `docker compose down` and
+Ctrl-C on an attached `docker compose up`, never with a `--timeout` of ours, so the compose
+file's own stop_grace_period decides. The engine's events say which signal it sent and the
+exit code at `die`.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import time
+from dataclasses import dataclass
+from typing import Any
 
+import engine
 import pytest
-from conftest import Stack, short_config
+from conftest import SERVICE, Stack, short_config
 
 pytestmark = pytest.mark.container
 
@@ -19,9 +29,26 @@ TWO_BUYS = [BUY, BUY, {"content": "done <FINISH_SIGNAL>"}]
 REQUESTS_A_DAY = len(TWO_BUYS)
 
 
-def start_slow_run(stack: Stack, delay: float = 0.5) -> dict[str, str]:
-    """A model answering in `delay` s per step: the run lasts long enough to stop midway."""
-    stack.standins.set_scenario({"openai": {"delay": delay, "script": TWO_BUYS}})
+ROUTES = ["compose-stop", "compose-down", "ctrl-c-on-compose-up"]
+
+
+@dataclass
+class Stopped:
+    """What a user's stop left: the signal the engine sent, the exit code, the logs."""
+
+    signal: int | None
+    exit_code: int | None
+    kill_signals: list[int]
+    logs: str
+    complete_days: int  # days the run had committed when it was stopped
+    run: dict[str, str]  # the run's settings, to start it again
+
+
+def start_slow_run(stack: Stack, attached: bool) -> tuple[dict[str, str], Any]:
+    """A model answering in 0.5 s per step: the run lasts long enough to stop midway.
+
+    Returns the run's settings and, for an attached `compose up`, its process."""
+    stack.standins.set_scenario({"openai": {"delay": 0.5, "script": TWO_BUYS}})
     config = short_config(
         end_date="2025-10-31",
         models=[SLOW_MODEL],
@@ -29,22 +56,62 @@ def start_slow_run(stack: Stack, delay: float = 0.5) -> dict[str, str]:
         agent_config={"max_steps": 5, "max_retries": 0, "base_delay": 0, "initial_cash": 1e6},
     )
     run = {"AI_TRADER_CONFIG": stack.data_config("slow.json", config), "OPENAI_API_KEY": "sk-x"}
-    stack.up(**run)
+    process = None
+    if attached:
+        # `docker compose up ai-trader` in a terminal: attached, its logs on the screen.
+        process = stack.compose.popen("up", "--no-deps", SERVICE, env=stack.run_env(run))
+        deadline = time.monotonic() + 120
+        while stack.find() is None:
+            assert process.poll() is None, process.stdout.read() if process.stdout else ""
+            assert time.monotonic() < deadline, "compose up never created the container"
+            time.sleep(0.2)
+    else:
+        stack.up(**run)
     stack.wait_for_log("slow [2/")  # two days committed, the third under way
-    return run
+    return run, process
 
 
-def stop_between_two_buys(stack: Stack) -> int:
-    """Stop while the model thinks about a day's second buy, its first already placed.
+def wait_between_two_buys(stack: Stack) -> int:
+    """Wait until the model thinks about a day's second buy, its first already placed.
 
     Returns how many days were complete then."""
     deadline = time.monotonic() + 30
     while (requests := stack.standins.stats()["openai"]["requests"]) % REQUESTS_A_DAY != 2:
         assert time.monotonic() < deadline, "the run never reached a day's second request"
         time.sleep(0.05)
-    stack.stop(timeout=10)
-    stack.wait_exit()
     return requests // REQUESTS_A_DAY
+
+
+def stop_as_a_user(stack: Stack, route: str) -> Stopped:
+    """Start a slow run, then stop it between two buys the way `route` says, with no
+    timeout of ours: the compose file's stop_grace_period decides."""
+    run, attached = start_slow_run(stack, attached=route == "ctrl-c-on-compose-up")
+    box = stack.container()
+    follower = engine.LogFollower(box)  # the logs outlive a `down`, which removes the container
+    follower.start()
+    complete = wait_between_two_buys(stack)
+    since = time.time()
+    if route == "compose-stop":
+        stack.stop()
+    elif route == "compose-down":
+        # `docker compose down` for this one service: the shared stand-ins stay up.
+        stack.compose("down", SERVICE, env=stack.env)
+        assert stack.find() is None
+    else:
+        assert attached is not None
+        attached.send_signal(signal.SIGINT)
+        attached.communicate(timeout=120)
+    engine.wait_event(box.id, "die", since, timeout=60)
+    follower.join(timeout=30)
+    record = engine.container_events(box.id, since)
+    sent, code = engine.exit_signal(record)
+    kills = [int(e.attributes.get("signal", 0)) for e in record if e.action == "kill"]
+    return Stopped(sent, code, kills, follower.text(), complete, run)
+
+
+@pytest.fixture(params=ROUTES)
+def stopped(stack: Stack, request: pytest.FixtureRequest) -> Stopped:
+    return stop_as_a_user(stack, request.param)
 
 
 def all_json_valid(stack: Stack) -> None:
@@ -63,33 +130,29 @@ def buys_by_day(rows: list[dict]) -> dict[str, int]:
     return days
 
 
-def test_stop_mid_run_runs_the_cleanup_and_exits_143_not_137(stack: Stack) -> None:
-    start_slow_run(stack)
-    took = stack.stop(timeout=10)
-    code = stack.wait_exit()
-    logs = stack.logs_text()
-    print(f"docker compose stop took {took:.2f} s")  # a figure for the record, not a pass mark
-    assert code == 143, logs
-    assert "received SIGTERM" in logs
-    assert "cleanup: stopping the services" in logs
-    assert "serve: all services stopped" in logs  # the services shut down, not killed
+def test_a_user_stop_ends_through_the_cleanup_with_the_status_of_its_signal(
+    stopped: Stopped,
+) -> None:
+    assert stopped.signal in (signal.SIGINT, signal.SIGTERM), stopped
+    assert signal.SIGKILL not in stopped.kill_signals, stopped.logs  # the grace period held
+    assert stopped.exit_code == 128 + stopped.signal, stopped.logs  # 130 or 143, never 137
+    name = signal.Signals(stopped.signal).name
+    assert f"received {name}" in stopped.logs
+    assert "cleanup: stopping the services" in stopped.logs
+    assert "serve: all services stopped" in stopped.logs  # the services shut down, not killed
+    assert f"cleanup: done; exit status {stopped.exit_code}" in stopped.logs
 
 
-def test_a_day_cut_short_by_a_stop_is_not_in_the_book(stack: Stack) -> None:
-    start_slow_run(stack)
-    complete = stop_between_two_buys(stack)
+def test_after_a_user_stop_the_book_is_whole_and_the_next_run_resumes(
+    stack: Stack, stopped: Stopped
+) -> None:
     all_json_valid(stack)
-    days = buys_by_day(stack.positions("slow"))
-    assert len(days) == complete, days  # the day under way left nothing behind
-    assert set(days.values()) == {2}, days  # every committed day holds both of its buys
-
-
-def test_the_run_after_a_stop_resumes_without_duplicates(stack: Stack) -> None:
-    run = start_slow_run(stack)
-    stop_between_two_buys(stack)
     before = stack.positions("slow")
+    days = buys_by_day(before)
+    assert len(days) == stopped.complete_days, days  # the day under way left nothing behind
+    assert set(days.values()) == {2}, days  # every committed day holds both of its buys
     stack.standins.set_scenario({"openai": {"script": TWO_BUYS}})
-    stack.up(**run)  # the same container and config, started again
+    stack.up(**stopped.run)  # the same config, started again
     assert stack.wait_exit() == 0, stack.logs_text()
     rows = stack.positions("slow")
     assert rows[: len(before)] == before

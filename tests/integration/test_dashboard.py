@@ -7,20 +7,21 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+import engine
 import pytest
-from conftest import ROOT, Stack, short_config
+from conftest import ROOT, Dashboard, Stack, short_config
 
 pytestmark = pytest.mark.container
 
-DASHBOARD = "dashboard"
 CHROMIUM = os.environ.get("AI_TRADER_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
 END = "2025-10-08"
@@ -39,58 +40,6 @@ def get(url: str, timeout: float = 10) -> bytes:
 
 def summary_of(url: str) -> dict[str, Any]:
     return json.loads(get(f"{url}/api/summary"))
-
-
-class Dashboard:
-    """The dashboard service of the test's stack, published on an ephemeral host port."""
-
-    def __init__(self, stack: Stack, **extra: str) -> None:
-        self.stack = stack
-        # An empty DASHBOARD_PORT: an ephemeral host port, so nothing on 8888 collides.
-        self.env = {**stack.env, "DASHBOARD_PORT": "", **extra}
-
-    def up(self, timeout: float = 60) -> str:
-        self.stack.compose("up", "--detach", "--no-deps", DASHBOARD, env=self.env)
-        out = self.stack.compose("port", DASHBOARD, "8888", env=self.env).stdout.strip()
-        url = f"http://127.0.0.1:{out.rpartition(':')[2]}"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                get(f"{url}/health", timeout=2)
-                return url
-            except OSError:
-                time.sleep(0.3)
-        raise AssertionError(f"the dashboard did not answer at {url}/health:\n{self.logs()}")
-
-    def logs(self) -> str:
-        done = self.stack.compose("logs", "--no-color", DASHBOARD, env=self.env, check=False)
-        return done.stdout + done.stderr
-
-    def inspect(self) -> dict[str, Any]:
-        cid = self.stack.compose("ps", "--all", "--quiet", DASHBOARD, env=self.env).stdout
-        out = subprocess.run(
-            ["docker", "inspect", cid.strip()], capture_output=True, text=True, check=True
-        )
-        return json.loads(out.stdout)[0]
-
-    def remove(self) -> None:
-        self.stack.compose("rm", "--stop", "--force", DASHBOARD, env=self.env, check=False)
-
-
-@pytest.fixture
-def dashboard(stack: Stack, request: pytest.FixtureRequest) -> Iterator[Callable[..., Dashboard]]:
-    made: list[Dashboard] = []
-
-    def make(**extra: str) -> Dashboard:
-        made.append(Dashboard(stack, **extra))
-        return made[-1]
-
-    yield make
-    for board in made:
-        failed = getattr(request.node, "report_call", None)
-        if failed is not None and failed.failed:
-            print(f"--- logs of {DASHBOARD} ---\n{board.logs()}")
-        board.remove()
 
 
 def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -237,6 +186,9 @@ def test_after_a_run_the_page_shows_one_line_per_model_plus_qqq(
     # The data folder is mounted read-only, and the dashboard wrote nothing into it.
     mounts = {m["Destination"]: m for m in board.inspect()["Mounts"]}
     assert mounts["/app/data"]["RW"] is False
+    # ... and the dashboard's own process could not write there if it tried.
+    with pytest.raises(RuntimeError, match="Read-only file system"):
+        engine.exec_python(board.container(), "open('/app/data/probe', 'w')")
 
 
 @pytest.mark.parametrize("folder", ["empty", "missing"])
@@ -263,10 +215,35 @@ def test_compose_up_runs_the_trading_to_its_end_and_keeps_the_dashboard_up(
     stack.compose("up", "--detach", env=board.env)
     assert stack.wait_exit() == 0, stack.logs_text()
     url = board.up()  # already running: this only finds its port and waits for it
-    state = board.inspect()
-    assert state["State"]["Status"] == "running"
-    assert state["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
-    assert stack.inspect()["HostConfig"]["RestartPolicy"]["Name"] == "no"
+    assert engine.state(board.container())["Status"] == "running"
     summary = summary_of(url)
     assert [m["signature"] for m in summary["signatures"]] == [SIGNATURE]
     assert_matches_the_host(summary["signatures"][0], stack.positions())
+
+
+def test_the_dashboard_comes_back_by_itself_after_its_process_dies(
+    dashboard: Callable[..., Dashboard],
+) -> None:
+    # A server, unlike the run: its restart policy brings it back without anyone's help.
+    board = dashboard()
+    board.up()
+    box = board.container()
+    since = time.time()
+    engine.signal_process(
+        box, engine.find_process(box, "python -m ai_trader dashboard").pid, signal.SIGKILL
+    )
+    engine.wait_event(box.id, "die", since, timeout=30)
+    engine.wait_event(box.id, "start", since, timeout=60)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            # The engine may publish a restarted container on another ephemeral port.
+            _, port = engine.published(box, 8888)
+            get(f"http://127.0.0.1:{port}/health", timeout=2)
+            break
+        except (OSError, LookupError):
+            assert time.monotonic() < deadline, board.logs()
+            time.sleep(0.3)
+    assert engine.state(box)["Status"] == "running"
+    box.reload()
+    assert box.attrs["RestartCount"] == 1

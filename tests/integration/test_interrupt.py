@@ -9,19 +9,17 @@ import sys
 import time
 import uuid
 
+import engine
 import pytest
 from conftest import ROOT
 
 pytestmark = pytest.mark.container
 
 
-def project_resources(project: str) -> str:
-    label = f"label=com.docker.compose.project={project}"
-    containers = subprocess.run(["docker", "ps", "-a", "-q", "--filter", label],
-                                capture_output=True, text=True, check=True).stdout  # fmt: skip
-    networks = subprocess.run(["docker", "network", "ls", "-q", "--filter", label],
-                              capture_output=True, text=True, check=True).stdout  # fmt: skip
-    return (containers + networks).strip()
+def project_resources(project: str) -> list[str]:
+    containers = [f"container {c.name}" for c in engine.compose_containers(project)]
+    networks = [f"network {n.name}" for n in engine.project_networks(project)]
+    return containers + networks
 
 
 def test_ctrl_c_during_a_run_leaves_no_container_or_network(tmp_path) -> None:
@@ -36,11 +34,9 @@ def test_ctrl_c_during_a_run_leaves_no_container_or_network(tmp_path) -> None:
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 180
-        while "ai-trader" not in subprocess.run(
-            ["docker", "ps", "--format", "{{.Names}}", "--filter",
-             f"label=com.docker.compose.project={project}"],
-            capture_output=True, text=True,
-        ).stdout:  # fmt: skip
+        while not any(
+            c.status == "running" for c in engine.compose_containers(project, "ai-trader")
+        ):
             assert inner.poll() is None, inner.stdout.read()
             assert time.monotonic() < deadline, "the inner run never started its container"
             time.sleep(0.3)
@@ -50,4 +46,4 @@ def test_ctrl_c_during_a_run_leaves_no_container_or_network(tmp_path) -> None:
         if inner.poll() is None:
             inner.kill()
     assert inner.returncode != 0, output  # interrupted, not passed
-    assert project_resources(project) == "", output
+    assert project_resources(project) == [], output

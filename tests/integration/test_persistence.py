@@ -58,10 +58,18 @@ def test_positions_and_logs_survive_down_then_up(stack: Stack) -> None:
     assert runs == 2
 
 
+def day_logs(stack: Stack) -> dict[str, bytes]:
+    return {
+        path.parent.name: path.read_bytes()
+        for path in stack.data.glob("agent_data/*/log/*/log.jsonl")
+    }
+
+
 def test_a_longer_range_resumes_after_the_last_completed_day(stack: Stack) -> None:
     stack.up(END_DATE="2025-10-03")
     assert stack.wait_exit() == 0, stack.logs_text()
     first = stack.positions()
+    first_logs = day_logs(stack)
     stack.down()
     stack.up(END_DATE="2025-10-08")
     assert stack.wait_exit() == 0, stack.logs_text()
@@ -70,3 +78,7 @@ def test_a_longer_range_resumes_after_the_last_completed_day(stack: Stack) -> No
     new_days = sorted({row["date"] for row in rows[len(first) :]})
     assert new_days == ["2025-10-06", "2025-10-07", "2025-10-08"]
     assert_consistent(rows)
+    # A completed day is not traded again, not even in its log (a redo the ledger then
+    # refuses would still replace the day's log with trades that never happened).
+    logs = day_logs(stack)
+    assert {day: logs.get(day) for day in first_logs} == first_logs

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 
+import engine
 import pytest
 from conftest import SERVICE_PORTS, Stack, short_config
 from mcp import Client
@@ -60,14 +60,9 @@ def test_ports_are_published_on_loopback_only(running: Stack) -> None:
 
 
 def test_the_container_turns_healthy_while_the_agent_runs(running: Stack) -> None:
-    deadline = time.monotonic() + 60
-    status = None
-    while time.monotonic() < deadline:
-        status = running.inspect()["State"]["Health"]["Status"]
-        if status == "healthy":
-            break
-        time.sleep(0.5)
-    assert status == "healthy"
+    box = running.container()
+    engine.wait_event(box.id, "health_status: healthy", time.time() - 600, timeout=60)
+    assert engine.health(box) == "healthy"
 
 
 def test_the_agent_starts_only_after_all_four_services_answer(running: Stack) -> None:
@@ -78,14 +73,9 @@ def test_the_agent_starts_only_after_all_four_services_answer(running: Stack) ->
 
 
 def test_every_process_in_the_running_container_is_non_root(running: Stack) -> None:
-    top = subprocess.run(
-        ["docker", "top", running.container_id(), "-o", "pid,uid,args"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    rows = [line.split(None, 2) for line in top.splitlines()[1:] if line.strip()]
-    assert len(rows) >= 3, top  # init, entrypoint, services, agent
-    expected = running.env.get("AI_TRADER_UID", "1000")  # the host's uid when not root
-    assert expected != "0"
-    assert {uid for _, uid, _ in rows} == {expected}, top
+    found = engine.processes(running.container())
+    assert len(found) >= 3, found  # init, entrypoint, services, agent
+    expected = int(running.env.get("AI_TRADER_UID", "1000"))  # the host's uid when not root
+    assert expected != 0
+    assert {p.uid for p in found} == {expected}, found
+    assert {p.euid for p in found} == {expected}, found

@@ -1,0 +1,158 @@
+"""Run the bench: ``python -m bench [--runs N] [--image NAME:TAG] [--base NAME] [--out DIR]
+[--skip-build]`` (``nox -s bench -- ...`` passes the options through).
+
+It prints one table (figure, median, min-max, aim, met?) and writes the same figures, with
+the machine they were measured on and the raw values, to ``OUT/bench-<UTC timestamp>.json``
+and ``OUT/latest.json``. It never fails on a time (the machines are shared and noisy): it
+exits 1 only when a measurement could not be made, 2 when the image is missing. Every
+container, image and folder it makes is removed on the way out, on error and on Ctrl-C too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import noxfile
+
+from bench import report
+from bench.timings import Bench
+from integration import engine
+
+log = logging.getLogger("bench")
+
+
+def choose_base() -> str:
+    """BASE_IMAGE, else the default base when present locally, else the local base.
+
+    `nox -s bench` passes the build session's own choice (noxfile.choose_base) instead."""
+    wanted = os.environ.get("BASE_IMAGE")
+    if wanted:
+        return wanted
+    return noxfile.DEFAULT_BASE if engine.image_exists(noxfile.DEFAULT_BASE) else noxfile.LOCAL_BASE
+
+
+def measure(bench: Bench) -> dict[str, Any]:
+    log.info("bench %s: image %s, base %s, %d run(s)", bench.run_id, bench.image, bench.base,
+             bench.runs)  # fmt: skip
+    started = datetime.now(UTC)
+    machine = bench.machine()
+    context: Path | None = None
+    finished: Path | None = None
+
+    def context_section() -> None:
+        nonlocal context
+        context = bench.measure_context()
+
+    def full_section() -> None:
+        nonlocal finished
+        finished = bench.measure_full_runs(prices)
+
+    bench.section("image", bench.measure_image)
+    bench.section("build context", context_section)
+    prices = bench.prices_template()
+    bench.section("fetch", bench.measure_fetch)
+    bench.section("docker floors", bench.measure_floors)
+    bench.section("full runs: throughput and memory", full_section)
+    if finished is not None:
+        bench.section("start to ready, full entrypoint", lambda: bench.measure_start_full(finished))
+    bench.section("stop, full entrypoint", lambda: bench.measure_stop_full(prices))
+    bench.section("services only: start, latency, stop", lambda: bench.measure_services(prices))
+    if bench.skip_build:
+        bench.notes.append("builds skipped (--skip-build)")
+    elif context is not None:
+        bench.section("builds", lambda: bench.measure_builds(context))
+    machine["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
+    return {
+        "schema": 2,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "image": bench.image,
+        "base": bench.base,
+        "runs": bench.runs,
+        "skip_build": bench.skip_build,
+        "revision": noxfile.git_revision(),
+        "machine": machine,
+        "figures": [f.as_json() for f in report.ordered(bench.figures)],
+        "notes": bench.notes,
+        "errors": bench.errors,
+        "details": bench.details,
+    }
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """nox ends a session with SIGTERM after Ctrl-C: clean up as for Ctrl-C."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    default_image = f"{noxfile.IMAGE}:dev"
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure the ai-trader image (size, builds, start, stop, latency, "
+        "throughput, memory, fetch); print a table and write JSON. Never fails on a time.",
+    )
+    parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (default 5)")
+    parser.add_argument(
+        "--image", default=default_image, help=f"default {default_image} (AI_TRADER_IMAGE:dev)"
+    )
+    parser.add_argument(
+        "--base",
+        default=None,
+        help=f"the base image (default: BASE_IMAGE, else {noxfile.DEFAULT_BASE} if present, "
+        f"else {noxfile.LOCAL_BASE})",
+    )
+    parser.add_argument("--out", default=str(noxfile.ROOT / ".bench"), help="default .bench/")
+    parser.add_argument(
+        "--skip-build", action="store_true", help="skip the cold build and rebuild timings"
+    )
+    args = parser.parse_args(argv)
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    # Libraries stay quiet (the readiness probe fails on purpose until the services answer);
+    # the bench reports its progress.
+    logging.basicConfig(level=logging.CRITICAL, format="%(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
+    if not engine.image_exists(args.image):
+        print(f"bench: no image {args.image}; run `nox -s build` first", file=sys.stderr)
+        return 2
+    bench = Bench(args.image, args.base or choose_base(), args.runs, args.skip_build)
+    with sigterm_as_interrupt():
+        try:
+            document = measure(bench)
+        except KeyboardInterrupt:
+            print("bench: interrupted; cleaning up", file=sys.stderr)
+            return 130
+        finally:
+            bench.cleanup()
+    report.print_report(report.ordered(bench.figures), document)
+    stamp = datetime.fromisoformat(document["started"]).strftime("%Y%m%dT%H%M%SZ")
+    written = report.write(document, Path(args.out), stamp)
+    print(f"written: {written} and {written.parent / 'latest.json'}")
+    return 1 if bench.errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

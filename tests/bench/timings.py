@@ -1,0 +1,760 @@
+"""The measurements of the running container: start, stop, latency, runs, memory, fetch.
+
+Containers are started, stopped and asked through the Docker SDK (the suite's own
+`integration/engine.py`). Start, health and exit times are the engine's event times, not
+the wall clock around a subprocess. The image and build figures are in `images.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import noxfile
+from docker.models.containers import Container
+
+from ai_trader.settings import DEFAULT_PORTS, HEALTH_PATH
+from bench.images import LABEL, ImageFigures
+from bench.probes import (
+    LATENCY_CALLS,
+    LATENCY_WARMUP,
+    BenchError,
+    MemorySampler,
+    call_latencies,
+    cpu_seconds,
+    first_answers,
+    health_latencies,
+)
+from bench.report import MB, Figure, fmt, percentile, summary
+from integration import engine
+
+ROOT = noxfile.ROOT
+CONTAINER_UID = 1000
+READY_LIMIT = 60.0  # seconds after the start before a start counts as failed
+STOP_GRACE = 10  # `docker stop --time`: docker's own default
+TRADES_PER_DAY = 10  # buys per simulated day in the buy-latency loop (a busy trading day)
+DAY_LINE = re.compile(r"\[\d+/\d+\] \d{4}-")
+
+log = logging.getLogger("bench")
+
+
+@dataclass
+class Started:
+    box: Container
+    since: float  # wall clock just before the engine was asked to create it
+
+
+@dataclass
+class Stopped:
+    seconds: float  # engine time from the SIGTERM (`kill` event) to `die`
+    exit_code: int
+    asked: float  # engine time of the `kill` event
+    died: float  # engine time of the `die` event
+    returned: float  # wall clock when the stop call returned
+
+
+def meminfo_total() -> int | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def cpu_model() -> str | None:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return None
+
+
+def event_time(record: list[engine.Event], action: str) -> float | None:
+    return next((e.time for e in record if e.action.startswith(action)), None)
+
+
+class Bench(ImageFigures):
+    def __init__(self, image: str, base: str, runs: int, skip_build: bool) -> None:
+        self.image = image
+        self.base = base
+        self.runs = runs
+        self.skip_build = skip_build
+        self.client = engine.client()
+        self.run_id = uuid.uuid4().hex[:10]
+        self.figures: list[Figure] = []
+        self.details: dict[str, Any] = {}
+        self.notes: list[str] = []
+        self.errors: list[str] = []
+        self.workdir = Path(tempfile.mkdtemp(prefix="ai-trader-bench-"))
+        self.tags: list[str] = []
+        self.images: list[str] = []  # ids, removed newest first
+        self.counter = 0
+        # The container runs as 1000:1000; as root we give it its folders, otherwise it
+        # runs as the caller (what compose's AI_TRADER_UID/GID do).
+        self.user = None if os.geteuid() == 0 else f"{os.getuid()}:{os.getgid()}"
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def add(self, figure: Figure) -> None:
+        self.figures.append(figure)
+        log.info("  %s: %s %s", figure.label, fmt(figure.median, figure.unit), figure.unit)
+
+    def section(self, name: str, measure: Callable[[], object]) -> None:
+        """Run one measurement; a failure is recorded and the others still run."""
+        log.info("== %s", name)
+        began = time.monotonic()
+        try:
+            measure()
+        except Exception as exc:  # recorded; the other measurements still run
+            reason = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+            self.errors.append(f"{name}: {reason}")
+            log.error("  %s failed: %s", name, reason)
+        self.details.setdefault("section_seconds", {})[name] = round(time.monotonic() - began, 1)
+
+    def folder(self, name: str) -> Path:
+        path = self.workdir / name
+        path.mkdir(parents=True)
+        return path
+
+    def give_to_container(self, path: Path) -> None:
+        if self.user is None:
+            for folder, _, files in os.walk(path):
+                os.chown(folder, CONTAINER_UID, CONTAINER_UID)
+                for name in files:
+                    os.chown(Path(folder) / name, CONTAINER_UID, CONTAINER_UID)
+
+    def give_file(self, path: Path) -> None:
+        if self.user is None:
+            os.chown(path, CONTAINER_UID, CONTAINER_UID)
+
+    def cleanup(self) -> None:
+        mine = self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run_id}"})
+        for box in mine:
+            with contextlib.suppress(docker.errors.APIError):
+                box.remove(force=True, v=True)
+        for name in [*reversed(self.tags), *reversed(self.images)]:
+            try:
+                self.client.images.remove(name)
+            except docker.errors.ImageNotFound:
+                pass
+            except docker.errors.APIError as exc:
+                log.warning("could not remove image %s: %s", name[:19], exc.explanation)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # -- containers -------------------------------------------------------------------------
+
+    def start(
+        self,
+        kind: str,
+        data: Path | None,
+        *,
+        entrypoint: list[str] | None = None,
+        command: list[str] | None = None,
+        publish: bool = True,
+    ) -> Started:
+        """`docker run -d --init` through the SDK; the wall time just before it was asked."""
+        self.counter += 1
+        options: dict[str, Any] = {
+            "detach": True,
+            "init": True,
+            "name": f"{LABEL}-{self.run_id}-{kind}-{self.counter}",
+            "labels": {LABEL: self.run_id},
+        }
+        if data is not None:
+            options["volumes"] = {str(data): {"bind": "/app/data", "mode": "rw"}}
+        if self.user:
+            options["user"] = self.user
+        if publish:
+            options["ports"] = {f"{p}/tcp": ("127.0.0.1", None) for p in DEFAULT_PORTS.values()}
+        since = time.time()
+        box = self.client.containers.run(self.image, command, entrypoint=entrypoint, **options)
+        return Started(box, since)
+
+    def remove(self, box: Container) -> None:
+        with contextlib.suppress(docker.errors.APIError):
+            box.remove(force=True, v=True)
+
+    def urls(self, box: Container) -> dict[str, str]:
+        urls = {}
+        for name, port in DEFAULT_PORTS.items():
+            try:
+                _, host_port = engine.published(box, port)
+            except LookupError as exc:
+                raise BenchError(str(exc)) from None
+            urls[name] = f"http://127.0.0.1:{host_port}/mcp"
+        return urls
+
+    def wait_ready(self, started: Started) -> dict[str, float]:
+        """Wall time at which each service first answered an MCP initialize."""
+        try:
+            return asyncio.run(first_answers(self.urls(started.box), READY_LIMIT))
+        except BenchError as exc:
+            tail = "\n".join(line for _, line in engine.log_lines(started.box)[-15:])
+            raise BenchError(f"{exc}; last log lines:\n{tail}") from None
+
+    def stop(self, box: Container) -> Stopped:
+        """`docker stop --time 10` through the SDK; the times come from the engine's events."""
+        since = time.time()
+        box.stop(timeout=STOP_GRACE)
+        returned = time.time()
+        died = engine.wait_event(box.id, "die", since, timeout=STOP_GRACE + 30)
+        record = engine.container_events(box.id, since, died.time + 0.001)
+        asked = next((e for e in record if e.action == "kill"), None)
+        if asked is None:
+            raise BenchError(f"no kill event for {box.name}: the stop sent no signal")
+        code = int(died.attributes.get("exitCode", -1))
+        return Stopped(died.time - asked.time, code, asked.time, died.time, returned)
+
+    def wait_for_log(self, box: Container, pattern: re.Pattern[str], limit: float = 60) -> None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            if pattern.search(engine.logs_text(box)):
+                return
+            time.sleep(0.05)
+        raise BenchError(f"{pattern.pattern!r} never appeared in the container's log")
+
+    # -- data -------------------------------------------------------------------------------
+
+    def prices_template(self) -> Path:
+        """The offline sample and merged.jsonl, made on the host with the package's own code."""
+        from ai_trader.market.merge import merge
+        from ai_trader.market.sample import generate_sample
+        from ai_trader.market.universe import ALL_SYMBOLS
+
+        path = self.folder("template-prices")
+        with contextlib.redirect_stderr(io.StringIO()):  # the merge's progress lines
+            generate_sample(ALL_SYMBOLS, path)
+            merge(path, ALL_SYMBOLS)
+        (path / "agent_data").mkdir()
+        return path
+
+    def copy_of(self, template: Path, name: str) -> Path:
+        path = self.workdir / name
+        shutil.copytree(template, path)
+        self.give_to_container(path)
+        return path
+
+    # -- measurements -----------------------------------------------------------------------
+
+    def machine(self) -> dict[str, Any]:
+        version = self.client.version()
+        info = self.client.info()
+        return {
+            "nproc": os.cpu_count(),
+            "cpus_usable": len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else None,
+            "cpu_model": cpu_model(),
+            "memory_bytes": meminfo_total(),
+            "kernel": platform.release(),
+            "os": platform.platform(),
+            "docker_server": version.get("Version"),
+            "docker_api": self.client.api.api_version,
+            "docker_storage_driver": info.get("Driver"),
+            "docker_cgroup": f"v{info.get('CgroupVersion', '?')} {info.get('CgroupDriver', '')}",
+            "python": platform.python_version(),
+            "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
+        }
+
+    def measure_fetch(self) -> None:
+        from ai_trader.market.universe import ALL_SYMBOLS
+        from standins import StandIns
+
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("ALPHAADVANTAGE_API_KEY", "ALPHAVANTAGE_API_KEY", "DATA_DIR")
+        }
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p
+        )
+        rates: list[float] = []
+        second: list[float] = []
+        walls: list[dict[str, Any]] = []
+        with StandIns({"symbols": list(ALL_SYMBOLS)}) as standins:
+            env |= {
+                "ALPHAADVANTAGE_API_KEY": "bench-key",
+                "ALPHAVANTAGE_BASE_URL": standins.alphavantage_url,
+                "ALPHAVANTAGE_MIN_INTERVAL": "0",
+            }
+            command = [sys.executable, "-m", "ai_trader", "fetch"]
+            for run in range(self.runs):
+                data = self.folder(f"fetch-{run}")
+                run_env = {**env, "DATA_DIR": str(data)}
+                standins.reset()
+                began = time.monotonic()
+                first = subprocess.run(command, env=run_env, capture_output=True, text=True)
+                wall = time.monotonic() - began
+                asked = standins.stats()["alphavantage"]["requests"]
+                written = len(list(data.glob("daily_prices_*.json")))
+                if first.returncode != 0 or written != len(ALL_SYMBOLS):
+                    raise BenchError(
+                        f"fetch exited {first.returncode} with {written} file(s): "
+                        f"{first.stderr.strip()[-500:]}"
+                    )
+                standins.reset()
+                began = time.monotonic()
+                again = subprocess.run(command, env=run_env, capture_output=True, text=True)
+                wall_again = time.monotonic() - began
+                if again.returncode != 0:
+                    raise BenchError(f"the second fetch exited {again.returncode}")
+                rates.append(len(ALL_SYMBOLS) / wall)
+                second.append(standins.stats()["alphavantage"]["requests"])
+                walls.append(
+                    {
+                        "first_seconds": round(wall, 3),
+                        "first_requests": asked,
+                        "second_seconds": round(wall_again, 3),
+                    }
+                )
+                shutil.rmtree(data)
+            began = time.monotonic()
+            subprocess.run(
+                [sys.executable, "-m", "ai_trader", "--version"], env=env, capture_output=True
+            )
+            startup = time.monotonic() - began
+        self.details["fetch"] = {"runs": walls, "host_cli_startup_seconds": round(startup, 3)}
+        how = (
+            f"host-side `ai-trader fetch` of {len(ALL_SYMBOLS)} symbols against the in-process "
+            "Alpha Vantage stand-in, ALPHAVANTAGE_MIN_INTERVAL=0; symbols / wall time of the "
+            "whole command (Python start included)"
+        )
+        self.add(Figure.of("fetch_rate", "fetch throughput (stand-in)", "symbols/s", rates, how))
+        self.add(
+            Figure.of(
+                "fetch_second_requests",
+                "requests on a second fetch",
+                "requests",
+                second,
+                "Alpha Vantage requests counted by the stand-in on a second fetch into the "
+                "same folder",
+            )
+        )
+
+    def measure_full_runs(self, prices: Path) -> Path:
+        """Full default runs from scratch: throughput and peak memory; returns a finished run."""
+        rates: list[float] = []
+        loop_rates: list[float] = []
+        peaks: list[float] = []
+        working: list[float] = []
+        runs: list[dict[str, Any]] = []
+        finished: Path | None = None
+        for run in range(self.runs):
+            data = self.copy_of(prices, f"full-{run}")
+            started = self.start("run", data, publish=False)
+            sampler = MemorySampler(started.box)
+            sampler.start()
+            try:
+                status = engine.wait_exit(started.box, 600)
+            finally:
+                sampler.stop()
+            lines = engine.log_lines(started.box)
+            self.remove(started.box)
+            if status != 0:
+                tail = "\n".join(line for _, line in lines[-15:])
+                raise BenchError(f"a full default run exited {status}:\n{tail}")
+            step4 = engine.first_time(lines, "step 4/4")
+            end = engine.first_time(lines, "the agent finished")
+            days = [(t, line) for t, line in lines if DAY_LINE.search(line)]
+            if step4 is None or end is None or not days:
+                raise BenchError("the run's log lacks step 4/4, its days or 'the agent finished'")
+            rates.append(len(days) / (end - step4))
+            if len(days) > 1:
+                loop_rates.append((len(days) - 1) / (days[-1][0] - days[0][0]))
+            if sampler.samples:
+                peaks.append(sampler.peak_usage / MB)
+                working.append(sampler.peak_working_set / MB)
+            runs.append(
+                {
+                    "days": len(days),
+                    "run_step_seconds": round(end - step4, 3),
+                    "first_to_last_day_seconds": round(days[-1][0] - days[0][0], 3),
+                    "memory_samples": sampler.samples,
+                    "memory_high_water_mark_from_engine": sampler.high_water_mark,
+                }
+            )
+            if finished is not None:
+                shutil.rmtree(finished)
+            finished = data
+        assert finished is not None
+        self.details["full_runs"] = runs
+        self.add(
+            Figure.of(
+                "run_throughput",
+                "built-in strategy, run step",
+                "days/s",
+                rates,
+                "trading days / (time of 'the agent finished' - time of 'step 4/4') in the "
+                "engine's log timestamps of a full default run in the container (Python "
+                "start, imports and MCP sessions included)",
+            )
+        )
+        if loop_rates:
+            self.add(
+                Figure.of(
+                    "run_loop_throughput",
+                    "built-in strategy, day loop only",
+                    "days/s",
+                    loop_rates,
+                    "(days - 1) / time between the first and last day's log line",
+                )
+            )
+        if peaks:
+            self.add(
+                Figure.of(
+                    "peak_memory",
+                    "peak memory, full run (cgroup)",
+                    "MB",
+                    peaks,
+                    "the engine's stats: the memory cgroup's high-water mark (max_usage, "
+                    "cgroup v1, exact) or the highest sampled usage (v2); page cache included",
+                )
+            )
+            self.add(
+                Figure.of(
+                    "peak_working_set",
+                    "peak working set, full run",
+                    "MB",
+                    working,
+                    "max of usage - inactive_file in the engine's stats (what docker stats "
+                    "shows), sampled as often as the engine answers (about once a second)",
+                )
+            )
+        else:
+            self.notes.append("peak memory: the engine reported no memory stats")
+        return finished
+
+    def measure_floors(self) -> None:
+        """Docker's own share: start and stop of a container doing nothing, same ports."""
+        runs: list[float] = []
+        stops: list[float] = []
+        for _ in range(self.runs):
+            started = self.start("floor", None, entrypoint=["sleep"], command=["infinity"])
+            record = engine.container_events(started.box.id, started.since)
+            created, began = event_time(record, "create"), event_time(record, "start")
+            if created is None or began is None:
+                raise BenchError("the engine reported no create/start event for the floor")
+            runs.append(began - created)
+            stops.append(self.stop(started.box).seconds)
+            self.remove(started.box)
+        self.add(
+            Figure.of(
+                "docker_run_floor",
+                "docker run -d, idle container (floor)",
+                "s",
+                runs,
+                "engine events `create` -> `start` of the image running `sleep` with --init and "
+                "four ports published: the engine's share of every start",
+            )
+        )
+        self.add(
+            Figure.of(
+                "docker_stop_floor",
+                "docker stop, idle container (floor)",
+                "s",
+                stops,
+                "engine events `kill` (SIGTERM) -> `die` of that container (tini passes "
+                "SIGTERM to sleep, which exits at once): the engine's share of every stop",
+            )
+        )
+
+    def timeline(
+        self, lines: list[tuple[float, str]], zero: float, marks: dict[str, str]
+    ) -> dict[str, float | None]:
+        return {
+            name: round(moment - zero, 3) if (moment := engine.first_time(lines, text)) else None
+            for name, text in marks.items()
+        }
+
+    def measure_start_full(self, finished: Path) -> None:
+        seconds: list[float] = []
+        codes: list[int] = []
+        runs: list[dict[str, Any]] = []
+        for run in range(self.runs):
+            data = self.copy_of(finished, f"start-{run}")
+            started = self.start("start", data)
+            ready = self.wait_ready(started)
+            status = engine.wait_exit(started.box, 300)
+            lines = engine.log_lines(started.box)
+            record = engine.container_events(started.box.id, started.since)
+            self.remove(started.box)
+            shutil.rmtree(data)
+            created = event_time(record, "create")
+            if created is None:
+                raise BenchError("the engine reported no create event")
+            began, healthy = event_time(record, "start"), event_time(record, "health_status: h")
+            seconds.append(max(ready.values()) - created)
+            codes.append(status)
+            runs.append(
+                {
+                    "ready_seconds": {k: round(v - created, 3) for k, v in ready.items()},
+                    "container_started": round(began - created, 3) if began else None,
+                    "healthy_event": round(healthy - created, 3) if healthy else None,
+                    **self.timeline(
+                        lines,
+                        created,
+                        {
+                            "entrypoint_started": "starting; config",
+                            "serve_started": "step 1/4",
+                            "fetch_started": "step 2/4",
+                            "services_ready_in_container": "wait-ready: all four services answer",
+                            "agent_started": "step 4/4",
+                        },
+                    ),
+                    "exit_code": status,
+                }
+            )
+        self.details["start_full"] = runs
+        self.add(
+            Figure.of(
+                "start_ready_full",
+                "start -> ready, full entrypoint",
+                "s",
+                seconds,
+                "from the engine's `create` event of the image (default command, prices and a "
+                "finished run already in the data folder) until all four services have "
+                "answered an MCP initialize from the host over the published 127.0.0.1 ports",
+            )
+        )
+        self.details["start_full_exit_codes"] = codes
+
+    def measure_stop_full(self, prices: Path) -> None:
+        seconds: list[float] = []
+        codes: list[int] = []
+        runs: list[dict[str, Any]] = []
+        for run in range(self.runs):
+            data = self.copy_of(prices, f"stop-{run}")
+            started = self.start("stop", data)
+            ready = self.wait_ready(started)
+            # Mid-run: once the agent has committed its first day.
+            self.wait_for_log(started.box, DAY_LINE)
+            stopped = self.stop(started.box)
+            lines = engine.log_lines(started.box)
+            self.remove(started.box)
+            shutil.rmtree(data)
+            mid_run = engine.first_time(lines, "step 4/4") is not None and (
+                engine.first_time(lines, "the agent finished") is None
+            )
+            seconds.append(stopped.seconds)
+            codes.append(stopped.exit_code)
+            runs.append(
+                {
+                    "seconds": round(stopped.seconds, 3),
+                    "exit_code": stopped.exit_code,
+                    "stopped_mid_run": mid_run,
+                    "ready_seconds": round(max(ready.values()) - started.since, 3),
+                    # seconds after the engine sent SIGTERM
+                    **self.timeline(
+                        lines,
+                        stopped.asked,
+                        {
+                            "sigterm_logged": "received SIGTERM",
+                            "agent_stop_started": "cleanup: stopping the agent",
+                            "services_stop_started": "cleanup: stopping the services",
+                            "services_stopped": "serve: all services stopped",
+                            "cleanup_done": "cleanup: done",
+                        },
+                    ),
+                    "container_died": round(stopped.died - stopped.asked, 3),
+                    "stop_call_returned": round(stopped.returned - stopped.asked, 3),
+                }
+            )
+        self.details["stop_full"] = runs
+        self.add(
+            Figure.of(
+                "stop_full",
+                "docker stop -> exit, mid-run",
+                "s",
+                seconds,
+                f"`docker stop --time {STOP_GRACE}` of a full-entrypoint container (a fresh run, "
+                "stopped once the agent has committed its first day): the engine's `kill` "
+                "(SIGTERM) event to its `die` event",
+            )
+        )
+        self.details["stop_full_exit_codes"] = codes
+        mid = sum(r["stopped_mid_run"] for r in runs)
+        self.notes.append(
+            f"stop (full entrypoint): exit codes {sorted(set(codes))}; {mid}/{len(runs)} "
+            "stopped while the agent was running"
+        )
+
+    def measure_services(self, prices: Path) -> None:
+        from ai_trader.ledger import Ledger
+        from ai_trader.market.pricebook import PriceBook
+        from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
+        from ai_trader.runtime import RunState, write_state
+
+        book = PriceBook.load(prices / MERGED_NAME)
+        dates = book.dates()
+        seconds: list[float] = []
+        stops: list[float] = []
+        codes: list[int] = []
+        breakdown: list[dict[str, Any]] = []
+        for run in range(self.runs):
+            data = self.copy_of(prices, f"services-{run}")
+            state_path = data / "agent_data" / ".runtime_env.json"
+            # The run state the agent would write: who trades, which day, where the book is.
+            today, previous = dates[-1], dates[-2]
+            write_state(state_path, RunState("bench", today, "/app/data/agent_data"))
+            Ledger(data / "agent_data" / "bench").ensure_initialized(dates[0], NASDAQ_100, 1e9)
+            self.give_to_container(data)
+            # The image's ENV supplies SERVICE_HOST=0.0.0.0, DATA_DIR and RUNTIME_ENV_PATH.
+            started = self.start(
+                "services", data, entrypoint=["python"], command=["-m", "ai_trader", "serve"]
+            )
+            ready = self.wait_ready(started)
+            record = engine.container_events(started.box.id, started.since)
+            created = event_time(record, "create")
+            if created is None:
+                raise BenchError("the engine reported no create event")
+            seconds.append(max(ready.values()) - created)
+            if run == 0:
+                self.measure_latency(started.box, state_path, book, today, previous)
+            stopped = self.stop(started.box)
+            lines = engine.log_lines(started.box)
+            self.remove(started.box)
+            shutil.rmtree(data)
+            stops.append(stopped.seconds)
+            codes.append(stopped.exit_code)
+            breakdown.append(
+                {
+                    "seconds": round(stopped.seconds, 3),
+                    **self.timeline(
+                        lines,
+                        stopped.asked,
+                        {
+                            "sigterm_logged": "SIGTERM received",
+                            "services_stopped": "all services stopped",
+                        },
+                    ),
+                    "process_exited": round(stopped.died - stopped.asked, 3),
+                    "stop_call_returned": round(stopped.returned - stopped.asked, 3),
+                }
+            )
+        self.add(
+            Figure.of(
+                "start_ready_services",
+                "start -> ready, services only",
+                "s",
+                seconds,
+                "`docker run -d --entrypoint python IMAGE -m ai_trader serve` (the image's ENV: "
+                "SERVICE_HOST=0.0.0.0, DATA_DIR, RUNTIME_ENV_PATH): the engine's `create` "
+                "event until all four answer an MCP initialize from the host",
+            )
+        )
+        self.add(
+            Figure.of(
+                "stop_services",
+                "docker stop -> exit, services only",
+                "s",
+                stops,
+                f"`docker stop --time {STOP_GRACE}` of the services-only container: `kill` "
+                "event to `die` event",
+            )
+        )
+        self.details["stop_services_exit_codes"] = codes
+        self.details["stop_services"] = breakdown
+        self.notes.append(f"stop (services only): exit codes {sorted(set(codes))}")
+
+    def measure_latency(
+        self, box: Container, state_path: Path, book: Any, today: str, previous: str
+    ) -> None:
+        from ai_trader.market.universe import NASDAQ_100
+        from ai_trader.runtime import RunState, write_state
+
+        urls = self.urls(box)
+
+        def server_cpu() -> float | None:
+            return cpu_seconds(box)
+
+        total = LATENCY_WARMUP + LATENCY_CALLS
+        symbols = [s for s in NASDAQ_100 if book.bar(s, previous)]
+        price_args = [{"symbol": symbols[i % len(symbols)], "date": previous} for i in range(total)]
+        price = asyncio.run(
+            call_latencies(urls["prices"], "get_price_local", price_args, server_cpu=server_cpu)
+        )
+        health_url = urls["prices"].removesuffix("/mcp") + HEALTH_PATH
+        health_ms = asyncio.run(health_latencies(health_url, LATENCY_CALLS))
+        days = book.dates()
+
+        def cheapest(day: str) -> str:
+            return min(symbols, key=lambda s: book.open(s, day) or float("inf"))
+
+        async def next_day(index: int) -> None:
+            # A new simulated day every TRADES_PER_DAY buys, as the agent moves from day to
+            # day: the day's stage (pending.json) holds at most that many trades.
+            if index % TRADES_PER_DAY == 0:
+                day = days[(index // TRADES_PER_DAY) % len(days)]
+                state = RunState("bench", day, "/app/data/agent_data")
+                await asyncio.to_thread(write_state, state_path, state)
+                await asyncio.to_thread(self.give_file, state_path)
+
+        buy_args = [
+            {"symbol": cheapest(days[(i // TRADES_PER_DAY) % len(days)]), "amount": 1}
+            for i in range(total)
+        ]
+        buy = asyncio.run(
+            call_latencies(urls["trade"], "buy", buy_args, next_day, server_cpu=server_cpu)
+        )
+        # The same buys all on one simulated day: the day's stage grows with every trade.
+        write_state(state_path, RunState("bench", today, "/app/data/agent_data"))
+        self.give_file(state_path)
+        same_day = [{"symbol": cheapest(today), "amount": 1}] * total
+        buy_one_day_ms = asyncio.run(call_latencies(urls["trade"], "buy", same_day)).ms
+        how_session = "one warm mcp.Client session from the host (the agent's client mode)"
+        for key, label, values, how in (
+            ("latency_price", "get_price_local", price.ms, f"{how_session}, 101 symbols in turn"),
+            ("latency_buy", "buy", buy.ms, f"{how_session}, 1 share, a new day every "
+             f"{TRADES_PER_DAY} buys"),
+        ):  # fmt: skip
+            self.add(Figure.of(f"{key}_p50", f"{label} p50", "ms", values, how))
+            p99 = percentile(values, 99)
+            self.add(
+                Figure(f"{key}_p99", f"{label} p99", "ms", p99, None, None, len(values), None, how)
+            )
+        self.add(
+            Figure.of(
+                "latency_health_p50",
+                "HTTP GET /health p50 (floor)",
+                "ms",
+                health_ms,
+                "plain httpx GET of the prices service's /health over the same published port: "
+                "the transport (docker-proxy, uvicorn, Starlette) without MCP",
+            )
+        )
+        cpu = "the engine's stats (cpu_usage.total_usage) before and after"
+        self.details["latency"] = {
+            "calls_per_tool": LATENCY_CALLS,
+            "warmup_calls": LATENCY_WARMUP,
+            "get_price_local_ms": summary(price.ms),
+            "get_price_local_cpu_ms_per_call": {
+                "client": round(price.client_cpu_ms, 3),
+                "container": round(price.server_cpu_ms, 3) if price.server_cpu_ms else None,
+            },
+            "buy_ms": summary(buy.ms),
+            "buy_cpu_ms_per_call": {
+                "client": round(buy.client_cpu_ms, 3),
+                "container": round(buy.server_cpu_ms, 3) if buy.server_cpu_ms else None,
+            },
+            "container_cpu_from": cpu,
+            "health_ms": summary(health_ms),
+            "buy_all_on_one_day_ms": summary(buy_one_day_ms),
+            "buy_all_on_one_day_first_50_p50": round(percentile(buy_one_day_ms[:50], 50), 3),
+            "buy_all_on_one_day_last_50_p50": round(percentile(buy_one_day_ms[-50:], 50), 3),
+        }
