@@ -595,10 +595,11 @@ class Bench(ImageFigures):
         )
 
     def measure_services(self, prices: Path) -> None:
+        from ai_trader.runtime import RunState, write_state
+
         from ai_trader.ledger import Ledger
         from ai_trader.market.pricebook import PriceBook
         from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
-        from ai_trader.runtime import RunState, write_state
 
         book = PriceBook.load(prices / MERGED_NAME)
         dates = book.dates()
@@ -675,8 +676,9 @@ class Bench(ImageFigures):
     def measure_latency(
         self, box: Container, state_path: Path, book: Any, today: str, previous: str
     ) -> None:
-        from ai_trader.market.universe import NASDAQ_100
         from ai_trader.runtime import RunState, write_state
+
+        from ai_trader.market.universe import NASDAQ_100
 
         urls = self.urls(box)
 

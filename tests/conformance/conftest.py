@@ -27,6 +27,7 @@ from typing import Any
 
 import pytest
 
+from ai_trader.settings import DEFAULT_PORTS
 from conformance.commands import (
     ERROR,
     Row,
@@ -44,7 +45,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 STANDIN_FILE = HERE / "compose.conformance.yml"  # a Jina stand-in for the search service
 SERVE_FILE = HERE / "compose.serve.yml"  # the services as the container's main process
 SERVICE = "ai-trader"
-SERVICE_PORTS = {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
+# The container ports of the four services: the product's own table.
+SERVICE_PORTS = DEFAULT_PORTS
 DASHBOARD_PORT = 8888
 EXPECTED_TOOLS = {
     "math": {"add", "multiply"},

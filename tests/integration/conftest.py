@@ -28,11 +28,14 @@ import engine
 import pytest
 from docker.models.containers import Container
 
+from ai_trader.settings import DEFAULT_PORTS
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
 SERVICE = "ai-trader"
 DASHBOARD = "dashboard"
-SERVICE_PORTS = {"math": 8000, "search": 8001, "trade": 8002, "prices": 8003}
+# The container ports of the four services: the product's own table.
+SERVICE_PORTS = DEFAULT_PORTS
 CONTAINER_UID = 1000
 IMAGE = f"{os.environ.get('AI_TRADER_IMAGE', 'ai-trader')}:{os.environ.get('AI_TRADER_TAG', 'dev')}"
 # Variables the product reads; the suite sets each one itself, so nothing from the
