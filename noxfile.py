@@ -28,6 +28,7 @@ ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
 # From the trove classifiers in pyproject.toml: one list for the package, nox and CI.
 PYTHONS = nox.project.python_versions(PYPROJECT)
+COVERAGE_PYTHON = PYTHONS[-1]  # whose test run is measured
 RUNTIME_LOCK = "requirements/runtime.txt"
 DEV_LOCK = "requirements/dev.txt"
 IMAGE = os.environ.get("AI_TRADER_IMAGE", "ai-trader")
@@ -132,7 +133,13 @@ def lint(session: nox.Session) -> None:
 def tests(session: nox.Session) -> None:
     """Run the package's unit and host end-to-end tests (no Docker) on each supported Python."""
     install_dev(session)
-    session.run("pytest", "tests/unit", *PARALLEL, *session.posargs)
+    if session.python == COVERAGE_PYTHON:
+        # Measured as they run: `coverage` reports from this data instead of running the
+        # whole suite a second time.
+        session.run("coverage", "erase")
+        session.run("coverage", "run", "-m", "pytest", "tests/unit", *PARALLEL, *session.posargs)
+    else:
+        session.run("pytest", "tests/unit", *PARALLEL, *session.posargs)
 
 
 @nox.session(python=PYTHONS[-1], default=True)
@@ -142,12 +149,10 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", *session.posargs)
 
 
-@nox.session(python=PYTHONS[-1], default=True)
+@nox.session(python=COVERAGE_PYTHON, default=True, requires=[f"tests-{COVERAGE_PYTHON}"])
 def coverage(session: nox.Session) -> None:
-    """Measure branch coverage of the unit and host end-to-end tests; fail below the floor."""
+    """Report branch coverage of the unit and host end-to-end tests; fail below the floor."""
     install_dev(session)
-    session.run("coverage", "erase")
-    session.run("coverage", "run", "-m", "pytest", "tests/unit", "-q", *PARALLEL, *session.posargs)
     session.run("coverage", "combine", "--quiet")
     session.run("coverage", "xml", "-q", "-o", "test-artifacts/coverage.xml", "--fail-under=0")
     # Last, so its table is what the session shows; fail_under in pyproject.toml decides.
