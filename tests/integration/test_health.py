@@ -101,9 +101,10 @@ def test_the_image_health_check_notices_frozen_services_and_their_recovery(
 def test_a_frozen_serve_process_turns_the_compose_service_unhealthy_then_healthy(
     stack: Stack,
 ) -> None:
-    # A slow model (3 s an answer, no tool calls) keeps the run going for over a minute,
-    # so nothing but the health check talks to the services while they are frozen.
-    stack.standins.set_scenario({"openai": {"delay": 3.0}})
+    # A model that takes two minutes over its first answer: the run checks the day's
+    # prices, then waits on the model, so nothing but the health check talks to the services
+    # while they are frozen (a tool call to a frozen service would rightly end the run).
+    stack.standins.set_scenario({"openai": {"delay": 120.0}})
     config = short_config(
         end_date="2025-10-31",
         models=[SLOW],

@@ -393,3 +393,21 @@ def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
     ]
     assert dates[:2] == [INIT, "2025-10-27"]
     assert len(dates) < 6  # the run stopped before its last day
+
+
+def test_a_watchlist_symbol_missing_from_the_data_is_left_out_and_logged(
+    services: Services, tmp_path: Path
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = (services.settings.data_dir / "merged.jsonl").read_text().splitlines()
+    kept = [line for line in lines if '"2. Symbol": "TSLA"' not in line]
+    assert len(kept) == len(lines) - 1
+    (data / "merged.jsonl").write_text("\n".join(kept) + "\n")
+    config = write_config(tmp_path, tmp_path / "agent_data", ["model"])
+    with running_services(service_env(data), tmp_path / "serve.log") as serve:
+        result = run_cli("run", str(config), env={**serve.env, "DATA_DIR": str(data)}, timeout=180)
+    assert result.returncode == 0, result.stderr
+    log = (tmp_path / "agent_data" / "model" / "log" / "2025-10-27" / "log.jsonl").read_text()
+    assert "No prices for TSLA around 2025-10-27; left out of today's watchlist." in log
+    assert '"symbol": "TSLA"' not in log

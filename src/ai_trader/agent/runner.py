@@ -178,6 +178,31 @@ class Runner:
         }
         return system_prompt(day, positions, opens, closes)
 
+    def _watchlist(
+        self, day: str, previous: str | None, record: Callable[[dict[str, Any]], None]
+    ) -> tuple[str, ...]:
+        """The built-in strategy's watchlist, less the symbols the data cannot support today
+        (no bar yesterday, or no open today: a symbol a partial fetch has not reached yet).
+        Leaving one out is a decision the log records, not a default in place of a result;
+        every call the strategy then makes must succeed."""
+        usable, missing = [], []
+        for symbol in builtin.DEFAULT_WATCHLIST:
+            bar = self.book.bar(symbol, previous) if previous else None
+            has_move = bar is not None and "close" in bar
+            if previous is None or (has_move and self.book.open(symbol, day) is not None):
+                usable.append(symbol)
+            else:
+                missing.append(symbol)
+        if missing:
+            record(
+                {
+                    "role": "assistant",
+                    "content": f"No prices for {', '.join(missing)} around {day}; "
+                    "left out of today's watchlist.",
+                }
+            )
+        return tuple(usable)
+
     async def _check_prices(self, toolbox: Toolbox, context: RunContext) -> None:
         """The prices service must price ``context.today`` from the same data as this run:
         otherwise every lookup of the day would be refused or wrong."""
@@ -224,7 +249,8 @@ class Runner:
             try:
                 if trader is None:
                     strategy = builtin.strategy(entry.basemodel)
-                    await strategy(call, record, day, previous, positions)
+                    watchlist = self._watchlist(day, previous, record)
+                    await strategy(call, record, day, previous, positions, watchlist)
                 else:
                     await trader.trade_day(
                         call,
