@@ -1,0 +1,186 @@
+"""Compose's hardening, each setting seen where it acts: in the engine's configuration and
+in the kernel's view of the running containers.
+
+- no-new-privileges: no process can gain privileges (setuid binaries, file capabilities);
+- cap_drop ALL, adding back only what the privilege drop uses: even the brief root start
+  holds nothing else, and the run holds no capability at all;
+- a read-only root filesystem with a small tmpfs /tmp: the run writes only its folders;
+- pids_limit: a runaway process count stops at the limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from conftest import Stack
+from processes import capability_mask, describe, processes, run_tree
+
+pytestmark = pytest.mark.container
+
+DASHBOARD = "dashboard"
+BUSY = {"AI_TRADER_CONFIG": "configs/example_llm_config.json", "OPENAI_API_KEY": "sk-stand-in"}
+# What each service may hold: the run hands folders over (CHOWN) and drops (SETUID,
+# SETGID); the dashboard only drops.
+EXPECTED_CAPS = {"ai-trader": {"CHOWN", "SETUID", "SETGID"}, DASHBOARD: {"SETUID", "SETGID"}}
+EXPECTED_PIDS_LIMIT = {"ai-trader": 256, DASHBOARD: 128}
+# The stack's folders are the suite's: the run takes their owner, or 1000 when that is root.
+RUN_UID = 1000 if os.geteuid() == 0 else os.getuid()
+
+
+class Running:
+    """The busy run and the dashboard of one compose project, both up."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+
+    def container_id(self, service: str) -> str:
+        out = self.stack.compose("ps", "--quiet", service, env=self.stack.env).stdout.strip()
+        assert out, f"{service} is not running"
+        return out
+
+    def inspect(self, service: str) -> dict[str, Any]:
+        out = subprocess.run(
+            ["docker", "inspect", self.container_id(service)],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+        return json.loads(out)[0]
+
+    def exec(self, service: str, *command: str, user: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["docker", "exec", "--user", user, self.container_id(service), *command],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def running(new_stack) -> Iterator[Running]:
+    stack = new_stack()
+    stack.standins.set_scenario({"openai": {"delay": 1.0}})
+    stack.up(**BUSY)
+    try:
+        stack.compose("up", "--detach", "--no-deps", DASHBOARD, env=stack.env)
+        stack.wait_for_log("step 4/4")
+        yield Running(stack)
+    finally:
+        stack.compose("rm", "--stop", "--force", DASHBOARD, env=stack.env, check=False)
+        stack.down()
+
+
+SERVICES = pytest.mark.parametrize("service", ["ai-trader", DASHBOARD])
+
+
+# --- no-new-privileges --------------------------------------------------------------------------
+
+
+@SERVICES
+def test_no_process_can_gain_privileges(running: Running, service: str) -> None:
+    assert "no-new-privileges:true" in running.inspect(service)["HostConfig"]["SecurityOpt"]
+    found = processes(running.container_id(service))
+    init, run = run_tree(found)
+    assert run, describe(found)
+    assert all(p.no_new_privs for p in [init, *run]), describe(found)
+
+
+# --- capabilities -----------------------------------------------------------------------------
+
+
+@SERVICES
+def test_every_capability_is_dropped_but_those_the_drop_uses(
+    running: Running, service: str
+) -> None:
+    host = running.inspect(service)["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert {cap.removeprefix("CAP_") for cap in host["CapAdd"]} == EXPECTED_CAPS[service]
+    found = processes(running.container_id(service))
+    init, run = run_tree(found)
+    # The kernel's bounding set: nothing else can ever be held in this container.
+    assert init.cap_bnd == capability_mask(*EXPECTED_CAPS[service]), describe(found)
+    assert all(p.cap_eff == p.cap_prm == 0 for p in run), describe(found)
+
+
+def test_root_in_the_container_cannot_override_file_permissions(running: Running) -> None:
+    made = running.exec(
+        "ai-trader", "sh", "-c", "umask 077 && echo secret > /tmp/private", user=str(RUN_UID)
+    )
+    assert made.returncode == 0, made.stderr
+    # Without DAC_OVERRIDE and FOWNER, root can neither read nor loosen another user's file.
+    read = running.exec("ai-trader", "cat", "/tmp/private", user="0")
+    assert read.returncode != 0
+    assert "Permission denied" in read.stderr
+    loosen = running.exec("ai-trader", "chmod", "644", "/tmp/private", user="0")
+    assert loosen.returncode != 0
+    assert "Operation not permitted" in loosen.stderr
+
+
+# --- read-only root filesystem -------------------------------------------------------------------
+
+
+@SERVICES
+def test_the_root_filesystem_is_read_only_even_for_root(running: Running, service: str) -> None:
+    assert running.inspect(service)["HostConfig"]["ReadonlyRootfs"] is True
+    for user, path in ((str(RUN_UID), "/app/probe"), ("0", "/usr/local/probe")):
+        done = running.exec(service, "touch", path, user=user)
+        assert done.returncode != 0
+        assert "Read-only file system" in done.stderr
+
+
+@SERVICES
+def test_tmp_is_a_small_writable_tmpfs_without_devices_setuid_or_exec(
+    running: Running, service: str
+) -> None:
+    assert "/tmp" in running.inspect(service)["HostConfig"]["Tmpfs"]
+    mounts = running.exec(service, "cat", "/proc/mounts", user=str(RUN_UID)).stdout
+    tmp = next(line.split() for line in mounts.splitlines() if line.split()[1] == "/tmp")
+    assert tmp[2] == "tmpfs"
+    assert {"rw", "nosuid", "nodev", "noexec"} <= set(tmp[3].split(","))
+    assert any(option.startswith("size=") for option in tmp[3].split(","))
+    wrote = running.exec(service, "sh", "-c", "echo ok > /tmp/probe", user=str(RUN_UID))
+    assert wrote.returncode == 0, wrote.stderr
+
+
+# --- pids_limit -------------------------------------------------------------------------------
+
+# Starts threads until the kernel refuses one; prints how many it had then.
+SPAWN = """
+import threading
+stop, started = threading.Event(), 0
+try:
+    while started < 10_000:
+        threading.Thread(target=stop.wait, daemon=True).start()
+        started += 1
+except RuntimeError:
+    pass
+stop.set()
+print(started)
+"""
+
+
+@SERVICES
+def test_the_process_count_has_a_limit(running: Running, service: str) -> None:
+    limit = EXPECTED_PIDS_LIMIT[service]
+    assert running.inspect(service)["HostConfig"]["PidsLimit"] == limit
+    cgroup = running.exec(
+        service,
+        "sh", "-c", "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max",
+        user=str(RUN_UID),
+    )  # fmt: skip
+    assert cgroup.stdout.strip() == str(limit), cgroup.stderr
+
+
+def test_a_runaway_process_count_stops_at_the_limit(running: Running) -> None:
+    # In a container of its own (compose run), so that the busy run is not starved.
+    done = running.stack.compose(
+        "run", "--rm", "--no-deps", "ai-trader", "exec", "python", "-c", SPAWN,
+        env=running.stack.env, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    started = int(done.stdout.strip().splitlines()[-1])
+    # The limit, less the container's few other tasks (init, python's main thread), is what
+    # stopped it: not memory, and not the 10,000 the loop allows.
+    limit = EXPECTED_PIDS_LIMIT["ai-trader"]
+    assert limit - 16 < started < limit, started
