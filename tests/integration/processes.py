@@ -14,7 +14,7 @@ import subprocess
 from dataclasses import dataclass
 
 # Capability numbers from linux/capability.h, for the ones the tests name.
-CAPABILITIES = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "SETGID": 6, "SETUID": 7}
+CAPABILITIES = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "KILL": 5, "SETGID": 6, "SETUID": 7}
 
 _READER = r"""
 import json, os

@@ -2,8 +2,8 @@
 in the kernel's view of the running containers.
 
 - no-new-privileges: no process can gain privileges (setuid binaries, file capabilities);
-- cap_drop ALL, adding back only what the privilege drop uses: even the brief root start
-  holds nothing else, and the run holds no capability at all;
+- cap_drop ALL, adding back only what the root start and Docker's init need: root in the
+  container holds nothing else, and the run holds no capability at all;
 - a read-only root filesystem with a small tmpfs /tmp: the run writes only its folders;
 - pids_limit: a runaway process count stops at the limit.
 """
@@ -14,19 +14,26 @@ import json
 import os
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Stack
+from conftest import Compose, Stack, default_env
 from processes import capability_mask, describe, processes, run_tree
 
 pytestmark = pytest.mark.container
 
 DASHBOARD = "dashboard"
+# A run that stays busy for the whole module: the shipped example config's OpenAI entry,
+# with each model answer 30 s away (23 days of them; within the agent's 120 s timeout).
 BUSY = {"AI_TRADER_CONFIG": "configs/example_llm_config.json", "OPENAI_API_KEY": "sk-stand-in"}
-# What each service may hold: the run hands folders over (CHOWN) and drops (SETUID,
-# SETGID); the dashboard only drops.
-EXPECTED_CAPS = {"ai-trader": {"CHOWN", "SETUID", "SETGID"}, DASHBOARD: {"SETUID", "SETGID"}}
+SLOW_ANSWERS = {"openai": {"delay": 30}}
+# What each service may hold: the run hands folders over (CHOWN), both drop (SETUID,
+# SETGID), and Docker's init, which stays root, passes signals on to them (KILL).
+EXPECTED_CAPS = {
+    "ai-trader": {"CHOWN", "SETUID", "SETGID", "KILL"},
+    DASHBOARD: {"SETUID", "SETGID", "KILL"},
+}
 EXPECTED_PIDS_LIMIT = {"ai-trader": 256, DASHBOARD: 128}
 # The stack's folders are the suite's: the run takes their owner, or 1000 when that is root.
 RUN_UID = 1000 if os.geteuid() == 0 else os.getuid()
@@ -60,7 +67,7 @@ class Running:
 @pytest.fixture(scope="module")
 def running(new_stack) -> Iterator[Running]:
     stack = new_stack()
-    stack.standins.set_scenario({"openai": {"delay": 1.0}})
+    stack.standins.set_scenario(SLOW_ANSWERS)
     stack.up(**BUSY)
     try:
         stack.compose("up", "--detach", "--no-deps", DASHBOARD, env=stack.env)
@@ -101,6 +108,31 @@ def test_every_capability_is_dropped_but_those_the_drop_uses(
     # The kernel's bounding set: nothing else can ever be held in this container.
     assert init.cap_bnd == capability_mask(*EXPECTED_CAPS[service]), describe(found)
     assert all(p.cap_eff == p.cap_prm == 0 for p in run), describe(found)
+
+
+def test_docker_stop_reaches_the_dropped_dashboard_through_dockers_init(
+    docker_compose_command: str, docker_compose_file: list[str], compose: Compose, tmp_path: Path
+) -> None:
+    # Docker's init is root and the dashboard is not: without KILL the init could not pass
+    # the SIGTERM on, and would die with an error instead. (The run's own stop, with its
+    # cleanup and status 143, is test_cleanup.py's.) A project of its own, so that the
+    # module's running dashboard stays up.
+    own = Compose(docker_compose_command, docker_compose_file, f"{compose.project}-stop")
+    env = default_env(tmp_path / "data", tmp_path / "logs")
+    try:
+        own("up", "--detach", "--no-deps", "--wait", DASHBOARD, env=env)
+        own("stop", DASHBOARD, env=env)
+        cid = own("ps", "--all", "--quiet", DASHBOARD, env=env).stdout.strip()
+        state = json.loads(
+            subprocess.run(["docker", "inspect", cid], capture_output=True, text=True,
+                           check=True).stdout
+        )[0]["State"]  # fmt: skip
+        logs = own("logs", DASHBOARD, env=env, check=False).stdout
+        assert state["ExitCode"] == 0, logs
+        assert "dashboard: stopped" in logs
+        assert "tini" not in logs
+    finally:
+        own("down", "--volumes", "--remove-orphans", "--timeout", "5", env=env, check=False)
 
 
 def test_root_in_the_container_cannot_override_file_permissions(running: Running) -> None:

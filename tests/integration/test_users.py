@@ -25,9 +25,10 @@ from processes import describe, processes, run_tree
 pytestmark = pytest.mark.container
 
 SHORT = {"END_DATE": "2025-10-03"}
-# A run kept busy by a slow model answer (the stand-in waits a second), so its
-# processes can be listed: the shipped example config with its OpenAI entry enabled.
+# A run kept busy by slow model answers (30 s each, within the agent's timeout), so that
+# its processes can be listed: the shipped example config, whose OpenAI entry is enabled.
 BUSY = {"AI_TRADER_CONFIG": "configs/example_llm_config.json", "OPENAI_API_KEY": "sk-stand-in"}
+SLOW_ANSWERS = {"openai": {"delay": 30}}
 # Who makes ./data and ./logs (None: nobody, Docker creates them as root), and who then
 # owns what the run writes.
 FOLDERS = {
@@ -142,7 +143,7 @@ def test_the_runs_files_belong_to_the_owner_of_the_folders(stack: Stack, case: s
 @pytest.mark.parametrize("case", list(FOLDERS))
 def test_no_process_of_the_run_is_root_or_holds_a_capability(stack: Stack, case: str) -> None:
     uid, gid = make_folders(stack, case)
-    stack.standins.set_scenario({"openai": {"delay": 1.0}})
+    stack.standins.set_scenario(SLOW_ANSWERS)
     stack.up(**BUSY)
     stack.wait_for_log("step 4/4")
     found = processes(stack.container_id())
@@ -163,7 +164,7 @@ def test_no_process_of_the_run_is_root_or_holds_a_capability(stack: Stack, case:
 
 def test_the_healthcheck_runs_as_the_runs_user_too(stack: Stack) -> None:
     uid, _ = make_folders(stack, "made-by-uid-1234")
-    stack.standins.set_scenario({"openai": {"delay": 1.0}})
+    stack.standins.set_scenario(SLOW_ANSWERS)
     stack.up(**BUSY)
     stack.wait_for_log("step 4/4")
     check = stack.inspect()["Config"]["Healthcheck"]["Test"]
