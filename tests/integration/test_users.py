@@ -238,10 +238,8 @@ def test_a_folder_another_user_owns_is_not_taken_over(stack: Stack, finished: Pa
 def test_a_root_folder_the_container_cannot_take_over_is_one_line_and_exit_2(stack: Stack) -> None:
     # Root's folder, with a file root put there, and a container without the CHOWN
     # capability: the one thing that cannot hand a folder over.
+    (stack.data / "notes.txt").write_text("mine\n")
     make_folders(stack, "made-by-root")
-    notes = stack.data / "notes.txt"
-    notes.write_text("mine\n")
-    give(notes, 0, 0)
     before = snapshot(stack.data)
     done = subprocess.run(
         ["docker", "run", "--rm", "--user", "0:0", "--cap-drop", "ALL", "--cap-add", "SETUID",
