@@ -191,13 +191,16 @@ def expose_pythons() -> None:
         if found is None:
             missing.append(minor)
             continue
-        PYTHON_SHIMS.mkdir(parents=True, exist_ok=True)
         shim = PYTHON_SHIMS / f"python{minor}"
         # A wrapper, not a symlink: the interpreter then reports its own path to nox.
         temporary = shim.with_suffix(f".{os.getpid()}")
-        temporary.write_text(f'#!/bin/sh\nexec {shlex.quote(str(found))} "$@"\n')
-        temporary.chmod(0o755)
-        temporary.replace(shim)
+        try:
+            PYTHON_SHIMS.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(f'#!/bin/sh\nexec {shlex.quote(str(found))} "$@"\n')
+            temporary.chmod(0o755)
+            temporary.replace(shim)
+        except OSError:  # a checkout we may not write: nox cannot be shown the way
+            missing.append(minor)
     if PYTHON_SHIMS.is_dir() and len(missing) < len(PYTHONS):
         os.environ["PATH"] = os.pathsep.join([str(PYTHON_SHIMS), os.environ.get("PATH", "")])
     if line := bootstrap.missing_pythons(missing):

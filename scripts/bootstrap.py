@@ -200,12 +200,22 @@ def pyenv_versions(minor: str, installed: Iterable[str]) -> list[str]:
 def pyenv_interpreter(
     minor: str, root: Path, works: Callable[[Path], bool]
 ) -> Path | None:  # fmt: skip
-    """The newest working pythonX.Y among pyenv's installed versions under `root`."""
+    """The newest working pythonX.Y among pyenv's installed versions under `root`.
+
+    None when there is no pyenv there, or one this user may not read (another user's).
+    """
     versions = root / "versions"
-    installed = [entry.name for entry in versions.iterdir()] if versions.is_dir() else []
+    try:
+        installed = [entry.name for entry in versions.iterdir()]
+    except OSError:
+        return None
     for version in pyenv_versions(minor, installed):
         candidate = versions / version / "bin" / f"python{minor}"
-        if candidate.is_file() and works(candidate):
+        try:
+            usable = candidate.is_file() and works(candidate)
+        except OSError:
+            usable = False
+        if usable:
             return candidate
     return None
 

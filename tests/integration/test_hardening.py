@@ -119,6 +119,7 @@ def test_docker_stop_reaches_the_dropped_dashboard_through_dockers_init(
     # module's running dashboard stays up.
     own = Compose(docker_compose_command, docker_compose_file, f"{compose.project}-stop")
     env = default_env(tmp_path / "data", tmp_path / "logs")
+    (tmp_path / "data").mkdir()
     try:
         own("up", "--detach", "--no-deps", "--wait", DASHBOARD, env=env)
         own("stop", DASHBOARD, env=env)

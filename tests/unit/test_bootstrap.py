@@ -233,6 +233,11 @@ def test_no_pyenv_means_no_pyenv_python(tmp_path: Path) -> None:
     assert bootstrap.pyenv_interpreter("3.12", tmp_path / "absent", lambda _: True) is None
 
 
+def test_a_pyenv_that_cannot_be_read_means_no_pyenv_python(tmp_path: Path) -> None:
+    (tmp_path / "versions").write_text("not a folder")  # listing it fails, as EACCES would
+    assert bootstrap.pyenv_interpreter("3.12", tmp_path, lambda _: True) is None
+
+
 def test_uv_is_asked_only_for_its_own_pythons() -> None:
     command = bootstrap.uv_find_command("/usr/bin/uv", "3.13")
     assert command[:3] == ["/usr/bin/uv", "python", "find"]
