@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.util
 import os
@@ -183,15 +184,18 @@ def expose_pythons() -> None:
     A pyenv shim that exists but is not selected counts as not on PATH. A Python found
     nowhere gets one line now; its session then fails (error_on_missing_interpreters).
     """
-    missing = []
+    exposed, missing = [], []
     for minor in PYTHONS:
-        if python_minor(f"python{minor}") == minor:
+        shim = PYTHON_SHIMS / f"python{minor}"
+        on_path = shutil.which(f"python{minor}")
+        if on_path and Path(on_path).parent != PYTHON_SHIMS and python_minor(on_path) == minor:
+            with contextlib.suppress(OSError):
+                shim.unlink(missing_ok=True)  # an earlier wrapper must not shadow it
             continue
         found = find_python(minor)
         if found is None:
             missing.append(minor)
             continue
-        shim = PYTHON_SHIMS / f"python{minor}"
         # A wrapper, not a symlink: the interpreter then reports its own path to nox.
         temporary = shim.with_suffix(f".{os.getpid()}")
         try:
@@ -201,8 +205,11 @@ def expose_pythons() -> None:
             temporary.replace(shim)
         except OSError:  # a checkout we may not write: nox cannot be shown the way
             missing.append(minor)
-    if PYTHON_SHIMS.is_dir() and len(missing) < len(PYTHONS):
-        os.environ["PATH"] = os.pathsep.join([str(PYTHON_SHIMS), os.environ.get("PATH", "")])
+        else:
+            exposed.append(minor)
+    path = os.environ.get("PATH", "")
+    if exposed and str(PYTHON_SHIMS) not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([str(PYTHON_SHIMS), path])
     if line := bootstrap.missing_pythons(missing):
         print(f"nox > {line.message}", file=sys.stderr)
 
@@ -380,7 +387,8 @@ def integration(session: nox.Session) -> None:
 def up(session: nox.Session) -> None:
     """Run the main job: the offline default in the container via compose (builds first).
 
-    Returns the run's own exit status; the dashboard stops when the run ends.
+    Passes or fails with the run itself (compose returns the run's exit status), and the
+    dashboard stops when the run ends.
     """
     ensure_engine(session)
     session.install("--require-hashes", "-r", DEV_LOCK)

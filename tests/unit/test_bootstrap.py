@@ -298,6 +298,18 @@ def test_a_python_only_pyenv_holds_is_put_on_path_for_nox(tmp_path: Path, nox_co
     assert ran.stdout.strip() == minor
 
 
+def test_a_python_on_path_removes_an_earlier_wrapper(tmp_path: Path, nox_copy: Path) -> None:
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stale = nox_copy / ".nox" / ".pythons" / f"python{minor}"
+    stale.parent.mkdir(parents=True)
+    stale.write_text('#!/bin/sh\nexec /nonexistent/python "$@"\n')
+    env = bare_env(tmp_path, tmp_path / "no-pyenv")
+    (tmp_path / "empty" / f"python{minor}").symlink_to(sys.executable)  # on PATH now
+    done = run_nox(nox_copy, "--list", env=env)
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists()
+
+
 def test_a_python_found_nowhere_is_reported_at_once(tmp_path: Path, nox_copy: Path) -> None:
     done = run_nox(nox_copy, "--list", env=bare_env(tmp_path, tmp_path / "no-pyenv"))
     assert done.returncode == 0, done.stderr
