@@ -42,8 +42,9 @@ WORKDIR /app
 # Metadata before the code: a code change then rebuilds only the layers below.
 # The four MCP services, and the dashboard (`ai-trader dashboard`).
 EXPOSE 8000 8001 8002 8003 8888
+# Through the entrypoint, so that a container started as root checks as the run's user.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-m", "ai_trader", "healthcheck"]
+    CMD ["/app/entrypoint.sh", "exec", "python", "-m", "ai_trader", "healthcheck"]
 ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["configs/default_config.json"]
 COPY entrypoint.sh /app/entrypoint.sh
@@ -54,6 +55,9 @@ COPY src/ /app/src/
 RUN python -m compileall -q /app/src \
     && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner, \
 ai_trader.dashboard.app"
+# The image's own user. Compose starts the container as root instead, only so that the
+# entrypoint can hand the mounted folders to their owner and drop to that user (setpriv,
+# from util-linux, which Debian's base images carry).
 USER 1000:1000
 
 # Last, so a new revision changes only this metadata and no layer above.

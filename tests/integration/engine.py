@@ -150,34 +150,59 @@ class LogFollower(threading.Thread):
 # --- processes inside a container ----------------------------------------------------------
 
 # Reads /proc inside the container with the image's own Python (the image has no `ps`).
-_PROCESSES = """
+# A reader run inside the container (as nobody): for each process its parent, its real,
+# effective, saved and filesystem uids and gids, its capability sets and no-new-privs.
+_PROCESSES = r"""
 import json, os
 found = []
-for pid in os.listdir("/proc"):
-    if not pid.isdigit() or int(pid) == os.getpid():
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == os.getpid():
         continue
     try:
-        with open(f"/proc/{pid}/status") as status:
-            fields = dict(line.split(":", 1) for line in status if ":" in line)
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            args = cmdline.read().replace(b"\\0", b" ").decode(errors="replace").strip()
+        with open(f"/proc/{pid}/status") as f:
+            status = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = [part.decode(errors="replace") for part in f.read().split(b"\0") if part]
     except OSError:
-        continue
-    uids, gids = fields["Uid"].split(), fields["Gid"].split()
-    found.append({"pid": int(pid), "uid": int(uids[0]), "euid": int(uids[1]),
-                  "gid": int(gids[0]), "egid": int(gids[1]), "args": args})
+        continue  # it ended while we looked
+    found.append({
+        "pid": int(pid), "ppid": int(status["PPid"]), "name": status["Name"],
+        "cmdline": cmdline,
+        "uids": [int(n) for n in status["Uid"].split()],
+        "gids": [int(n) for n in status["Gid"].split()],
+        "cap_prm": int(status["CapPrm"], 16), "cap_eff": int(status["CapEff"], 16),
+        "cap_bnd": int(status["CapBnd"], 16), "no_new_privs": status.get("NoNewPrivs") == "1",
+    })
 print(json.dumps(found))
 """
+# Capability numbers from linux/capability.h, for the ones the tests name.
+CAPABILITIES = {"CHOWN": 0, "DAC_OVERRIDE": 1, "FOWNER": 3, "KILL": 5, "SETGID": 6, "SETUID": 7}
 
 
 @dataclass(frozen=True)
 class Process:
     pid: int  # in the container's PID namespace
-    uid: int
-    euid: int
-    gid: int
-    egid: int
-    args: str
+    ppid: int
+    name: str
+    cmdline: tuple[str, ...]
+    uids: tuple[int, ...]  # real, effective, saved, filesystem
+    gids: tuple[int, ...]
+    cap_prm: int
+    cap_eff: int
+    cap_bnd: int
+    no_new_privs: bool
+
+    @property
+    def uid(self) -> int:
+        return self.uids[0]
+
+    @property
+    def euid(self) -> int:
+        return self.uids[1]
+
+    @property
+    def args(self) -> str:
+        return " ".join(self.cmdline) or self.name
 
 
 def exec_python(box: Container, code: str, user: str = "") -> str:
@@ -189,9 +214,59 @@ def exec_python(box: Container, code: str, user: str = "") -> str:
     return out
 
 
+@dataclass(frozen=True)
+class Executed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def execute(box: Container, command: list[str], user: str = "") -> Executed:
+    """Run a command inside a running container (as `docker exec` does): its status and
+    output, whatever the status."""
+    done = box.exec_run(command, user=user, demux=True)
+    out, err = (part.decode("utf-8", "replace") if part else "" for part in done.output)
+    return Executed(done.exit_code, out, err)
+
+
 def processes(box: Container) -> list[Process]:
     """Every process in the container (this probe itself left out), through `exec_run`."""
-    return [Process(**row) for row in json.loads(exec_python(box, _PROCESSES))]
+    rows = json.loads(exec_python(box, _PROCESSES, user="65534:65534"))
+    return [
+        Process(
+            **{
+                **row,
+                "cmdline": tuple(row["cmdline"]),
+                "uids": tuple(row["uids"]),
+                "gids": tuple(row["gids"]),
+            }
+        )
+        for row in rows
+    ]
+
+
+def run_tree(found: list[Process]) -> tuple[Process, list[Process]]:
+    """Docker's init (PID 1), and every process descended from it: the run. (`docker exec`
+    processes, the health check among them, have no parent in the container.)"""
+    by_pid = {p.pid: p for p in found}
+    tree: list[Process] = []
+    parents = {1}
+    while more := [p for p in found if p.ppid in parents and p.pid not in parents]:
+        tree += more
+        parents.update(p.pid for p in more)
+    return by_pid[1], sorted(tree, key=lambda p: p.pid)
+
+
+def capability_mask(*names: str) -> int:
+    return sum(1 << CAPABILITIES[name] for name in names)
+
+
+def describe(found: list[Process]) -> str:
+    """A ps-like listing for assertion messages."""
+    return "\n".join(
+        f"{p.pid:>6} {p.ppid:>6} uid={p.uids} gid={p.gids} eff={p.cap_eff:#x} {p.args}"
+        for p in sorted(found, key=lambda p: p.pid)
+    )
 
 
 def find_process(box: Container, command: str) -> Process:
