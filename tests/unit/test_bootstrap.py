@@ -264,6 +264,7 @@ def nox_copy(tmp_path: Path) -> Path:
     (tmp_path / "scripts").mkdir()
     shutil.copy2(ROOT / "noxfile.py", tmp_path / "noxfile.py")
     shutil.copy2(ROOT / "scripts/bootstrap.py", tmp_path / "scripts/bootstrap.py")
+    shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
 
