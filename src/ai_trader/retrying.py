@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from tenacity import (
     AsyncRetrying,
@@ -20,17 +21,37 @@ from tenacity import (
     stop_after_attempt,
     wait_exponential,
 )
+from tenacity.retry import RetryBaseT
+from tenacity.stop import StopBaseT
+from tenacity.wait import WaitBaseT
 
 log = logging.getLogger(__name__)
 
 
-def _announce(what: str) -> Callable[[RetryCallState], None]:
+class _Policy(NamedTuple):
+    stop: StopBaseT
+    wait: WaitBaseT
+    retry: RetryBaseT
+    before_sleep: Callable[[RetryCallState], None]
+    reraise: bool
+
+
+def _policy(
+    what: str, attempts: int, base: float, cap: float, retry_on: tuple[type[BaseException], ...]
+) -> _Policy:
     def announce(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
         log.warning("%s: %s; retrying in %.1f s", what, error, delay)
 
-    return announce
+    return _Policy(
+        stop=stop_after_attempt(max(1, attempts)),
+        # base, 2*base, 4*base ... seconds, never more than cap.
+        wait=wait_exponential(multiplier=base, exp_base=2, min=0, max=cap),
+        retry=retry_if_exception_type(retry_on),
+        before_sleep=announce,
+        reraise=True,  # the caller sees the last error itself, not a RetryError
+    )
 
 
 def retrying(
@@ -43,15 +64,7 @@ def retrying(
     sleep: Callable[[float], None],
 ) -> Retrying:
     """``for attempt in retrying(...): with attempt: ...`` for blocking calls."""
-    return Retrying(
-        sleep=sleep,
-        stop=stop_after_attempt(max(1, attempts)),
-        # base, 2*base, 4*base ... seconds, never more than cap.
-        wait=wait_exponential(multiplier=base, exp_base=2, min=0, max=cap),
-        retry=retry_if_exception_type(retry_on),
-        before_sleep=_announce(what),
-        reraise=True,  # the caller sees the last error itself, not a RetryError
-    )
+    return Retrying(sleep=sleep, **_policy(what, attempts, base, cap, retry_on)._asdict())
 
 
 def async_retrying(
@@ -65,11 +78,4 @@ def async_retrying(
 ) -> AsyncRetrying:
     """``async for attempt in async_retrying(...): with attempt: ...`` for coroutines; the
     same policy as ``retrying``."""
-    return AsyncRetrying(
-        sleep=sleep,
-        stop=stop_after_attempt(max(1, attempts)),
-        wait=wait_exponential(multiplier=base, exp_base=2, min=0, max=cap),
-        retry=retry_if_exception_type(retry_on),
-        before_sleep=_announce(what),
-        reraise=True,
-    )
+    return AsyncRetrying(sleep=sleep, **_policy(what, attempts, base, cap, retry_on)._asdict())
