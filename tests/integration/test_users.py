@@ -152,7 +152,7 @@ def test_no_process_of_the_run_is_root_or_holds_a_capability(stack: Stack, case:
 
     # PID 1 is Docker's init: it starts as the container's user and only forwards signals.
     assert init.cmdline[:3] == ("/sbin/docker-init", "--", "/app/entrypoint.sh"), listing
-    commands = " | ".join(p.command for p in run)
+    commands = " | ".join(p.args for p in run)
     assert "/app/entrypoint.sh" in commands, listing
     assert "ai_trader serve" in commands, listing
     assert "ai_trader run" in commands, listing
