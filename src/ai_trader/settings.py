@@ -26,22 +26,31 @@ MAX_JOBS = 64
 @dataclass(frozen=True)
 class ServiceSpec:
     name: str
-    port_variable: str  # the original AI-Trader's variable for the listening port
+    port_variable: str  # the port it listens on (the original AI-Trader's variable)
     default_port: int
+    # The host port compose publishes it on (docker-compose.yml; the product never reads
+    # it). A name of its own, so that each variable means one thing everywhere.
+    publish_variable: str
 
 
 # The one table of the four MCP services. Client code (the agent, the health check)
 # reads it from here, so it never imports the server stack to learn the names.
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("math", "MATH_HTTP_PORT", 8000),
-    ServiceSpec("search", "SEARCH_HTTP_PORT", 8001),
-    ServiceSpec("trade", "TRADE_HTTP_PORT", 8002),
-    ServiceSpec("prices", "GETPRICE_HTTP_PORT", 8003),
+    ServiceSpec("math", "MATH_HTTP_PORT", 8000, "AI_TRADER_MATH_PORT"),
+    ServiceSpec("search", "SEARCH_HTTP_PORT", 8001, "AI_TRADER_SEARCH_PORT"),
+    ServiceSpec("trade", "TRADE_HTTP_PORT", 8002, "AI_TRADER_TRADE_PORT"),
+    ServiceSpec("prices", "GETPRICE_HTTP_PORT", 8003, "AI_TRADER_PRICES_PORT"),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
 DEFAULT_PORTS = {spec.name: spec.default_port for spec in SERVICES}
 PORT_VARIABLES = {spec.name: spec.port_variable for spec in SERVICES}
 DASHBOARD_PORT = 8888
+DASHBOARD_PUBLISH_VARIABLE = "AI_TRADER_DASHBOARD_PORT"
+# Every host port compose publishes, by the variable that chooses it.
+PUBLISH_VARIABLES: dict[str, int] = {
+    **{spec.publish_variable: spec.default_port for spec in SERVICES},
+    DASHBOARD_PUBLISH_VARIABLE: DASHBOARD_PORT,
+}
 # Each service's cheapest route; the MCP endpoint is what readiness and health ask.
 HEALTH_PATH = "/health"
 MCP_PATH = "/mcp"

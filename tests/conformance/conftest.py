@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from ai_trader.settings import DEFAULT_PORTS
+from ai_trader.settings import DASHBOARD_PORT, DEFAULT_PORTS, PUBLISH_VARIABLES
 from conformance.commands import (
     ERROR,
     Row,
@@ -47,7 +47,7 @@ SERVE_FILE = HERE / "compose.serve.yml"  # the services as the container's main 
 SERVICE = "ai-trader"
 # The container ports of the four services: the product's own table.
 SERVICE_PORTS = DEFAULT_PORTS
-DASHBOARD_PORT = 8888
+
 EXPECTED_TOOLS = {
     "math": {"add", "multiply"},
     "search": {"get_information"},
@@ -272,16 +272,7 @@ def host_folders(root: Path) -> tuple[Path, Path, dict[str, str]]:
         "AI_TRADER_DATA_DIR": str(data),
         "AI_TRADER_LOGS_DIR": str(logs),
         # Empty host ports: Docker publishes on free ephemeral ports of 127.0.0.1.
-        **dict.fromkeys(
-            (
-                "MATH_HTTP_PORT",
-                "SEARCH_HTTP_PORT",
-                "TRADE_HTTP_PORT",
-                "GETPRICE_HTTP_PORT",
-                "DASHBOARD_PORT",
-            ),
-            "",
-        ),
+        **dict.fromkeys(PUBLISH_VARIABLES, ""),
         "AI_TRADER_IMAGE": os.environ.get("AI_TRADER_IMAGE", "ai-trader"),
         "AI_TRADER_TAG": os.environ.get("AI_TRADER_TAG", "dev"),
     }

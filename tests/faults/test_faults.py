@@ -25,6 +25,7 @@ from conftest import (
 )
 
 from ai_trader.lock import LOCK_NAME, holder
+from ai_trader.settings import PORT_VARIABLES
 from standins import StandIns
 from unit.support import Services, cli_env, free_ports, run_cli, service_env
 
@@ -115,7 +116,7 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
     table: Table,
 ):
     check = table.check("kill -9 of serve mid-run, then a clean run")
-    names = ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT")
+    names = list(PORT_VARIABLES.values())
     one_line = 0
     rows_at_kill = []
     for trial in range(SERVE_KILLS):
@@ -290,7 +291,7 @@ def test_serve_without_merged_jsonl_makes_the_run_fail_and_commit_no_day(
     check = table.check("serve has no merged.jsonl")
     empty = tmp_path / "empty"
     empty.mkdir()
-    names = ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT")
+    names = list(PORT_VARIABLES.values())
     ports = dict(zip(names, map(str, free_ports(4)), strict=True))
     config = write_config(tmp_path, tmp_path / "agent_data")
     with own_serve(empty, ports):

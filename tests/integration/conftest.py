@@ -28,7 +28,7 @@ import engine
 import pytest
 from docker.models.containers import Container
 
-from ai_trader.settings import DEFAULT_PORTS
+from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, DEFAULT_PORTS, PUBLISH_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
@@ -212,16 +212,7 @@ def default_env(data: Path, logs: Path) -> dict[str, str]:
         "AI_TRADER_DATA_DIR": str(data),
         "AI_TRADER_LOGS_DIR": str(logs),
         # Empty host ports: compose publishes on free ephemeral ports.
-        **dict.fromkeys(
-            (
-                "MATH_HTTP_PORT",
-                "SEARCH_HTTP_PORT",
-                "TRADE_HTTP_PORT",
-                "GETPRICE_HTTP_PORT",
-                "DASHBOARD_PORT",
-            ),
-            "",
-        ),
+        **dict.fromkeys(PUBLISH_VARIABLES, ""),
         # AI_TRADER_BIND is left unset on purpose: the tests check compose's own default.
         # AI_TRADER_UID/GID too: the run takes the owner of the data folder by itself.
     }
@@ -378,8 +369,8 @@ class Dashboard:
 
     def __init__(self, stack: Stack, **extra: str) -> None:
         self.stack = stack
-        # An empty DASHBOARD_PORT: an ephemeral host port, so nothing on 8888 collides.
-        self.env = {**stack.env, "DASHBOARD_PORT": "", **extra}
+        # An empty host port: an ephemeral one, so nothing on 8888 collides.
+        self.env = {**stack.env, DASHBOARD_PUBLISH_VARIABLE: "", **extra}
 
     def up(self, timeout: float = 60) -> str:
         self.stack.compose("up", "--detach", "--no-deps", DASHBOARD, env=self.env)

@@ -132,3 +132,14 @@ def test_settings_are_read_from_the_process_environment_by_default(
 ):
     monkeypatch.setenv("MATH_HTTP_PORT", "9200")
     assert load_settings().ports["math"] == 9200
+
+
+def test_compose_publishes_each_service_on_the_host_port_variable_of_the_table():
+    from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, SERVICES
+
+    compose = (Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text()
+    for spec in SERVICES:
+        published = f"${{{spec.publish_variable}-{spec.default_port}}}:{spec.default_port}"
+        assert published in compose, spec
+        assert spec.port_variable not in compose  # the listen port means one thing only
+    assert f"${{{DASHBOARD_PUBLISH_VARIABLE}-8888}}:8888" in compose
