@@ -47,7 +47,13 @@ DEFECTS: tuple[Defect, ...] = (
     Defect(
         "dockerfile-healthcheck-never-fails",
         "the image's HEALTHCHECK is a command that always succeeds",
-        (Edit("Dockerfile", 'CMD ["python", "-m", "ai_trader", "healthcheck"]', 'CMD ["true"]'),),
+        (
+            Edit(
+                "Dockerfile",
+                'CMD ["/app/entrypoint.sh", "exec", "python", "-m", "ai_trader", "healthcheck"]',
+                'CMD ["true"]',
+            ),
+        ),
         "integration",
         ("-k", "image_health_check"),
     ),
@@ -115,8 +121,8 @@ DEFECTS: tuple[Defect, ...] = (
         (
             Edit(
                 "docker-compose.yml",
-                '"${AI_TRADER_BIND:-127.0.0.1}:${TRADE_HTTP_PORT-8002}:8002"',
-                '"${AI_TRADER_BIND:-0.0.0.0}:${TRADE_HTTP_PORT-8002}:8002"',
+                '"${AI_TRADER_BIND:-127.0.0.1}:${AI_TRADER_TRADE_PORT-8002}:8002"',
+                '"${AI_TRADER_BIND:-0.0.0.0}:${AI_TRADER_TRADE_PORT-8002}:8002"',
             ),
         ),
         "integration",
@@ -141,7 +147,8 @@ DEFECTS: tuple[Defect, ...] = (
         (
             Edit(
                 "docker-compose.yml",
-                'test: ["CMD", "python", "-m", "ai_trader", "healthcheck"]',
+                'test: ["CMD", "/app/entrypoint.sh", "exec", "python", "-m", "ai_trader", '
+                '"healthcheck"]',
                 'test: ["CMD", "true"]',
             ),
         ),
@@ -274,7 +281,7 @@ DEFECTS: tuple[Defect, ...] = (
         (
             Edit(
                 "src/ai_trader/**/*.py",
-                "if _file_is_current(path, today, time.time()):",
+                "if _file_is_current(path, today, time.time(), symbol):",
                 "if False:",
             ),
         ),
