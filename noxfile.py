@@ -62,6 +62,9 @@ EXTRA_BUILD_ARGS = tuple(os.environ.get("AI_TRADER_BUILD_ARGS", "").split())
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
 # The unit tests on every core; a module's tests stay together (they share its fixtures).
 PARALLEL = ("-n", "auto", "--dist", "loadfile")
+# Container tests mostly wait (on health intervals, slow stand-ins, stops), so several
+# stacks run side by side even on two cores; each worker has its own compose project.
+STACKS_IN_PARALLEL = ("-n", "3", "--dist", "loadfile")
 RELEASE_SCRIPT = "scripts/release.py"
 # The independent MCP clients of `conformance` (the official conformance suite and the MCP
 # Inspector CLI) and the Node 22 they need, pinned with integrity hashes in an npm lock.
@@ -423,7 +426,8 @@ def integration(session: nox.Session) -> None:
     }
     session.run(
         "pytest", "tests/integration", "-m", "container", "-p", "no:cacheprovider",
-        *session.posargs, env=env, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
+        *STACKS_IN_PARALLEL, *session.posargs, env=env,
+        interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
     )  # fmt: skip
 
 
