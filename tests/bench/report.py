@@ -55,7 +55,8 @@ FLOORS = {
 ORDER = [
     "image_size", "added_over_base", "layers", "layers_added", "context_size",
     "context_files", "cold_build", "rebuild", "start_ready_full", "start_ready_services",
-    "stop_full", "stop_services", "docker_run_floor", "docker_stop_floor",
+    "start_cpu_full", "start_cpu_services", "stop_full", "stop_services", "docker_run_floor",
+    "docker_stop_floor",
     "latency_price_p50", "latency_price_p99", "latency_buy_p50", "latency_buy_p99",
     "latency_health_p50", "latency_price_inside_p50", "latency_price_inside_p99",
     "latency_buy_inside_p50", "latency_buy_inside_p99", "latency_health_inside_p50",
