@@ -1,11 +1,13 @@
 """Run the bench: ``python -m bench [--runs N] [--image NAME:TAG] [--base NAME] [--out DIR]
 [--skip-build]`` (``nox -s bench -- ...`` passes the options through).
 
-It prints one table (figure, median, min-max, aim, met?) and writes the same figures, with
-the machine they were measured on and the raw values, to ``OUT/bench-<UTC timestamp>.json``
-and ``OUT/latest.json``. It never fails on a time (the machines are shared and noisy): it
-exits 1 only when a measurement could not be made, 2 when the image is missing. Every
-container, image and folder it makes is removed on the way out, on error and on Ctrl-C too.
+It prints the load average and two tables: first each timed figure against Docker's own
+floor measured in the same run (excess and ratio), then the absolute figures. It writes the
+same figures, with the machine they were measured on and the raw values, to
+``OUT/bench-<UTC timestamp>.json`` and ``OUT/latest.json``. It never fails on a time (the
+machines are shared and noisy): it exits 1 only when a measurement could not be made, 2 when
+the image is missing. Every container, image and folder it makes is removed on the way out,
+on error and on Ctrl-C too.
 """
 
 from __future__ import annotations
@@ -60,19 +62,29 @@ def measure(bench: Bench) -> dict[str, Any]:
     bench.section("build context", context_section)
     prices = bench.prices_template()
     bench.section("fetch", bench.measure_fetch)
-    bench.section("docker floors", bench.measure_floors)
     bench.section("full runs: throughput and memory", full_section)
     if finished is not None:
-        bench.section("start to ready, full entrypoint", lambda: bench.measure_start_full(finished))
-    bench.section("stop, full entrypoint", lambda: bench.measure_stop_full(prices))
-    bench.section("services only: start, latency, stop", lambda: bench.measure_services(prices))
+        bench.section(
+            "start to ready, full entrypoint (and the floor)",
+            lambda: bench.measure_start_full(finished),
+        )
+    bench.section("stop, full entrypoint (and the floor)", lambda: bench.measure_stop_full(prices))
+    bench.section(
+        "services only: start, latency from the host and inside, stop (and the floor)",
+        lambda: bench.measure_services(prices),
+    )
+    bench.section("models in parallel, in the container", lambda: bench.measure_parallel(prices))
+    bench.section("dashboard, 5,000 days and 4 models", bench.measure_dashboard)
+    bench.add_floor_figures()
+    # After the timed sections: the builds load both cores and would hide the neighbours.
+    load_after = [round(v, 2) for v in os.getloadavg()]
     if bench.skip_build:
         bench.notes.append("builds skipped (--skip-build)")
     elif context is not None:
         bench.section("builds", lambda: bench.measure_builds(context))
     machine["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
     return {
-        "schema": 2,
+        "schema": 3,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "image": bench.image,
@@ -81,6 +93,13 @@ def measure(bench: Bench) -> dict[str, Any]:
         "skip_build": bench.skip_build,
         "revision": noxfile.git_revision(),
         "machine": machine,
+        "load": {
+            "before": machine["load_average_at_start"],
+            "during": [s for s in bench.load_during if s[0] != "builds"],
+            "after": load_after,
+            "after_builds": machine["load_average_at_end"],
+        },
+        "relative": [r.as_json() for r in report.ordered_relative(bench.relatives)],
         "figures": [f.as_json() for f in report.ordered(bench.figures)],
         "notes": bench.notes,
         "errors": bench.errors,
@@ -107,7 +126,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure the ai-trader image (size, builds, start, stop, latency, "
-        "throughput, memory, fetch); print a table and write JSON. Never fails on a time.",
+        "throughput, memory, fetch, models in parallel, the dashboard) against Docker's own "
+        "floor in the same run; print the tables and write JSON. Never fails on a time.",
     )
     parser.add_argument("--runs", type=int, default=5, help="repetitions per figure (default 5)")
     parser.add_argument(
@@ -147,7 +167,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 130
         finally:
             bench.cleanup()
-    report.print_report(report.ordered(bench.figures), document)
+    report.print_report(
+        report.ordered_relative(bench.relatives), report.ordered(bench.figures), document
+    )
     stamp = datetime.fromisoformat(document["started"]).strftime("%Y%m%dT%H%M%SZ")
     written = report.write(document, Path(args.out), stamp)
     print(f"written: {written} and {written.parent / 'latest.json'}")

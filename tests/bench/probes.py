@@ -1,8 +1,8 @@
-"""What the bench asks from the host: MCP answers, tool-call latencies, the engine's stats.
+"""What the bench asks from the host: first MCP answers and the engine's stats.
 
-The readiness probe and the tool-result reading are the product's own
-(`ai_trader.services.launcher.probe`, `ai_trader.agent.toolbox.result_value`), so the bench
-measures what the agent and `wait-ready` do, not a copy of them.
+The readiness probe is the product's own (`ai_trader.services.launcher.probe`), so the bench
+measures what `wait-ready` does, not a copy of it. Tool-call latency is in `calls.py`, which
+also runs inside the container.
 """
 
 from __future__ import annotations
@@ -10,21 +10,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import docker
-import httpx
 import requests
 from docker.models.containers import Container
-from mcp import Client
 
-from ai_trader.agent.toolbox import result_value
 from ai_trader.services.launcher import probe
-
-LATENCY_CALLS = 300  # measured calls per tool (the brief asks for at least 200)
-LATENCY_WARMUP = 20
 
 
 class BenchError(Exception):
@@ -47,80 +40,38 @@ async def first_answers(urls: dict[str, str], limit: float) -> dict[str, float]:
     return dict(await asyncio.gather(*(one(n, u) for n, u in urls.items())))
 
 
-@dataclass
-class Latency:
-    ms: list[float]  # wall time of each measured call
-    client_cpu_ms: float  # this process's CPU time per measured call
-    server_cpu_ms: float | None  # the container's CPU time per measured call
-
-
-async def call_latencies(
-    url: str,
-    tool: str,
-    arguments: list[dict[str, Any]],
-    before_call: Callable[[int], Awaitable[None]] | None = None,
-    server_cpu: Callable[[], float | None] = lambda: None,
-) -> Latency:
-    """Milliseconds per ``tool`` call on one warm session (the agent's own client mode).
-
-    ``before_call(i)``, when given, runs before call ``i`` outside the timed span. The first
-    LATENCY_WARMUP calls are not counted.
-    """
-    timings: list[float] = []
-    cpu0 = server0 = None
-    async with Client(url, read_timeout_seconds=60) as client:
-        for index, args in enumerate(arguments):
-            if index == LATENCY_WARMUP:
-                cpu0, server0 = time.process_time(), await asyncio.to_thread(server_cpu)
-            if before_call is not None:
-                await before_call(index)
-            begun = time.perf_counter()
-            result = await client.call_tool(tool, args)
-            elapsed = (time.perf_counter() - begun) * 1000
-            value = result_value(result)
-            if isinstance(value, dict) and "error" in value:
-                raise BenchError(f"{tool}({args}) answered an error: {value['error']}")
-            if index >= LATENCY_WARMUP:
-                timings.append(elapsed)
-        client_cpu = time.process_time() - (cpu0 or 0.0)
-        server1 = await asyncio.to_thread(server_cpu)
-    server = (server1 - server0) if server0 is not None and server1 is not None else None
-    return Latency(
-        timings,
-        client_cpu * 1000 / len(timings),
-        server * 1000 / len(timings) if server is not None else None,
-    )
-
-
-async def health_latencies(url: str, calls: int) -> list[float]:
-    """Milliseconds per plain HTTP GET of a service's /health route (no MCP): the transport."""
-    timings: list[float] = []
-    async with httpx.AsyncClient() as client:
-        for index in range(LATENCY_WARMUP + calls):
-            begun = time.perf_counter()
-            reply = await client.get(url)
-            elapsed = (time.perf_counter() - begun) * 1000
-            reply.raise_for_status()
-            if index >= LATENCY_WARMUP:
-                timings.append(elapsed)
-    return timings
-
-
 # --- the engine's stats -------------------------------------------------------------------
+
+# Where a container's CPU counter lives on the engine's host: cgroup v1 and v2, with the
+# cgroupfs and the systemd drivers.
+CGROUP_CPU_FILES = (
+    "/sys/fs/cgroup/cpuacct/docker/{id}/cpuacct.usage",
+    "/sys/fs/cgroup/cpuacct/system.slice/docker-{id}.scope/cpuacct.usage",
+    "/sys/fs/cgroup/docker/{id}/cpu.stat",
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/cpu.stat",
+)
+
+
+def cgroup_cpu_seconds(container_id: str) -> float | None:
+    """CPU seconds a container has used so far, every process in it counted, also those
+    that have exited; read from its cgroup on this host (the engine's stats lag up to a
+    second). None when the cgroup is not visible here."""
+    for pattern in CGROUP_CPU_FILES:
+        try:
+            text = Path(pattern.format(id=container_id)).read_text()
+        except OSError:
+            continue
+        if pattern.endswith("cpuacct.usage"):
+            return int(text) / 1e9  # nanoseconds
+        for line in text.splitlines():
+            if line.startswith("usage_usec "):
+                return int(line.split()[1]) / 1e6
+    return None
 
 
 def stats_once(box: Container) -> dict[str, Any]:
     """One sample of `docker stats` for a container, without waiting for a second one."""
     return box.stats(stream=False, one_shot=True)
-
-
-def cpu_seconds(box: Container) -> float | None:
-    """CPU seconds the container has used so far, as the engine counts them."""
-    try:
-        usage = stats_once(box)["cpu_stats"]["cpu_usage"]["total_usage"]
-    except (KeyError, TypeError, docker.errors.APIError):
-        return None
-    return usage / 1e9
 
 
 def working_set(memory: dict[str, Any]) -> int:

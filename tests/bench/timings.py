@@ -1,8 +1,12 @@
-"""The measurements of the running container: start, stop, latency, runs, memory, fetch.
+"""The measurements of the running container: start, stop, latency, runs, memory, fetch,
+models in parallel, and the dashboard.
 
 Containers are started, stopped and asked through the Docker SDK (the suite's own
 `integration/engine.py`). Start, health and exit times are the engine's event times, not
-the wall clock around a subprocess. The image and build figures are in `images.py`.
+the wall clock around a subprocess. Every measured start and stop is followed by an idle
+container's (Docker's floor), so each figure also has a floor taken at the same moments.
+The image and build figures are in `images.py`, tool-call latency in `latency.py`, the
+parallel runs and the dashboard in `workloads.py`.
 """
 
 from __future__ import annotations
@@ -29,26 +33,18 @@ import docker
 import noxfile
 from docker.models.containers import Container
 
-from ai_trader.settings import DEFAULT_PORTS, HEALTH_PATH
+from ai_trader.settings import DEFAULT_PORTS
 from bench.images import LABEL, ImageFigures
-from bench.probes import (
-    LATENCY_CALLS,
-    LATENCY_WARMUP,
-    BenchError,
-    MemorySampler,
-    call_latencies,
-    cpu_seconds,
-    first_answers,
-    health_latencies,
-)
-from bench.report import MB, Figure, fmt, percentile, summary
+from bench.latency import LATENCY_SIGNATURES, LatencyFigures
+from bench.probes import BenchError, MemorySampler, cgroup_cpu_seconds, first_answers
+from bench.report import MB, Figure, Relative, fmt, signed
+from bench.workloads import WorkloadFigures
 from integration import engine
 
 ROOT = noxfile.ROOT
 CONTAINER_UID = 1000
 READY_LIMIT = 60.0  # seconds after the start before a start counts as failed
 STOP_GRACE = 10  # `docker stop --time`: docker's own default
-TRADES_PER_DAY = 10  # buys per simulated day in the buy-latency loop (a busy trading day)
 DAY_LINE = re.compile(r"\[\d+/\d+\] \d{4}-")
 
 log = logging.getLogger("bench")
@@ -89,7 +85,7 @@ def event_time(record: list[engine.Event], action: str) -> float | None:
     return next((e.time for e in record if e.action.startswith(action)), None)
 
 
-class Bench(ImageFigures):
+class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
     def __init__(self, image: str, base: str, runs: int, skip_build: bool) -> None:
         self.image = image
         self.base = base
@@ -98,6 +94,10 @@ class Bench(ImageFigures):
         self.client = engine.client()
         self.run_id = uuid.uuid4().hex[:10]
         self.figures: list[Figure] = []
+        self.relatives: list[Relative] = []
+        self.floor_runs: list[float] = []  # every idle docker run measured (seconds)
+        self.floor_stops: list[float] = []  # every idle docker stop measured (seconds)
+        self.load_during: list[tuple[str, list[float]]] = []  # at each section's start
         self.details: dict[str, Any] = {}
         self.notes: list[str] = []
         self.errors: list[str] = []
@@ -118,6 +118,7 @@ class Bench(ImageFigures):
     def section(self, name: str, measure: Callable[[], object]) -> None:
         """Run one measurement; a failure is recorded and the others still run."""
         log.info("== %s", name)
+        self.load_during.append((name, [round(v, 2) for v in os.getloadavg()]))
         began = time.monotonic()
         try:
             measure()
@@ -138,10 +139,6 @@ class Bench(ImageFigures):
                 os.chown(folder, CONTAINER_UID, CONTAINER_UID)
                 for name in files:
                     os.chown(Path(folder) / name, CONTAINER_UID, CONTAINER_UID)
-
-    def give_file(self, path: Path) -> None:
-        if self.user is None:
-            os.chown(path, CONTAINER_UID, CONTAINER_UID)
 
     def cleanup(self) -> None:
         mine = self.client.containers.list(all=True, filters={"label": f"{LABEL}={self.run_id}"})
@@ -440,27 +437,39 @@ class Bench(ImageFigures):
             self.notes.append("peak memory: the engine reported no memory stats")
         return finished
 
-    def measure_floors(self) -> None:
-        """Docker's own share: start and stop of a container doing nothing, same ports."""
-        runs: list[float] = []
-        stops: list[float] = []
-        for _ in range(self.runs):
-            started = self.start("floor", None, entrypoint=["sleep"], command=["infinity"])
+    # -- Docker's floor, interleaved -------------------------------------------------------
+
+    def floor_once(self) -> tuple[float, float]:
+        """One idle container, started and stopped: (create -> start, kill -> die) seconds.
+
+        Called right after each measured start or stop, so the floor is taken at the same
+        moments as the figure it is compared with.
+        """
+        started = self.start("floor", None, entrypoint=["sleep"], command=["infinity"])
+        try:
             record = engine.container_events(started.box.id, started.since)
             created, began = event_time(record, "create"), event_time(record, "start")
             if created is None or began is None:
                 raise BenchError("the engine reported no create/start event for the floor")
-            runs.append(began - created)
-            stops.append(self.stop(started.box).seconds)
+            stopped = self.stop(started.box)
+        finally:
             self.remove(started.box)
+        self.floor_runs.append(began - created)
+        self.floor_stops.append(stopped.seconds)
+        return began - created, stopped.seconds
+
+    def add_floor_figures(self) -> None:
+        if not self.floor_runs:
+            return
         self.add(
             Figure.of(
                 "docker_run_floor",
                 "docker run -d, idle container (floor)",
                 "s",
-                runs,
+                self.floor_runs,
                 "engine events `create` -> `start` of the image running `sleep` with --init and "
-                "four ports published: the engine's share of every start",
+                "four ports published, once after every measured start and stop: the "
+                "engine's share of every start",
             )
         )
         self.add(
@@ -468,9 +477,42 @@ class Bench(ImageFigures):
                 "docker_stop_floor",
                 "docker stop, idle container (floor)",
                 "s",
-                stops,
+                self.floor_stops,
                 "engine events `kill` (SIGTERM) -> `die` of that container (tini passes "
                 "SIGTERM to sleep, which exits at once): the engine's share of every stop",
+            )
+        )
+
+    def relative(
+        self,
+        key: str,
+        label: str,
+        unit: str,
+        floor: str,
+        pairs: list[tuple[float, float]],
+        how: str,
+        **samples: list[float],
+    ) -> None:
+        figure = Relative.of(key, label, unit, floor, pairs, how, **samples)
+        self.relatives.append(figure)
+        log.info(
+            "  %s: %s %s over the floor (%.2fx)",
+            label, signed(figure.excess, unit), unit, figure.ratio,
+        )  # fmt: skip
+
+    def add_start_cpu(self, key: str, what: str, cpus: list[float]) -> None:
+        if not cpus:
+            self.notes.append(f"start ({what}): the container's cgroup is not visible here")
+            return
+        self.add(
+            Figure.of(
+                key,
+                f"start -> ready, container CPU, {what}",
+                "s",
+                cpus,
+                "CPU seconds of every process in the container (its cgroup's counter on the "
+                "host), read as soon as all four services had answered the host: the work a "
+                "start does, which neighbours disturb less than its wall time",
             )
         )
 
@@ -482,14 +524,19 @@ class Bench(ImageFigures):
             for name, text in marks.items()
         }
 
+    # -- the full entrypoint ---------------------------------------------------------------
+
     def measure_start_full(self, finished: Path) -> None:
         seconds: list[float] = []
+        cpus: list[float] = []
+        floors: list[float] = []
         codes: list[int] = []
         runs: list[dict[str, Any]] = []
         for run in range(self.runs):
             data = self.copy_of(finished, f"start-{run}")
             started = self.start("start", data)
             ready = self.wait_ready(started)
+            cpu = cgroup_cpu_seconds(started.box.id)
             status = engine.wait_exit(started.box, 300)
             lines = engine.log_lines(started.box)
             record = engine.container_events(started.box.id, started.since)
@@ -500,6 +547,9 @@ class Bench(ImageFigures):
                 raise BenchError("the engine reported no create event")
             began, healthy = event_time(record, "start"), event_time(record, "health_status: h")
             seconds.append(max(ready.values()) - created)
+            if cpu is not None:
+                cpus.append(cpu)
+            floors.append(self.floor_once()[0])
             codes.append(status)
             runs.append(
                 {
@@ -518,24 +568,30 @@ class Bench(ImageFigures):
                         },
                     ),
                     "exit_code": status,
+                    "container_cpu_at_ready": round(cpu, 3) if cpu is not None else None,
+                    "floor_docker_run": round(floors[-1], 3),
                 }
             )
         self.details["start_full"] = runs
-        self.add(
-            Figure.of(
-                "start_ready_full",
-                "start -> ready, full entrypoint",
-                "s",
-                seconds,
-                "from the engine's `create` event of the image (default command, prices and a "
-                "finished run already in the data folder) until all four services have "
-                "answered an MCP initialize from the host over the published 127.0.0.1 ports",
-            )
+        how = (
+            "from the engine's `create` event of the image (default command, prices and a "
+            "finished run already in the data folder) until all four services have answered "
+            "an MCP initialize from the host over the published 127.0.0.1 ports"
         )
+        self.add(
+            Figure.of("start_ready_full", "start -> ready, full entrypoint", "s", seconds, how)
+        )
+        self.relative(
+            "start_ready_full", "start -> ready, full entrypoint", "s", "run",
+            list(zip(seconds, floors, strict=True)),
+            f"{how}; each start is followed by an idle `docker run` (floor)",
+        )  # fmt: skip
+        self.add_start_cpu("start_cpu_full", "full entrypoint", cpus)
         self.details["start_full_exit_codes"] = codes
 
     def measure_stop_full(self, prices: Path) -> None:
         seconds: list[float] = []
+        floors: list[float] = []
         codes: list[int] = []
         runs: list[dict[str, Any]] = []
         for run in range(self.runs):
@@ -548,6 +604,7 @@ class Bench(ImageFigures):
             lines = engine.log_lines(started.box)
             self.remove(started.box)
             shutil.rmtree(data)
+            floors.append(self.floor_once()[1])
             mid_run = engine.first_time(lines, "step 4/4") is not None and (
                 engine.first_time(lines, "the agent finished") is None
             )
@@ -573,20 +630,21 @@ class Bench(ImageFigures):
                     ),
                     "container_died": round(stopped.died - stopped.asked, 3),
                     "stop_call_returned": round(stopped.returned - stopped.asked, 3),
+                    "floor_docker_stop": round(floors[-1], 3),
                 }
             )
         self.details["stop_full"] = runs
-        self.add(
-            Figure.of(
-                "stop_full",
-                "docker stop -> exit, mid-run",
-                "s",
-                seconds,
-                f"`docker stop --time {STOP_GRACE}` of a full-entrypoint container (a fresh run, "
-                "stopped once the agent has committed its first day): the engine's `kill` "
-                "(SIGTERM) event to its `die` event",
-            )
+        how = (
+            f"`docker stop --time {STOP_GRACE}` of a full-entrypoint container (a fresh run, "
+            "stopped once the agent has committed its first day): the engine's `kill` "
+            "(SIGTERM) event to its `die` event"
         )
+        self.add(Figure.of("stop_full", "docker stop -> exit, mid-run", "s", seconds, how))
+        self.relative(
+            "stop_full", "docker stop -> exit, mid-run", "s", "stop",
+            list(zip(seconds, floors, strict=True)),
+            f"{how}; each stop is followed by an idle `docker stop` (floor)",
+        )  # fmt: skip
         self.details["stop_full_exit_codes"] = codes
         mid = sum(r["stopped_mid_run"] for r in runs)
         self.notes.append(
@@ -594,9 +652,15 @@ class Bench(ImageFigures):
             "stopped while the agent was running"
         )
 
-    def measure_services(self, prices: Path) -> None:
-        from ai_trader.runtime import RunState, write_state
+    # -- the services alone ----------------------------------------------------------------
 
+    def services_container(self, data: Path) -> Started:
+        # The image's ENV supplies SERVICE_HOST=0.0.0.0 and DATA_DIR.
+        return self.start(
+            "services", data, entrypoint=["python"], command=["-m", "ai_trader", "serve"]
+        )
+
+    def measure_services(self, prices: Path) -> None:
         from ai_trader.ledger import Ledger
         from ai_trader.market.pricebook import PriceBook
         from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
@@ -604,33 +668,39 @@ class Bench(ImageFigures):
         book = PriceBook.load(prices / MERGED_NAME)
         dates = book.dates()
         seconds: list[float] = []
+        cpus: list[float] = []
         stops: list[float] = []
+        start_floors: list[float] = []
+        stop_floors: list[float] = []
         codes: list[int] = []
         breakdown: list[dict[str, Any]] = []
         for run in range(self.runs):
             data = self.copy_of(prices, f"services-{run}")
-            state_path = data / "agent_data" / ".runtime_env.json"
-            # The run state the agent would write: who trades, which day, where the book is.
-            today, previous = dates[-1], dates[-2]
-            write_state(state_path, RunState("bench", today, "/app/data/agent_data"))
-            Ledger(data / "agent_data" / "bench").ensure_initialized(dates[0], NASDAQ_100, 1e9)
+            # The books the latency calls trade on; the run context names them per call.
+            for signature in LATENCY_SIGNATURES:
+                Ledger(data / "agent_data" / signature).ensure_initialized(
+                    dates[0], NASDAQ_100, 1e9
+                )
             self.give_to_container(data)
-            # The image's ENV supplies SERVICE_HOST=0.0.0.0, DATA_DIR and RUNTIME_ENV_PATH.
-            started = self.start(
-                "services", data, entrypoint=["python"], command=["-m", "ai_trader", "serve"]
-            )
+            started = self.services_container(data)
             ready = self.wait_ready(started)
+            cpu = cgroup_cpu_seconds(started.box.id)
+            if cpu is not None:
+                cpus.append(cpu)
             record = engine.container_events(started.box.id, started.since)
             created = event_time(record, "create")
             if created is None:
                 raise BenchError("the engine reported no create event")
             seconds.append(max(ready.values()) - created)
             if run == 0:
-                self.measure_latency(started.box, state_path, book, today, previous)
+                self.measure_latency(started.box, data, book)
             stopped = self.stop(started.box)
             lines = engine.log_lines(started.box)
             self.remove(started.box)
             shutil.rmtree(data)
+            start_floor, stop_floor = self.floor_once()
+            start_floors.append(start_floor)
+            stop_floors.append(stop_floor)
             stops.append(stopped.seconds)
             codes.append(stopped.exit_code)
             breakdown.append(
@@ -646,117 +716,35 @@ class Bench(ImageFigures):
                     ),
                     "process_exited": round(stopped.died - stopped.asked, 3),
                     "stop_call_returned": round(stopped.returned - stopped.asked, 3),
+                    "floor_docker_run": round(start_floor, 3),
+                    "floor_docker_stop": round(stop_floor, 3),
                 }
             )
-        self.add(
-            Figure.of(
-                "start_ready_services",
-                "start -> ready, services only",
-                "s",
-                seconds,
-                "`docker run -d --entrypoint python IMAGE -m ai_trader serve` (the image's ENV: "
-                "SERVICE_HOST=0.0.0.0, DATA_DIR, RUNTIME_ENV_PATH): the engine's `create` "
-                "event until all four answer an MCP initialize from the host",
-            )
+        start_how = (
+            "`docker run -d --entrypoint python IMAGE -m ai_trader serve` (the image's ENV: "
+            "SERVICE_HOST=0.0.0.0, DATA_DIR): the engine's `create` event until all four "
+            "answer an MCP initialize from the host"
+        )
+        stop_how = (
+            f"`docker stop --time {STOP_GRACE}` of the services-only container: `kill` event "
+            "to `die` event"
         )
         self.add(
-            Figure.of(
-                "stop_services",
-                "docker stop -> exit, services only",
-                "s",
-                stops,
-                f"`docker stop --time {STOP_GRACE}` of the services-only container: `kill` "
-                "event to `die` event",
-            )
-        )
+            Figure.of("start_ready_services", "start -> ready, services only", "s", seconds,
+                      start_how)
+        )  # fmt: skip
+        self.add(Figure.of("stop_services", "docker stop -> exit, services only", "s", stops,
+                           stop_how))  # fmt: skip
+        floor_how = "; each start and stop is followed by an idle container's (floor)"
+        self.relative(
+            "start_ready_services", "start -> ready, services only", "s", "run",
+            list(zip(seconds, start_floors, strict=True)), start_how + floor_how,
+        )  # fmt: skip
+        self.relative(
+            "stop_services", "docker stop -> exit, services only", "s", "stop",
+            list(zip(stops, stop_floors, strict=True)), stop_how + floor_how,
+        )  # fmt: skip
+        self.add_start_cpu("start_cpu_services", "services only", cpus)
         self.details["stop_services_exit_codes"] = codes
         self.details["stop_services"] = breakdown
         self.notes.append(f"stop (services only): exit codes {sorted(set(codes))}")
-
-    def measure_latency(
-        self, box: Container, state_path: Path, book: Any, today: str, previous: str
-    ) -> None:
-        from ai_trader.runtime import RunState, write_state
-
-        from ai_trader.market.universe import NASDAQ_100
-
-        urls = self.urls(box)
-
-        def server_cpu() -> float | None:
-            return cpu_seconds(box)
-
-        total = LATENCY_WARMUP + LATENCY_CALLS
-        symbols = [s for s in NASDAQ_100 if book.bar(s, previous)]
-        price_args = [{"symbol": symbols[i % len(symbols)], "date": previous} for i in range(total)]
-        price = asyncio.run(
-            call_latencies(urls["prices"], "get_price_local", price_args, server_cpu=server_cpu)
-        )
-        health_url = urls["prices"].removesuffix("/mcp") + HEALTH_PATH
-        health_ms = asyncio.run(health_latencies(health_url, LATENCY_CALLS))
-        days = book.dates()
-
-        def cheapest(day: str) -> str:
-            return min(symbols, key=lambda s: book.open(s, day) or float("inf"))
-
-        async def next_day(index: int) -> None:
-            # A new simulated day every TRADES_PER_DAY buys, as the agent moves from day to
-            # day: the day's stage (pending.json) holds at most that many trades.
-            if index % TRADES_PER_DAY == 0:
-                day = days[(index // TRADES_PER_DAY) % len(days)]
-                state = RunState("bench", day, "/app/data/agent_data")
-                await asyncio.to_thread(write_state, state_path, state)
-                await asyncio.to_thread(self.give_file, state_path)
-
-        buy_args = [
-            {"symbol": cheapest(days[(i // TRADES_PER_DAY) % len(days)]), "amount": 1}
-            for i in range(total)
-        ]
-        buy = asyncio.run(
-            call_latencies(urls["trade"], "buy", buy_args, next_day, server_cpu=server_cpu)
-        )
-        # The same buys all on one simulated day: the day's stage grows with every trade.
-        write_state(state_path, RunState("bench", today, "/app/data/agent_data"))
-        self.give_file(state_path)
-        same_day = [{"symbol": cheapest(today), "amount": 1}] * total
-        buy_one_day_ms = asyncio.run(call_latencies(urls["trade"], "buy", same_day)).ms
-        how_session = "one warm mcp.Client session from the host (the agent's client mode)"
-        for key, label, values, how in (
-            ("latency_price", "get_price_local", price.ms, f"{how_session}, 101 symbols in turn"),
-            ("latency_buy", "buy", buy.ms, f"{how_session}, 1 share, a new day every "
-             f"{TRADES_PER_DAY} buys"),
-        ):  # fmt: skip
-            self.add(Figure.of(f"{key}_p50", f"{label} p50", "ms", values, how))
-            p99 = percentile(values, 99)
-            self.add(
-                Figure(f"{key}_p99", f"{label} p99", "ms", p99, None, None, len(values), None, how)
-            )
-        self.add(
-            Figure.of(
-                "latency_health_p50",
-                "HTTP GET /health p50 (floor)",
-                "ms",
-                health_ms,
-                "plain httpx GET of the prices service's /health over the same published port: "
-                "the transport (docker-proxy, uvicorn, Starlette) without MCP",
-            )
-        )
-        cpu = "the engine's stats (cpu_usage.total_usage) before and after"
-        self.details["latency"] = {
-            "calls_per_tool": LATENCY_CALLS,
-            "warmup_calls": LATENCY_WARMUP,
-            "get_price_local_ms": summary(price.ms),
-            "get_price_local_cpu_ms_per_call": {
-                "client": round(price.client_cpu_ms, 3),
-                "container": round(price.server_cpu_ms, 3) if price.server_cpu_ms else None,
-            },
-            "buy_ms": summary(buy.ms),
-            "buy_cpu_ms_per_call": {
-                "client": round(buy.client_cpu_ms, 3),
-                "container": round(buy.server_cpu_ms, 3) if buy.server_cpu_ms else None,
-            },
-            "container_cpu_from": cpu,
-            "health_ms": summary(health_ms),
-            "buy_all_on_one_day_ms": summary(buy_one_day_ms),
-            "buy_all_on_one_day_first_50_p50": round(percentile(buy_one_day_ms[:50], 50), 3),
-            "buy_all_on_one_day_last_50_p50": round(percentile(buy_one_day_ms[-50:], 50), 3),
-        }
