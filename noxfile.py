@@ -64,7 +64,7 @@ COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down aft
 PARALLEL = ("-n", "auto", "--dist", "loadfile")
 # Container tests mostly wait (on health intervals, slow stand-ins, stops), so several
 # stacks run side by side even on two cores; each worker has its own compose project.
-STACKS_IN_PARALLEL = ("-n", "3", "--dist", "loadfile")
+STACKS_IN_PARALLEL = ("-n", "4", "--dist", "loadfile")
 RELEASE_SCRIPT = "scripts/release.py"
 # The independent MCP clients of `conformance` (the official conformance suite and the MCP
 # Inspector CLI) and the Node 22 they need, pinned with integrity hashes in an npm lock.
@@ -332,7 +332,10 @@ def coverage(session: nox.Session) -> None:
 def faults(session: nox.Session) -> None:
     """Kill, crowd and starve the payload on the host and check nothing wrong is committed."""
     install_dev(session)
-    session.run("pytest", "tests/faults", "-p", "no:cacheprovider", *session.posargs)
+    # Two lanes: the kill trials of run and of serve go side by side.
+    session.run(
+        "pytest", "tests/faults", "-p", "no:cacheprovider", "-n", "2", *session.posargs
+    )  # fmt: skip
 
 
 @nox.session(default=False)

@@ -52,6 +52,23 @@ def table() -> Table:
     return TABLE
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    # Under pytest-xdist each worker fills a table of its own: hand it to the controller.
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["faults"] = json.dumps([check.__dict__ for check in TABLE.checks.values()])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    """(pytest-xdist, in the controller) merge a finished worker's table into this one."""
+    for row in json.loads(getattr(node, "workeroutput", {}).get("faults", "[]")):
+        check = TABLE.check(row["name"])
+        check.tried += row["tried"]
+        check.failed += row["failed"]
+        check.notes.extend(note for note in row["notes"] if note not in check.notes)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not TABLE.checks:
         return

@@ -128,7 +128,7 @@ def test_package_bin_reads_the_executable_a_package_declares(tmp_path: Path) -> 
 def test_interpolated_names_lists_every_variable_the_compose_file_substitutes() -> None:
     names = interpolated_names((REPO / "docker-compose.yml").read_text())
 
-    assert {"AI_TRADER_BIND", "TRADE_HTTP_PORT", "JINA_API_KEY", "AI_TRADER_IMAGE"} <= names
+    assert {"AI_TRADER_BIND", "AI_TRADER_TRADE_PORT", "JINA_API_KEY", "AI_TRADER_IMAGE"} <= names
     assert interpolated_names("a: ${X:-1} ${Y-} $${Z}") == {"X", "Y", "Z"}
 
 
