@@ -111,6 +111,11 @@ def test_a_frozen_serve_process_turns_the_compose_service_unhealthy_then_healthy
         agent_config={"max_steps": 2, "max_retries": 0, "base_delay": 0},
     )
     stack.up(AI_TRADER_CONFIG=stack.data_config("slow.json", config), OPENAI_API_KEY="sk-x")
+    # Freeze only once the run waits on the model (its day's price check is done).
+    deadline = time.monotonic() + 120
+    while stack.standins.stats()["openai"]["requests"] < 1:
+        assert time.monotonic() < deadline, stack.logs_text()
+        time.sleep(0.2)
     took = freeze_and_thaw(stack.container(), "python -m ai_trader serve")
     print(f"compose ai-trader health check: {took}")
     assert engine.state(stack.container())["Status"] == "running"  # frozen, not killed
