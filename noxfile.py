@@ -64,7 +64,9 @@ COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down aft
 PARALLEL = ("-n", "auto", "--dist", "loadfile")
 # Container tests mostly wait (on health intervals, slow stand-ins, stops), so several
 # stacks run side by side even on two cores; each worker has its own compose project.
-STACKS_IN_PARALLEL = ("-n", "4", "--dist", "loadfile")
+# Tests go one by one to whichever worker is free, except a module that builds a
+# module-scoped stack, which is one xdist_group and stays on one worker.
+STACKS_IN_PARALLEL = ("-n", "3", "--dist", "loadgroup")
 RELEASE_SCRIPT = "scripts/release.py"
 # The independent MCP clients of `conformance` (the official conformance suite and the MCP
 # Inspector CLI) and the Node 22 they need, pinned with integrity hashes in an npm lock.

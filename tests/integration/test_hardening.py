@@ -21,7 +21,8 @@ from conftest import Compose, Stack, default_env
 from docker.models.containers import Container
 from engine import capability_mask, describe, processes, run_tree
 
-pytestmark = pytest.mark.container
+# Its module-scoped fixtures are built once: keep its tests on one worker.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_hardening")]
 
 DASHBOARD = "dashboard"
 # A run that stays busy for the whole module: the shipped example config's OpenAI entry,

@@ -12,7 +12,8 @@ import engine
 import pytest
 from conftest import IMAGE
 
-pytestmark = pytest.mark.container
+# Its module-scoped fixtures are built once: keep its tests on one worker.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_image")]
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,8 @@ import pytest
 from conftest import SERVICE_PORTS, Stack, short_config
 from mcp import Client
 
-pytestmark = pytest.mark.container
+# Its module-scoped fixtures are built once: keep its tests on one worker.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_readiness")]
 
 EXPECTED_TOOLS = {
     "math": {"add", "multiply"},

@@ -27,7 +27,8 @@ import engine
 import pytest
 from conftest import CONTROLLED, IMAGE, ROOT
 
-pytestmark = pytest.mark.container
+# Its module-scoped fixtures are built once: keep its tests on one worker.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_secrets")]
 
 CREDENTIAL_VARIABLES = ("ALPHAADVANTAGE_API_KEY", "ALPHAVANTAGE_API_KEY", "OPENAI_API_KEY",
                         "JINA_API_KEY")  # fmt: skip

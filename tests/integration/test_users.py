@@ -22,7 +22,8 @@ import pytest
 from conftest import CONTAINER_UID, IMAGE, SERVICE, Stack
 from engine import describe, processes, run_tree
 
-pytestmark = pytest.mark.container
+# Its module-scoped fixtures are built once: keep its tests on one worker.
+pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_users")]
 
 SHORT = {"END_DATE": "2025-10-03"}
 # A run kept busy by slow model answers (30 s each, within the agent's timeout), so that
