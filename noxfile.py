@@ -60,8 +60,9 @@ SHELL_SCRIPTS = [
 ]
 EXTRA_BUILD_ARGS = tuple(os.environ.get("AI_TRADER_BUILD_ARGS", "").split())
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
-# The unit tests on every core; a module's tests stay together (they share its fixtures).
-PARALLEL = ("-n", "auto", "--dist", "loadfile")
+# The unit tests on every core, one by one to whichever worker is free (a module-scoped
+# fixture is then built once per worker that needs it: cheaper than an idle core).
+PARALLEL = ("-n", "auto", "--dist", "load")
 # Container tests mostly wait (on health intervals, slow stand-ins, stops), so several
 # stacks run side by side even on two cores; each worker has its own compose project.
 # Tests go one by one to whichever worker is free, except a module that builds a
