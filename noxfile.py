@@ -208,8 +208,12 @@ def expose_pythons() -> None:
         shim = PYTHON_SHIMS / f"python{minor}"
         on_path = shutil.which(f"python{minor}")
         if on_path and Path(on_path).parent != PYTHON_SHIMS and python_minor(on_path) == minor:
-            with contextlib.suppress(OSError):
-                shim.unlink(missing_ok=True)  # an earlier wrapper must not shadow it
+            # An earlier wrapper must not shadow a Python now on PATH, unless that Python
+            # is a session's own venv (nox run from inside a session, by a test): the
+            # wrapper is still what the next sessions of the outer run need.
+            if not Path(on_path).absolute().is_relative_to(ROOT.absolute() / ".nox"):
+                with contextlib.suppress(OSError):
+                    shim.unlink(missing_ok=True)
             continue
         found = find_python(minor)
         if found is None:

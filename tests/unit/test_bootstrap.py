@@ -311,6 +311,25 @@ def test_a_python_on_path_removes_an_earlier_wrapper(tmp_path: Path, nox_copy: P
     assert not stale.exists()
 
 
+def test_a_sessions_own_python_on_path_leaves_the_wrappers_alone(
+    tmp_path: Path, nox_copy: Path
+) -> None:
+    # nox run from inside a session (a test does): the session's venv is first on PATH, and
+    # the outer run's next sessions still need the wrapper.
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    wrapper = nox_copy / ".nox" / ".pythons" / f"python{minor}"
+    wrapper.parent.mkdir(parents=True)
+    wrapper.write_text(f'#!/bin/sh\nexec {sys.executable} "$@"\n')
+    venv_bin = nox_copy / ".nox" / "tests" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / f"python{minor}").symlink_to(sys.executable)
+    env = bare_env(tmp_path, tmp_path / "no-pyenv")
+    env["PATH"] = os.pathsep.join([str(venv_bin), env["PATH"]])
+    done = run_nox(nox_copy, "--list", env=env)
+    assert done.returncode == 0, done.stderr
+    assert wrapper.exists()
+
+
 def test_a_python_found_nowhere_is_reported_at_once(tmp_path: Path, nox_copy: Path) -> None:
     done = run_nox(nox_copy, "--list", env=bare_env(tmp_path, tmp_path / "no-pyenv"))
     assert done.returncode == 0, done.stderr
