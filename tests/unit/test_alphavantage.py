@@ -422,6 +422,7 @@ class _Drip(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_drip_fed_reply_is_abandoned_at_the_deadline_and_retried(tmp_path, sleeps):
+    _Drip.requests = 0  # the count is the class's: start it afresh for this run
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Drip)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
