@@ -299,11 +299,12 @@ class Ledger:
 
     def positions_for(self, day: str) -> tuple[dict[str, float], int]:
         """Positions and last id as they stand during ``day``: committed plus staged trades."""
-        positions, last_id = self.committed()
-        staged = self.pending(day)
+        return self._standing(self.pending(day))
+
+    def _standing(self, staged: list[dict[str, Any]]) -> tuple[dict[str, float], int]:
         if staged:
             return dict(staged[-1]["positions"]), int(staged[-1]["id"])
-        return positions, last_id
+        return self.committed()
 
     # writing
 
@@ -318,7 +319,8 @@ class Ledger:
         self, day: str, action: str, symbol: str, amount: int, price: float
     ) -> dict[str, Any]:
         """Stage one trade for ``day``; raises TradeRejected when the rules forbid it."""
-        positions, last_id = self.positions_for(day)
+        staged = self.pending(day)
+        positions, last_id = self._standing(staged)
         after = apply_trade(positions, action, symbol, amount, price)
         row = {
             "date": day,
@@ -326,7 +328,10 @@ class Ledger:
             "this_action": {"action": action, "symbol": symbol, "amount": amount},
             "positions": after,
         }
-        atomic_write_json(self.pending_file, {"date": day, "rows": [*self.pending(day), row]})
+        # Not flushed to the disk: no restart reads a stage (every day begins by dropping
+        # it), and the rename alone keeps it whole for the readers of this run.
+        stage = {"date": day, "rows": [*staged, row]}
+        atomic_write_json(self.pending_file, stage, durable=False)
         return row
 
     def begin_day(self, day: str) -> None:

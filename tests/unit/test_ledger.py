@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -185,6 +186,34 @@ def test_begin_day_discards_a_stale_stage_so_a_redo_adds_no_duplicate(ledger: Le
     buys = [row for row in lines(ledger) if row.get("this_action", {}).get("action") == "buy"]
     assert len(buys) == 1
     assert lines(ledger)[-1]["positions"]["AAPL"] == 1
+
+
+def test_a_stage_emptied_by_a_power_cut_is_dropped_when_the_day_is_redone(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    # A stage is not flushed to the disk, so a power cut may leave it empty after the rename.
+    ledger.pending_file.write_text("")
+    ledger.begin_day(DAY1)
+    ledger.record_trade(DAY1, "buy", "MSFT", 1, 300.0)
+    added = ledger.commit_day(DAY1)
+    assert [row["this_action"]["symbol"] for row in added] == ["MSFT"]
+    assert lines(ledger)[-1]["positions"] == {"AAPL": 0, "MSFT": 1, "NVDA": 0, CASH: 700.0}
+
+
+def test_a_commit_is_flushed_to_the_disk_and_a_stage_is_not(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+):
+    flushed: list[int] = []  # the inodes of the files flushed
+    real_fsync = os.fsync
+
+    def spy(fd: int) -> None:
+        flushed.append(os.fstat(fd).st_ino)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    assert flushed == []
+    ledger.commit_day(DAY1)
+    assert flushed == [ledger.position_file.stat().st_ino]
 
 
 def test_begin_day_removes_the_partial_log_of_that_day(ledger: Ledger):
