@@ -13,7 +13,10 @@ port, and times over HTTP:
 * ``new_prices``: after ``merged.jsonl`` was replaced (the prices parsed again);
 * ``page_after_change`` / ``page_warm``: ``/`` after a change and unchanged;
 * ``health_during_cold``: ``/health`` asked over and over while a cold summary is worked
-  out, and how long the slowest answer took.
+  out, and how long the slowest answer took;
+* ``parse_floor``: the format's own floor, measured just before and just after the cold
+  summary: every line of the same files through the standard library's ``json.loads``,
+  with no checks and no figures. A cold summary cannot take less than reading its JSON.
 
 Each timing is a pair: wall seconds, and the CPU seconds the server used for it (from
 /proc; None elsewhere), which a busy machine disturbs less. The figures are reported with
@@ -237,6 +240,18 @@ def _health_while(port: int, work: threading.Thread) -> list[float]:
     return times
 
 
+def parse_floor(data_dir: Path) -> tuple[float, float]:
+    """Wall and CPU seconds to read every JSON file under ``data_dir`` and ``json.loads``
+    each of its lines: what any reader of these files pays before it checks anything."""
+    files = sorted(p for p in data_dir.rglob("*.json*") if p.is_file())
+    wall, cpu = time.perf_counter(), time.process_time()
+    for path in files:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                json.loads(line)
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
 # --- the measurement ---------------------------------------------------------------------------
 
 
@@ -261,12 +276,15 @@ def measure(
         }
         with dashboard(data_dir) as server:
             port = server.port
+            floors: list[tuple[float, float | None]] = [parse_floor(data_dir)]
             cold: list[tuple[float, float | None]] = []
             work = threading.Thread(target=lambda: cold.append(server.timed("/api/summary")))
             work.start()
             health = _health_while(port, work)
             work.join()
+            floors.append(parse_floor(data_dir))
             figures["cold"] = cold[0]
+            figures["parse_floor"] = _median(floors)
             figures["health_during_cold"] = {
                 "answers": len(health),
                 "median_s": statistics.median(health) if health else None,
@@ -291,6 +309,7 @@ def measure(
 
 TIMINGS = {
     "cold": "/api/summary, cold",
+    "parse_floor": "json.loads of the same files (floor)",
     "warm": "/api/summary, unchanged",
     "one_day_more": "/api/summary, a book one day longer",
     "new_prices": "/api/summary, a new merged.jsonl",
@@ -307,11 +326,17 @@ def report(figures: dict[str, Any]) -> str:
         f"{figures['symbols']} symbols ({figures['folder_mb']} MB of data), "
         f"{figures['cpus']} CPUs, load average {figures['load_before']} -> "
         f"{figures['load_after']}",
-        f"  {'':36} {'wall':>9} {'server CPU':>11}",
+        f"  {'':36} {'wall':>9} {'CPU':>11}",
     ]
     for key, label in TIMINGS.items():
         wall, cpu = figures[key]
         lines.append(f"  {label:36} {_seconds(wall):>9} {_seconds(cpu):>11}")
+    floor = figures["parse_floor"][0]
+    if floor:
+        lines.append(
+            f"  the cold summary is {figures['cold'][0] / floor:.1f}x the json.loads floor "
+            "(CPU: the server's for requests, the bench's own for the floor)"
+        )
     lines.append(
         f"  /health during the cold summary: {health['answers']} answers, median "
         f"{_seconds(health['median_s'])}, slowest {_seconds(health['max_s'])}"

@@ -185,8 +185,16 @@ class WorkloadFigures:
             ("dashboard_warm", "dashboard /api/summary, unchanged", [found["warm"][0]]),
             ("dashboard_one_day_more", "dashboard /api/summary, one day more",
              [found["one_day_more"][0]]),
+            ("dashboard_parse_floor", "dashboard floor: json.loads of the same files",
+             [found["parse_floor"][0]]),
         ):  # fmt: skip
             self.add(Figure.of(key, label, "s", value, how))
+        floor = found["parse_floor"][0]
+        if floor:
+            self.notes.append(
+                f"dashboard: the cold summary took {found['cold'][0] / floor:.1f}x the time "
+                "json.loads alone takes over the same files, measured just before and after it"
+            )
         health = found["health_during_cold"]
         if health["answers"]:
             during = "GETs of /health back to back while the cold summary is worked out"

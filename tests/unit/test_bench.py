@@ -179,13 +179,15 @@ def test_the_dashboard_benchmark_measures_a_synthetic_folder_end_to_end(tmp_path
 
     figures = measure(days=30, models=2, warm_runs=1, folder=tmp_path / "data")
     assert (figures["days"], figures["models"], figures["symbols"]) == (30, 2, 102)
-    for key in ("cold", "warm", "one_day_more", "new_prices", "page_after_change", "page_warm"):
+    timed = ("cold", "parse_floor", "warm", "one_day_more", "new_prices", "page_after_change")
+    for key in (*timed, "page_warm"):
         wall, cpu = figures[key]
         assert wall > 0
         assert cpu is None or cpu >= 0
     text = dashboard_report(figures)
     assert "load average" in text
     assert "/health during the cold summary" in text
+    assert "the json.loads floor" in text
     # What the bench wrote is a valid folder: the page reads it without skipping a line.
     summary = data.summarise(tmp_path / "data")
     assert summary["skipped"] == []
