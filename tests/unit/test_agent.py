@@ -31,6 +31,7 @@ from ai_trader.agent.runner import (
     Result,
     Runner,
     format_summary,
+    supported,
     trading_days,
     unpriced_errors,
 )
@@ -570,6 +571,38 @@ def test_trading_days_are_the_data_days_after_the_last_done_up_to_the_end():
     assert trading_days(days, "2025-10-28", "2025-10-30") == ["2025-10-29", "2025-10-30"]
     assert trading_days(days, "", "2025-10-27") == ["2025-10-27"]
     assert trading_days(days, "2025-10-31", "2025-12-31") == []
+
+
+WATCHED = ("AAPL", "MSFT", "NVDA", "TSLA")
+
+
+def partial_fetch() -> PriceBook:
+    """Yesterday and today for four symbols, as a partial fetch can leave them: MSFT has no
+    close yesterday, NVDA no bar yesterday, TSLA no open today."""
+    full = {"open": 10.0, "high": 11.0, "low": 9.0, "close": 10.5, "volume": 100.0}
+    return PriceBook(
+        {
+            "AAPL": {"2025-10-27": full, "2025-10-28": {"open": 11.0}},
+            "MSFT": {"2025-10-27": {"open": 20.0}, "2025-10-28": {"open": 21.0}},
+            "NVDA": {"2025-10-28": {"open": 31.0}},
+            "TSLA": {"2025-10-27": full},
+        }
+    )
+
+
+def test_the_watchlist_keeps_the_symbols_with_a_close_yesterday_and_an_open_today():
+    usable, missing = supported(partial_fetch(), WATCHED, "2025-10-28", "2025-10-27")
+    assert usable == ("AAPL",)
+    assert missing == ("MSFT", "NVDA", "TSLA")
+
+
+def test_the_watchlist_keeps_every_symbol_on_the_first_day_of_the_data():
+    assert supported(partial_fetch(), WATCHED, "2025-10-27", None) == (WATCHED, ())
+
+
+def test_a_symbol_is_left_out_when_the_day_before_is_not_in_the_data():
+    usable, missing = supported(partial_fetch(), ("AAPL",), "2025-10-28", "2025-10-24")
+    assert (usable, missing) == ((), ("AAPL",))
 
 
 def test_the_summary_shows_value_return_and_the_benchmark():

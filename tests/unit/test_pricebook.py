@@ -2,8 +2,10 @@ import json
 import re
 
 import pytest
+from pydantic import TypeAdapter, ValidationError
 
 from ai_trader.errors import UserError
+from ai_trader.market import pricebook
 from ai_trader.market.merge import merge
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.sample import generate_sample
@@ -183,3 +185,59 @@ def test_the_sample_is_marked_synthetic_and_market_data_is_not(tmp_path):
     path = tmp_path / "real.jsonl"
     path.write_text(row("AAPL", {"2025-10-30": FULL}) + "\n")
     assert PriceBook.load(path).synthetic is False
+
+
+# --- the row model, built from its definition -------------------------------------------------
+# The module builds its row model once, on import. Building it again here tests the
+# definition itself, not only the copy made before any test ran.
+
+RAW = {  # Alpha Vantage's own names, as a fetched daily file has them
+    "1. open": "10.0",
+    "2. high": "12.0",
+    "3. low": "9.5",
+    "4. close": "11.0",
+    "5. volume": "1000",
+}
+BAR = {"open": 10.0, "high": 12.0, "low": 9.5, "close": 11.0, "volume": 1000.0}
+
+
+@pytest.fixture
+def line_model() -> TypeAdapter:
+    return pricebook._line_model(pricebook.Price)
+
+
+def test_the_row_model_reads_the_merged_and_the_raw_names_into_one_bar(line_model):
+    merged = line_model.validate_json(row("X", {"2025-10-30": FULL}))
+    assert merged == {"Meta Data": {"2. Symbol": "X"}, "Time Series (Daily)": {"2025-10-30": BAR}}
+    assert line_model.validate_json(row("X", {"2025-10-30": RAW})) == merged
+
+
+def test_the_row_model_reads_a_newest_day_with_only_its_open(line_model):
+    line = line_model.validate_json(row("X", {"2025-10-31": {"1. buy price": 12.5}}))
+    assert line["Time Series (Daily)"] == {"2025-10-31": {"open": 12.5}}
+
+
+def test_the_row_model_keeps_the_note_of_the_metadata(line_model):
+    text = json.dumps({"Meta Data": {"2. Symbol": "X", "6. Note": "SYNTHETIC"},
+                       "Time Series (Daily)": {}})  # fmt: skip
+    assert line_model.validate_json(text)["Meta Data"]["6. Note"] == "SYNTHETIC"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        json.dumps({"Meta Data": {"2. Symbol": ""}, "Time Series (Daily)": {}}),
+        json.dumps({"Meta Data": {"2. Symbol": 5}, "Time Series (Daily)": {}}),
+        json.dumps({"Meta Data": {"2. Symbol": "X"}}),
+        row("X", {"2025-10-30": {**FULL, "1. buy price": True}}),
+        row("X", {"2025-10-30": {**FULL, "2. high": "NaN"}}),
+        row("X", {"2025-10-30": {**FULL, "3. low": "Infinity"}}),
+        row("X", {"2025-10-30": {**FULL, "4. sell price": "a lot"}}),
+        row("X", {"2025-10-30": {**FULL, "5. volume": False}}),
+        row("X", {"2025-10-30": {"4. sell price": "1"}}),
+        row("X", {"2025-1-30": FULL}),
+    ],
+)
+def test_the_row_model_refuses_a_line_the_book_cannot_use(line_model, line):
+    with pytest.raises(ValidationError):
+        line_model.validate_json(line)

@@ -72,6 +72,25 @@ def trading_days(book_days: list[str], after: str, end: str) -> list[str]:
     return [day for day in book_days if after < day <= end]
 
 
+def supported(
+    book: PriceBook, symbols: tuple[str, ...], day: str, previous: str | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """``symbols`` split into those the data supports on ``day`` and those it does not: a
+    symbol needs yesterday's close and today's open (a partial fetch may lack them), so
+    that every call the built-in strategy makes on it can succeed. On the first day of the
+    data there is no yesterday, and every symbol is kept."""
+    if previous is None:
+        return symbols, ()
+    usable, missing = [], []
+    for symbol in symbols:
+        bar = book.bar(symbol, previous)
+        if bar is not None and "close" in bar and book.open(symbol, day) is not None:
+            usable.append(symbol)
+        else:
+            missing.append(symbol)
+    return tuple(usable), tuple(missing)
+
+
 def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> Result:
     """The run's summary of one book; ``cash`` stands in for a book with no rows at all."""
     rows = ledger.rows()
@@ -181,18 +200,9 @@ class Runner:
     def _watchlist(
         self, day: str, previous: str | None, record: Callable[[dict[str, Any]], None]
     ) -> tuple[str, ...]:
-        """The built-in strategy's watchlist, less the symbols the data cannot support today
-        (no bar yesterday, or no open today: a symbol a partial fetch has not reached yet).
-        Leaving one out is a decision the log records, not a default in place of a result;
-        every call the strategy then makes must succeed."""
-        usable, missing = [], []
-        for symbol in builtin.DEFAULT_WATCHLIST:
-            bar = self.book.bar(symbol, previous) if previous else None
-            has_move = bar is not None and "close" in bar
-            if previous is None or (has_move and self.book.open(symbol, day) is not None):
-                usable.append(symbol)
-            else:
-                missing.append(symbol)
+        """The built-in strategy's watchlist for ``day``; a symbol left out is recorded in
+        the day's log: a decision the log shows, not a default in place of a result."""
+        usable, missing = supported(self.book, builtin.DEFAULT_WATCHLIST, day, previous)
         if missing:
             record(
                 {
@@ -201,7 +211,7 @@ class Runner:
                     "left out of today's watchlist.",
                 }
             )
-        return tuple(usable)
+        return usable
 
     async def _check_prices(self, toolbox: Toolbox, context: RunContext) -> None:
         """The prices service must price ``context.today`` from the same data as this run:
