@@ -31,6 +31,7 @@ from ai_trader.agent.runner import (
     Result,
     Runner,
     format_summary,
+    summarise,
     supported,
     trading_days,
     unpriced_errors,
@@ -614,6 +615,25 @@ def test_the_summary_shows_value_return_and_the_benchmark():
     assert "QQQ" in lines[0]
     assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%"]
     assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a"]
+
+
+def test_a_book_without_rows_is_summarised_as_its_cash_and_no_days(tmp_path: Path):
+    result = summarise(partial_fetch(), Ledger(tmp_path / "new"), "new", 5000.0)
+    assert result == Result("new", 0, None, None, 5000.0, 5000.0, None)
+    assert result.total_return == 0.0
+
+
+def test_a_book_with_only_its_opening_row_starts_at_the_first_open(tmp_path: Path):
+    ledger = Ledger(tmp_path / "opened")
+    ledger.ensure_initialized("2025-10-24", ("AAPL",), 1000.0)
+    result = summarise(partial_fetch(), ledger, "opened", 5000.0)
+    assert (result.days, result.first_day, result.final_value) == (0, None, 1000.0)
+    assert result.initial_cash == 1000.0
+
+
+def test_the_summary_header_names_each_column():
+    header = format_summary([]).split()
+    assert header == ["signature", "days", "final", "value", "return", "QQQ"]
 
 
 def test_the_summary_shows_n_a_for_a_book_it_cannot_value():
