@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from mcp.types import CallToolResult, TextContent
-from support import TODAY, Services, Session
+import uvicorn
+from mcp.server.lowlevel import Server
+from mcp.types import CallToolResult, ListToolsResult, TextContent, Tool
+from support import TODAY, Services, Session, free_port
 
 from ai_trader.agent import builtin
 from ai_trader.agent.builtin import Move, plan_buys, plan_sells, rank
@@ -42,7 +47,7 @@ from ai_trader.context import RunContext
 from ai_trader.errors import UserError
 from ai_trader.ledger import CASH, Ledger, apply_trade
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.settings import load_settings
+from ai_trader.settings import Settings, load_settings
 from standins import StandIns
 
 MODEL = "gpt-stand-in"
@@ -367,6 +372,82 @@ def test_a_refused_tool_call_goes_back_to_the_model_and_the_day_goes_on(
     messages = standins.stats()["openai"]["bodies"][1]["messages"]
     assert "Input should be greater than 0" in messages[-1]["content"]
     assert [row["this_action"]["amount"] for row in session.ledger.pending(TODAY)] == [1]
+
+
+@pytest.fixture
+def lying_math(services: Services) -> Iterator[Settings]:
+    """The run's settings with the math service swapped for one whose ``add`` answers
+    ``{"result": null}`` against its declared number: a service of someone else's that
+    breaks its own output schema, which the MCP client then refuses."""
+
+    async def tools(ctx: Any, params: Any) -> ListToolsResult:
+        number = {"type": "number"}
+        numbers = {"type": "object", "properties": {"a": number, "b": number}}
+        result = {"type": "object", "properties": {"result": number}, "required": ["result"]}
+        add = Tool(name="add", description="Add.", input_schema=numbers, output_schema=result)
+        return ListToolsResult(tools=[add])
+
+    async def call(ctx: Any, params: Any) -> CallToolResult:
+        return CallToolResult(
+            content=[TextContent(type="text", text='{"result": null}')],
+            structured_content={"result": None},
+        )
+
+    app = Server("math", on_list_tools=tools, on_call_tool=call).streamable_http_app(
+        stateless_http=True
+    )
+    port = free_port()
+    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=web.run, name="lying-math", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if web.started:
+            break
+        time.sleep(0.05)
+    assert web.started, "the lying math service did not start"
+    yield load_settings({**services.env, "MATH_HTTP_PORT": str(port)})
+    web.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_an_answer_that_breaks_its_output_schema_is_refused_naming_the_tool(
+    lying_math: Settings, session: Session
+):
+    async def go() -> Any:
+        async with Toolbox(lying_math) as toolbox:
+            return await toolbox.call("add", {"a": 1, "b": 2}, session.context)
+
+    with pytest.raises(ToolRefused, match=r"^add gave an invalid answer: "):
+        asyncio.run(go())
+
+
+def test_an_answer_that_breaks_its_schema_goes_back_to_the_model_and_the_day_goes_on(
+    lying_math: Settings, session: Session, model_api
+):
+    script = [
+        {"tool_calls": [{"name": "add", "arguments": {"a": 1, "b": 2}}]},
+        {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 1}}]},
+        {"content": f"Done. {FINISH_SIGNAL}"},
+    ]
+    standins = model_api({"script": script})
+    records: list[dict[str, Any]] = []
+
+    async def go() -> int:
+        async with Toolbox(lying_math) as toolbox:
+            return await trader(standins).trade_day(
+                partial(toolbox.call, context=session.context),
+                records.append,
+                system_prompt(TODAY, {CASH: 10000.0}, {}, {}),
+                list(toolbox.tools.values()),
+            )
+
+    assert asyncio.run(go()) == 3
+    first, second = [json.loads(r["content"]) for r in records if r["role"] == "tool"]
+    assert first["error"].startswith("add gave an invalid answer: ")
+    assert second["amount"] == 1
+    messages = standins.stats()["openai"]["bodies"][1]["messages"]
+    assert "add gave an invalid answer" in messages[-1]["content"]
+    assert [row["this_action"]["symbol"] for row in session.ledger.pending(TODAY)] == ["AAPL"]
 
 
 def test_a_model_that_never_finishes_stops_at_max_steps(
