@@ -63,6 +63,12 @@ def rows_in(path: Path) -> int:
         return 0
 
 
+def rerun_equals(config: Path, env: dict[str, str], log_path: Path, reference: bytes) -> bool:
+    """A clean run after a kill: it succeeds and leaves the book byte-equal to the reference."""
+    clean = run_cli("run", str(config), env=env, timeout=300)
+    return clean.returncode == 0 and book(log_path).read_bytes() == reference
+
+
 def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
     serve: Services, reference: bytes, tmp_path: Path, rng: random.Random, table: Table
 ):
@@ -79,8 +85,7 @@ def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
         kill(run)
         rows_at_kill.append(rows_in(book(log_path)))
         check.tried += 1
-        clean = run_cli("run", str(config), env=serve.env, timeout=300)
-        if clean.returncode != 0 or book(log_path).read_bytes() != reference:
+        if not rerun_equals(config, serve.env, log_path, reference):
             check.failed += 1
             check.notes.append(f"trial {trial} (kill after {moment}) differs")
     check.notes.append(f"{killed_mid_run} of {RUN_KILLS} kills landed before the run ended")
@@ -145,8 +150,7 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
             check.failed += 1
             check.notes.append(f"trial {trial}: the book is not valid after the kill")
         # The clean run goes to the session's serve: same data, and no second start-up.
-        clean = run_cli("run", str(config), env=serve.env, timeout=300)
-        if clean.returncode != 0 or book(log_path).read_bytes() != reference:
+        if not rerun_equals(config, serve.env, log_path, reference):
             check.failed += 1
             check.notes.append(f"trial {trial} (kill after {moment}): clean run differs")
     check.notes.append(f"{one_line} runs stopped with one line naming the service")
