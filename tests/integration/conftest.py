@@ -32,6 +32,8 @@ from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, DEFAULT_PORTS, PUBLIS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
+# Added by the health tests only: the same checks, run every second.
+QUICK_HEALTH_FILE = ROOT / "tests" / "integration" / "compose.quick-health.yml"
 SERVICE = "ai-trader"
 DASHBOARD = "dashboard"
 # The container ports of the four services: the product's own table.
@@ -118,9 +120,14 @@ class Compose:
     """`docker compose -p PROJECT -f ... ARGS` with a controlled environment."""
 
     def __init__(self, command: str, files: list[str], project: str) -> None:
+        self.command, self.files = command, files
         self.argv = [*shlex.split(command), *(a for f in files for a in ("-f", f)), "-p", project]
         self.project = project
         self.base_env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
+
+    def with_file(self, path: Path) -> Compose:
+        """The same project with one more compose file laid over the others."""
+        return Compose(self.command, [*self.files, str(path)], self.project)
 
     def __call__(
         self,
@@ -338,11 +345,13 @@ class Stack:
 def new_stack(
     compose: Compose, standins: StandIns, tmp_path_factory: pytest.TempPathFactory
 ) -> Any:
-    """Make a Stack with fresh folders (for fixtures wider than one test)."""
+    """Make a Stack with fresh folders (for fixtures wider than one test), optionally with
+    one more compose file laid over the suite's."""
 
-    def make() -> Stack:
+    def make(over: Path | None = None) -> Stack:
         standins.set_scenario({})
-        return Stack(compose, standins, tmp_path_factory.mktemp("stack"))
+        files = compose.with_file(over) if over is not None else compose
+        return Stack(files, standins, tmp_path_factory.mktemp("stack"))
 
     return make
 
@@ -358,7 +367,8 @@ def _report(stack: Stack, node: pytest.Item) -> None:
 
 @pytest.fixture
 def stack(new_stack: Any, request: pytest.FixtureRequest) -> Iterator[Stack]:
-    current = new_stack()
+    # A test module may lay one more compose file over the suite's (`COMPOSE_OVER`).
+    current = new_stack(getattr(request.module, "COMPOSE_OVER", None))
     yield current
     _report(current, request.node)
     current.down()

@@ -17,12 +17,17 @@ from typing import Any
 
 import engine
 import pytest
-from conftest import IMAGE, Stack, short_config
+import yaml
+from conftest import IMAGE, QUICK_HEALTH_FILE, ROOT, Stack, short_config
 from docker.models.containers import Container
 
 pytestmark = pytest.mark.container
 
 NS = 1_000_000_000
+# Read by the `stack` fixture: the compose file's health checks, run every second, so a
+# freeze is noticed in seconds rather than up to 45 s (the dashboard's 3 x (10 s + 5 s)).
+# The command checked is still the compose file's own.
+COMPOSE_OVER = QUICK_HEALTH_FILE
 SLOW = {"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow", "enabled": True}
 
 
@@ -42,6 +47,12 @@ def unhealthy_bound(box: Container) -> float:
     the last ended and taking at most `timeout`, plus one interval for the check under way."""
     c = health_config(box)
     return c["retries"] * (c["interval"] + c["timeout"]) + c["interval"]
+
+
+def shipped_check(service: str) -> list[str]:
+    """The health check command docker-compose.yml gives ``service``."""
+    spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    return list(spec["services"][service]["healthcheck"]["test"])
 
 
 def freeze_and_thaw(box: Container, process: str) -> dict[str, float]:
@@ -116,7 +127,10 @@ def test_a_frozen_serve_process_turns_the_compose_service_unhealthy_then_healthy
     while stack.standins.stats()["openai"]["requests"] < 1:
         assert time.monotonic() < deadline, stack.logs_text()
         time.sleep(0.2)
-    took = freeze_and_thaw(stack.container(), "python -m ai_trader serve")
+    box = stack.container()
+    assert health_config(box)["interval"] == 1  # the quick timing applies
+    assert box.attrs["Config"]["Healthcheck"]["Test"] == shipped_check("ai-trader")
+    took = freeze_and_thaw(box, "python -m ai_trader serve")
     print(f"compose ai-trader health check: {took}")
     assert engine.state(stack.container())["Status"] == "running"  # frozen, not killed
 
@@ -124,5 +138,8 @@ def test_a_frozen_serve_process_turns_the_compose_service_unhealthy_then_healthy
 def test_a_frozen_dashboard_turns_unhealthy_then_healthy(stack: Stack, dashboard: Any) -> None:
     board = dashboard()
     board.up()
-    took = freeze_and_thaw(stack.container("dashboard"), "python -m ai_trader dashboard")
+    box = stack.container("dashboard")
+    assert health_config(box)["interval"] == 1  # the quick timing applies
+    assert box.attrs["Config"]["Healthcheck"]["Test"] == shipped_check("dashboard")
+    took = freeze_and_thaw(box, "python -m ai_trader dashboard")
     print(f"compose dashboard health check: {took}")
