@@ -32,6 +32,27 @@ class Check:
     tried: int = 0
     failed: int = 0
     notes: list[str] = field(default_factory=list)
+    # Outcomes counted over every batch of a check, "N of TRIED <what>" in the table.
+    counts: dict[str, int] = field(default_factory=dict)
+    rows_at_kill: list[int] = field(default_factory=list)
+
+    def count(self, what: str, hit: bool = True) -> None:
+        self.counts[what] = self.counts.get(what, 0) + int(hit)
+
+    def merge(self, other: dict[str, Any]) -> None:
+        """Add a worker's record of the same check (pytest-xdist runs batches apart)."""
+        self.tried += other["tried"]
+        self.failed += other["failed"]
+        self.notes.extend(note for note in other["notes"] if note not in self.notes)
+        for what, n in other["counts"].items():
+            self.counts[what] = self.counts.get(what, 0) + n
+        self.rows_at_kill.extend(other["rows_at_kill"])
+
+    def detail(self) -> str:
+        said = [*self.notes, *(f"{n} of {self.tried} {what}" for what, n in self.counts.items())]
+        if self.rows_at_kill:
+            said.append(f"book lines at the kills: {sorted(self.rows_at_kill)}")
+        return "; ".join(said)
 
 
 class Table:
@@ -63,10 +84,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: object) -> None:
     """(pytest-xdist, in the controller) merge a finished worker's table into this one."""
     for row in json.loads(getattr(node, "workeroutput", {}).get("faults", "[]")):
-        check = TABLE.check(row["name"])
-        check.tried += row["tried"]
-        check.failed += row["failed"]
-        check.notes.extend(note for note in row["notes"] if note not in check.notes)
+        TABLE.check(row["name"]).merge(row)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
@@ -77,16 +95,26 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     width = max(len(name) for name in TABLE.checks)
     write(f"{'check':<{width}}  {'tried':>5}  {'failed':>6}  detail")
     for check in TABLE.checks.values():
-        detail = "; ".join(check.notes)
-        write(f"{check.name:<{width}}  {check.tried:>5}  {check.failed:>6}  {detail}")
+        write(f"{check.name:<{width}}  {check.tried:>5}  {check.failed:>6}  {check.detail()}")
 
 
-@pytest.fixture(scope="session")
-def rng() -> random.Random:
-    """Random kill moments, reproducible with FAULTS_SEED."""
-    seed = int(os.environ.get("FAULTS_SEED") or random.SystemRandom().randrange(2**32))
-    TABLE.check("seed").notes.append(f"FAULTS_SEED={seed}")
-    return random.Random(seed)  # noqa: S311 (test moments, not secrets)
+def pytest_configure(config: pytest.Config) -> None:
+    # One seed for the whole run, chosen before pytest-xdist starts its workers (they
+    # inherit the environment), so that FAULTS_SEED alone reproduces every moment.
+    if not hasattr(config, "workerinput"):
+        os.environ.setdefault("FAULTS_SEED", str(random.SystemRandom().randrange(2**32)))
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> random.Random:
+    """Random kill moments, reproducible with FAULTS_SEED: each test draws its own from the
+    seed and its id, whichever worker runs it and whatever ran before."""
+    seed = os.environ.get("FAULTS_SEED") or "0"
+    said = TABLE.check("seed").notes
+    if f"FAULTS_SEED={seed}" not in said:
+        said.append(f"FAULTS_SEED={seed}")
+    # A string seed is hashed (SHA-512), the same in every process.
+    return random.Random(f"{seed}:{request.node.nodeid}")  # noqa: S311 (not secrets)
 
 
 @pytest.fixture(scope="session")

@@ -29,8 +29,11 @@ from ai_trader.settings import PORT_VARIABLES
 from standins import StandIns
 from unit.support import Services, cli_env, free_ports, run_cli, service_env
 
+# Kills in batches: each batch is a test of its own, so pytest-xdist spreads them over its
+# lanes; the table adds the batches of a check up.
 RUN_KILLS = 12
 SERVE_KILLS = 8
+KILLS_PER_BATCH = 4
 
 
 DAYS = 23  # trading days in the default config's range
@@ -69,27 +72,34 @@ def rerun_equals(config: Path, env: dict[str, str], log_path: Path, reference: b
     return clean.returncode == 0 and book(log_path).read_bytes() == reference
 
 
+def batches(kills: int) -> list[range]:
+    """The trial numbers of each batch, ``KILLS_PER_BATCH`` at a time."""
+    return [range(n, min(n + KILLS_PER_BATCH, kills)) for n in range(0, kills, KILLS_PER_BATCH)]
+
+
+@pytest.mark.parametrize("trials", batches(RUN_KILLS), ids=lambda r: f"trials-{r.start}-{r.stop}")
 def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
-    serve: Services, reference: bytes, tmp_path: Path, rng: random.Random, table: Table
+    trials: range,
+    serve: Services,
+    reference: bytes,
+    tmp_path: Path,
+    rng: random.Random,
+    table: Table,
 ):
     check = table.check("kill -9 of run, then a clean run")
-    killed_mid_run = 0
-    rows_at_kill = []
-    for trial in range(RUN_KILLS):
+    for trial in trials:
         log_path = tmp_path / f"trial-{trial}"
         config = write_config(tmp_path / f"c{trial}", log_path)
         day, extra = rng.randrange(DAYS), rng.uniform(0, 0.05)
         moment = f"day {day} + {extra * 1000:.0f} ms"
         run = start(["run", str(config)], serve.env)
-        killed_mid_run += after_day(run, day, extra)
+        check.count("kills landed before the run ended", after_day(run, day, extra))
         kill(run)
-        rows_at_kill.append(rows_in(book(log_path)))
+        check.rows_at_kill.append(rows_in(book(log_path)))
         check.tried += 1
         if not rerun_equals(config, serve.env, log_path, reference):
             check.failed += 1
             check.notes.append(f"trial {trial} (kill after {moment}) differs")
-    check.notes.append(f"{killed_mid_run} of {RUN_KILLS} kills landed before the run ended")
-    check.notes.append(f"book lines at the kills: {sorted(rows_at_kill)}")
     assert check.failed == 0, check.notes
 
 
@@ -112,7 +122,9 @@ def own_serve(data_dir: Path, ports: dict[str, str]) -> Iterator[subprocess.Pope
         process.wait()
 
 
+@pytest.mark.parametrize("trials", batches(SERVE_KILLS), ids=lambda r: f"trials-{r.start}-{r.stop}")
 def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
+    trials: range,
     serve: Services,
     data_dir: Path,
     reference: bytes,
@@ -122,9 +134,7 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
 ):
     check = table.check("kill -9 of serve mid-run, then a clean run")
     names = list(PORT_VARIABLES.values())
-    one_line = 0
-    rows_at_kill = []
-    for trial in range(SERVE_KILLS):
+    for trial in trials:
         ports = dict(zip(names, map(str, free_ports(4)), strict=True))
         env = {**service_env(data_dir), **ports}
         log_path = tmp_path / f"trial-{trial}"
@@ -137,12 +147,12 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
             kill(serve_process)
             _, stderr = agent.communicate(timeout=300)
         check.tried += 1
-        rows_at_kill.append(rows_in(book(log_path)))
+        check.rows_at_kill.append(rows_in(book(log_path)))
         if agent.returncode == 0:
             pass  # the run ended before the kill
         elif agent.returncode in (1, 2) and only_error_line(stderr) is not None:
             # 1: a service stopped answering mid-run; 2: it was gone before the run began.
-            one_line += 1
+            check.count("runs stopped with one line naming the service")
         else:
             check.failed += 1
             check.notes.append(f"trial {trial}: exit {agent.returncode}, not one line")
@@ -153,8 +163,6 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
         if not rerun_equals(config, serve.env, log_path, reference):
             check.failed += 1
             check.notes.append(f"trial {trial} (kill after {moment}): clean run differs")
-    check.notes.append(f"{one_line} runs stopped with one line naming the service")
-    check.notes.append(f"book lines at the kills: {sorted(rows_at_kill)}")
     assert check.failed == 0, check.notes
 
 
