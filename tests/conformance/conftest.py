@@ -44,6 +44,8 @@ HERE = Path(__file__).resolve().parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 STANDIN_FILE = HERE / "compose.conformance.yml"  # a Jina stand-in for the search service
 SERVE_FILE = HERE / "compose.serve.yml"  # the services as the container's main process
+# The shipped health checks run every second, so `up --wait` returns soon after ready.
+QUICK_HEALTH_FILE = ROOT / "tests" / "compose.quick-health.yml"
 SERVICE = "ai-trader"
 # The container ports of the four services: the product's own table.
 SERVICE_PORTS = DEFAULT_PORTS
@@ -441,7 +443,7 @@ def main_stack(
                 f"{run.logs(SERVICE)[-2000:]}"
             )
         # 2. The four services, kept up, with the dashboard and the Jina stand-in.
-        serve = run.with_files(SERVE_FILE)
+        serve = run.with_files(SERVE_FILE, QUICK_HEALTH_FILE)
         serve("up", "--detach", "--wait", SERVICE, "jina", "dashboard")
         stack = MainStack(
             compose=serve,
@@ -462,7 +464,9 @@ def main_stack(
 def flood_stack(tmp_path_factory: pytest.TempPathFactory, empty_env_file: Path) -> Iterator[Stack]:
     """The services alone in a throwaway project: the flood cannot spoil the other checks."""
     _, _, env = host_folders(tmp_path_factory.mktemp("flood"))
-    serve = Compose(_project("flood"), [COMPOSE_FILE, SERVE_FILE], empty_env_file, env)
+    serve = Compose(
+        _project("flood"), [COMPOSE_FILE, SERVE_FILE, QUICK_HEALTH_FILE], empty_env_file, env
+    )
     try:
         serve("up", "--detach", "--wait", SERVICE)
         yield Stack(

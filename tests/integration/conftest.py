@@ -33,7 +33,7 @@ from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, DEFAULT_PORTS, PUBLIS
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
 # Added by the health tests only: the same checks, run every second.
-QUICK_HEALTH_FILE = ROOT / "tests" / "integration" / "compose.quick-health.yml"
+QUICK_HEALTH_FILE = ROOT / "tests" / "compose.quick-health.yml"
 SERVICE = "ai-trader"
 DASHBOARD = "dashboard"
 # The container ports of the four services: the product's own table.

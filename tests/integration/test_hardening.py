@@ -17,7 +17,7 @@ from typing import Any
 
 import engine
 import pytest
-from conftest import Compose, Stack, default_env
+from conftest import QUICK_HEALTH_FILE, Compose, Stack, default_env
 from docker.models.containers import Container
 from engine import capability_mask, describe, processes, run_tree
 
@@ -110,8 +110,10 @@ def test_docker_stop_reaches_the_dropped_dashboard_through_dockers_init(
     # Docker's init is root and the dashboard is not: without KILL the init could not pass
     # the SIGTERM on, and would die with an error instead. (The run's own stop, with its
     # cleanup and status 143, is test_cleanup.py's.) A project of its own, so that the
-    # module's running dashboard stays up.
-    own = Compose(docker_compose_command, docker_compose_file, f"{compose.project}-stop")
+    # module's running dashboard stays up; its health checked every second, so that
+    # `--wait` does not sit out the first 10 s interval.
+    files = [*docker_compose_file, str(QUICK_HEALTH_FILE)]
+    own = Compose(docker_compose_command, files, f"{compose.project}-stop")
     env = default_env(tmp_path / "data", tmp_path / "logs")
     (tmp_path / "data").mkdir()
     try:
