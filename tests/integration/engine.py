@@ -282,7 +282,18 @@ def find_process(box: Container, command: str) -> Process:
 
 def signal_process(box: Container, pid: int, signum: int) -> None:
     """Send a signal to one process inside the container, as the container's own user."""
-    exec_python(box, f"import os; os.kill({pid}, {signum})")
+    started = state(box)["StartedAt"]
+    done = execute(box, ["python", "-c", f"import os; os.kill({pid}, {signum})"])
+    if done.returncode == 0:
+        return
+    # A signal that ends the container's main process ends the container, and the kernel
+    # kills what is left in it, this exec too (137), often before it could exit by itself.
+    now = state(box)
+    if done.returncode == 137 and (now["Status"] != "running" or now["StartedAt"] != started):
+        return
+    raise RuntimeError(
+        f"signal {signum} to pid {pid} in {box.name}: exit {done.returncode}: {done.stderr.strip()}"
+    )
 
 
 # --- images -------------------------------------------------------------------------------
