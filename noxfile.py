@@ -534,6 +534,18 @@ def bench(session: nox.Session) -> None:
     )  # fmt: skip
 
 
+@nox.session(default=False, venv_backend="none")
+def matrix(session: nox.Session) -> None:
+    """Time the bare `nox` (or the sessions given after --) with the CPU each session used.
+
+    Runs nox again as a child and reads the machine's CPU counters as each session starts:
+    wall time, busy and idle CPU seconds and the share of the cores in use, per session
+    (tests/bench/matrix.py; docs/BENCHMARKS.md shows the figures). Timing never fails it.
+    """
+    session.chdir(ROOT / "tests")
+    session.run(sys.executable, "-m", "bench.matrix", *session.posargs, external=True)
+
+
 @nox.session(default=False)
 def mutants(session: nox.Session) -> None:
     """Break copies of the deployment on purpose and check the matrix notices; mutmut the core.

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from ai_trader.dashboard import data
-from bench import report
+from bench import matrix, report
 from bench.calls import BLOCK, WARMUP_BLOCKS, interleaved
 from bench.report import Figure, Relative
 
@@ -192,3 +192,50 @@ def test_the_dashboard_benchmark_measures_a_synthetic_folder_end_to_end(tmp_path
     summary = data.summarise(tmp_path / "data")
     assert summary["skipped"] == []
     assert [m["days"] for m in summary["signatures"]] == [31, 31]
+
+
+# --- the matrix's CPU table (bench.matrix) -------------------------------------------------
+
+PROC_STAT = """cpu  1000 50 300 5000 100 20 30 0 0 0
+cpu0 500 25 150 2500 50 10 15 0 0 0
+intr 12345
+"""
+
+
+def test_busy_cpu_is_user_nice_system_irq_softirq_and_steal_and_idle_includes_iowait():
+    busy, idle = matrix.parse_cpu(PROC_STAT, ticks=100)
+    assert busy == (1000 + 50 + 300 + 20 + 30 + 0) / 100
+    assert idle == (5000 + 100) / 100
+
+
+def test_a_stat_without_a_cpu_line_is_refused():
+    with pytest.raises(ValueError, match="no 'cpu' line"):
+        matrix.parse_cpu("intr 1\n", ticks=100)
+
+
+def test_only_noxs_running_session_lines_start_a_session():
+    assert matrix.session_started("nox > Running session tests-3.11\n") == "tests-3.11"
+    assert matrix.session_started("nox > Session lint was successful in 2 seconds.") is None
+    assert matrix.session_started("Running session lint") is None
+
+
+def test_each_session_runs_until_the_next_one_starts_and_the_last_until_the_end():
+    c = matrix.Counters
+    marks = [("lint", c(0.0, 0.0, 0.0)), ("tests", c(3.0, 4.0, 2.0))]
+    found = matrix.rows(marks, end=c(13.0, 22.0, 4.0))
+    assert found == [matrix.Row("lint", 3.0, 4.0, 2.0), matrix.Row("tests", 10.0, 18.0, 2.0)]
+    assert [row.used for row in found] == [pytest.approx(4 / 6), pytest.approx(0.9)]
+
+
+def test_a_row_without_cpu_time_has_no_share_of_the_cores():
+    assert matrix.Row("build", 0.2, 0.0, 0.0).used is None
+
+
+def test_the_table_shows_each_session_the_total_and_the_floor_of_its_busy_time():
+    c = matrix.Counters
+    found = matrix.rows([("lint", c(0.0, 0.0, 0.0))], end=c(10.0, 16.0, 4.0))
+    text = matrix.render(found, matrix.whole_run(c(-1.0, 0.0, 0.0), c(10.0, 16.0, 4.0)), 2)
+    assert "lint" in text
+    assert "80%" in text  # 16 busy of 20 CPU seconds
+    assert "2 cores would do the 16 busy CPU seconds in 8 s" in text
+    assert "the run took 11 s" in text
