@@ -9,6 +9,7 @@ engine already runs; the user-facing commands a test imitates (`docker compose u
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import threading
@@ -282,15 +283,18 @@ def find_process(box: Container, command: str) -> Process:
 
 def signal_process(box: Container, pid: int, signum: int) -> None:
     """Send a signal to one process inside the container, as the container's own user."""
-    started = state(box)["StartedAt"]
+    since = time.time()
     done = execute(box, ["python", "-c", f"import os; os.kill({pid}, {signum})"])
     if done.returncode == 0:
         return
     # A signal that ends the container's main process ends the container, and the kernel
     # kills what is left in it, this exec too (137), often before it could exit by itself.
-    now = state(box)
-    if done.returncode == 137 and (now["Status"] != "running" or now["StartedAt"] != started):
-        return
+    # The engine may answer for the exec before it has marked the container dead: its
+    # `die` event is what says the signal did its work.
+    if done.returncode == 137:
+        with contextlib.suppress(TimeoutError):
+            wait_event(box.id, "die", since, timeout=30)
+            return
     raise RuntimeError(
         f"signal {signum} to pid {pid} in {box.name}: exit {done.returncode}: {done.stderr.strip()}"
     )
