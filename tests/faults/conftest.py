@@ -109,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def rng(request: pytest.FixtureRequest) -> random.Random:
     """Random kill moments, reproducible with FAULTS_SEED: each test draws its own from the
     seed and its id, whichever worker runs it and whatever ran before."""
-    seed = os.environ.get("FAULTS_SEED") or "0"
+    seed = os.environ["FAULTS_SEED"]  # set by pytest_configure when not given
     said = TABLE.check("seed").notes
     if f"FAULTS_SEED={seed}" not in said:
         said.append(f"FAULTS_SEED={seed}")

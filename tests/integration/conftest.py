@@ -32,7 +32,8 @@ from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, DEFAULT_PORTS, PUBLIS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
-# Added by the health tests only: the same checks, run every second.
+# The same health checks, run every second: laid over by the health tests (COMPOSE_OVER)
+# and by the dashboard stop test, which only need the checks to answer sooner.
 QUICK_HEALTH_FILE = ROOT / "tests" / "compose.quick-health.yml"
 SERVICE = "ai-trader"
 DASHBOARD = "dashboard"
