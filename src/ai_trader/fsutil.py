@@ -43,7 +43,10 @@ def atomic_write_json(path: Path, data: Any, durable: bool = True) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n", durable)
 
 
+def jsonl_line(value: Any) -> str:
+    """``value`` as one line of a JSON-lines file, the way each of ours is written."""
+    return json.dumps(value, separators=(", ", ": ")) + "\n"
+
+
 def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> None:
-    atomic_write_text(
-        path, "".join(json.dumps(row, separators=(", ", ": ")) + "\n" for row in rows)
-    )
+    atomic_write_text(path, "".join(map(jsonl_line, rows)))

@@ -1,8 +1,9 @@
 """Positions: the agent's book, in the original AI-Trader ``position.jsonl`` format.
 
 A day is the unit of commitment. Trades made during a day are staged in
-``position/pending.json`` and only reach ``position.jsonl`` when the day ends,
-in one atomic rewrite. So a stop or crash mid-day leaves the file as it was at
+``position/pending.jsonl`` (the day's rows, in the book's own format, one appended
+per trade) and only reach ``position.jsonl`` when the day ends, in one atomic
+rewrite. So a stop or crash mid-day leaves the file as it was at
 the end of the previous day; the next run discards the stale stage and redoes
 the day, and no trade is ever written twice.
 """
@@ -22,7 +23,7 @@ from pydantic import Field, StrictFloat, StrictInt, StrictStr, TypeAdapter, Vali
 from typing_extensions import TypedDict
 
 from ai_trader.errors import UserError
-from ai_trader.fsutil import atomic_write_json, atomic_write_jsonl
+from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
 from ai_trader.jsonl import BadLine, Lenient, loads
 from ai_trader.jsonl import read_lenient as read_lenient_lines
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 CASH = "CASH"
 NO_TRADE = {"action": "no_trade", "symbol": "", "amount": 0}
 _TAIL_BYTES = 64 * 1024  # several whole rows (one is about 2.5 KB with 101 symbols)
+STAGE_NAME = "pending.jsonl"
 _DATE_IN_TEXT = re.compile(r'"date"\s*:\s*"(\d{4}-\d{2}-\d{2})"')
 
 
@@ -191,6 +193,20 @@ def read_line(line: str) -> dict[str, Any]:
         raise BadLine("not valid JSON") from None
 
 
+def last_line(path: Path) -> bytes | None:
+    """The last non-blank line of ``path`` (with its line end, if it has one), read from the
+    file's tail: b"" when there is none, None when the tail holds no whole line."""
+    with path.open("rb") as handle:
+        size = handle.seek(0, os.SEEK_END)
+        handle.seek(max(0, size - _TAIL_BYTES))
+        tail = handle.read()
+    lines = [line for line in tail.splitlines(keepends=True) if line.strip()]
+    if not lines:
+        return b""
+    # The chunk's first line may be cut by the seek; only trust a line that is whole.
+    return lines[-1] if size <= _TAIL_BYTES or len(lines) > 1 else None
+
+
 def read_lenient(path: Path) -> Lenient[dict[str, Any]]:
     """The lenient read (the dashboard's): every usable row of a ``position.jsonl``, each
     bad line skipped and reported. The file is never changed (no repair here)."""
@@ -203,7 +219,7 @@ class Ledger:
     def __init__(self, signature_dir: Path) -> None:
         self.root = signature_dir
         self.position_file = signature_dir / "position" / "position.jsonl"
-        self.pending_file = signature_dir / "position" / "pending.json"
+        self.pending_file = signature_dir / "position" / STAGE_NAME
 
     def log_file(self, day: str) -> Path:
         return self.root / "log" / day / "log.jsonl"
@@ -256,17 +272,12 @@ class Ledger:
         """The newest committed row, read from the file's tail: every trade needs it, and
         parsing a long history each time would make trades slower day by day."""
         try:
-            with self.position_file.open("rb") as handle:
-                size = handle.seek(0, os.SEEK_END)
-                handle.seek(max(0, size - _TAIL_BYTES))
-                tail = handle.read()
+            line = last_line(self.position_file)
         except FileNotFoundError:
             return None
-        lines = [line for line in tail.splitlines() if line.strip()]
-        # The chunk's first line may be cut by the seek; only trust a line that is whole.
-        if lines and (size <= _TAIL_BYTES or len(lines) > 1):
+        if line:
             try:
-                return _check_row(parse_row(lines[-1].decode()), f"{self.position_file}:last line")
+                return _check_row(parse_row(line.decode()), f"{self.position_file}:last line")
             except (ValueError, UserError):
                 pass  # truncated or odd: let rows() repair or report it
         rows = self.rows()
@@ -279,32 +290,70 @@ class Ledger:
         return dict(row["positions"]), int(row["id"])
 
     def pending(self, day: str) -> list[dict[str, Any]]:
-        """Trades staged for ``day``; a stage left from another day is ignored."""
+        """Trades staged for ``day``, in order; a stage left from another day is ignored."""
         try:
-            staged = parse_row(self.pending_file.read_text(encoding="utf-8"))
+            data = self.pending_file.read_bytes()
         except FileNotFoundError:
             return []
-        except ValueError as exc:
-            # Written atomically, so never half a file: an unreadable stage was changed by
-            # someone else. Trading on as if it were empty would lose the day's trades.
-            raise UserError(f"{self.pending_file}: unreadable ({exc}); the day is redone") from None
-        if not isinstance(staged, dict):
-            raise UserError(f"{self.pending_file}: expected a JSON object; the day is redone")
-        if staged.get("date") != day:
+        if data.strip() and not data.endswith(b"\n"):
+            # Each trade appends one whole line; a cut one was never confirmed.
+            raise self._unreadable("its last line is cut")
+        rows = [
+            self._staged_row(line, f"line {number}")
+            for number, line in enumerate(data.splitlines(), start=1)
+            if line.strip()
+        ]
+        if not rows or rows[0]["date"] != day:
             return []
-        rows = staged.get("rows")
-        if not isinstance(rows, list):
-            raise UserError(f"{self.pending_file}: no list of rows; the day is redone")
-        return [_check_row(row, str(self.pending_file)) for row in rows]
+        if any(row["date"] != day for row in rows):
+            raise self._unreadable("it holds trades of more than one day")
+        return rows
+
+    def last_staged(self, day: str) -> dict[str, Any] | None:
+        """The newest trade staged for ``day``, read from the stage's tail: a busy day's
+        stage grows with every trade, and each trade needs only its last row."""
+        try:
+            line = last_line(self.pending_file)
+        except FileNotFoundError:
+            return None
+        if line is None or (line and not line.endswith(b"\n")):
+            # No whole line in the tail, or a cut one: the whole stage, read strictly,
+            # says what is wrong.
+            staged = self.pending(day)
+            return staged[-1] if staged else None
+        if not line:
+            return None
+        row = self._staged_row(line, "last line")
+        return row if row["date"] == day else None
+
+    def staged_day(self) -> str | None:
+        """The day the stage is for, read leniently (the dashboard's): None when there is
+        no stage or its first line names no day."""
+        try:
+            with self.pending_file.open("rb") as handle:
+                row = parse_row(handle.readline(_TAIL_BYTES).decode())
+        except (OSError, ValueError):
+            return None
+        day = row.get("date") if isinstance(row, dict) else None
+        return day if isinstance(day, str) else None
+
+    def _staged_row(self, line: bytes, where: str) -> dict[str, Any]:
+        try:
+            return check_row(parse_row(line.decode()))
+        except ValueError as exc:
+            # Written a whole line at a time, so never half a row: an unreadable stage was
+            # changed by someone else. Trading on as if it were empty would lose trades.
+            raise self._unreadable(f"{where}: {exc}") from None
+
+    def _unreadable(self, why: str) -> UserError:
+        return UserError(f"{self.pending_file}: unreadable ({why}); the day is redone")
 
     def positions_for(self, day: str) -> tuple[dict[str, float], int]:
         """Positions and last id as they stand during ``day``: committed plus staged trades."""
-        return self._standing(self.pending(day))
-
-    def _standing(self, staged: list[dict[str, Any]]) -> tuple[dict[str, float], int]:
-        if staged:
-            return dict(staged[-1]["positions"]), int(staged[-1]["id"])
-        return self.committed()
+        last = self.last_staged(day)
+        if last is None:
+            return self.committed()
+        return dict(last["positions"]), int(last["id"])
 
     # writing
 
@@ -319,8 +368,14 @@ class Ledger:
         self, day: str, action: str, symbol: str, amount: int, price: float
     ) -> dict[str, Any]:
         """Stage one trade for ``day``; raises TradeRejected when the rules forbid it."""
-        staged = self.pending(day)
-        positions, last_id = self._standing(staged)
+        last = self.last_staged(day)
+        if last is None:
+            # The day's first trade: a stage of another day (begin_day drops it, but a
+            # day that went by without a run leaves it) must not mix with this one.
+            self.discard_pending()
+            positions, last_id = self.committed()
+        else:
+            positions, last_id = dict(last["positions"]), int(last["id"])
         after = apply_trade(positions, action, symbol, amount, price)
         row = {
             "date": day,
@@ -328,11 +383,20 @@ class Ledger:
             "this_action": {"action": action, "symbol": symbol, "amount": amount},
             "positions": after,
         }
-        # Not flushed to the disk: no restart reads a stage (every day begins by dropping
-        # it), and the rename alone keeps it whole for the readers of this run.
-        stage = {"date": day, "rows": [*staged, row]}
-        atomic_write_json(self.pending_file, stage, durable=False)
+        self._append_stage(jsonl_line(row).encode())
         return row
+
+    def _append_stage(self, line: bytes) -> None:
+        # One write of one whole line at the end: the day's earlier trades are not
+        # rewritten, and no reader sees part of a line. Not flushed to the disk: no restart
+        # reads a stage (every day begins by dropping it).
+        fd = os.open(self.pending_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            written = os.write(fd, line)
+        finally:
+            os.close(fd)
+        if written != len(line):
+            raise OSError(f"{self.pending_file}: only {written} of {len(line)} bytes written")
 
     def begin_day(self, day: str) -> None:
         """Start ``day`` afresh: drop any stage and log left by an interrupted attempt."""

@@ -278,7 +278,9 @@ def structured(result: Mapping[str, Any]) -> Any:
 
 # ------------------------------------------------------------------------------- the book
 
-Snapshot = tuple[bytes | None, bytes | None]  # position.jsonl and pending.json, as bytes
+# position.jsonl and the day's stage (position rows, one line a trade), as bytes
+Snapshot = tuple[bytes | None, bytes | None]
+STAGE_NAME = "pending.jsonl"
 
 
 def describe_change(before: Snapshot, after: Snapshot) -> str:
@@ -286,13 +288,14 @@ def describe_change(before: Snapshot, after: Snapshot) -> str:
     if before == after:
         return "the book is unchanged"
     changed = []
-    for name, old, new in zip(("position.jsonl", "pending.json"), before, after, strict=True):
+    for name, old, new in zip(("position.jsonl", STAGE_NAME), before, after, strict=True):
         if old == new:
             continue
         actions = []
-        if new is not None and name == "pending.json":
-            old_rows = json.loads(old)["rows"] if old else []
-            for row in json.loads(new)["rows"][len(old_rows) :]:
+        if new is not None and name == STAGE_NAME:
+            old_rows = (old or b"").splitlines()
+            for line in new.splitlines()[len(old_rows) :]:
+                row = json.loads(line)
                 act = row.get("this_action", {})
                 actions.append(f"{act.get('action')} {act.get('symbol')} {act.get('amount')}")
         changed.append(f"{name} changed" + (f" (+{', '.join(actions)})" if actions else ""))

@@ -30,6 +30,7 @@ import pytest
 from ai_trader.settings import DASHBOARD_PORT, DEFAULT_PORTS, PUBLISH_VARIABLES
 from conformance.commands import (
     ERROR,
+    STAGE_NAME,
     Row,
     compose_argv,
     format_table,
@@ -314,7 +315,7 @@ class Book:
 
     @property
     def pending_file(self) -> Path:
-        return self.folder / "pending.json"
+        return self.folder / STAGE_NAME
 
     def snapshot(self) -> tuple[bytes | None, bytes | None]:
         return tuple(  # type: ignore[return-value]
@@ -324,8 +325,8 @@ class Book:
     def staged(self, day: str) -> list[dict[str, Any]]:
         if not self.pending_file.is_file():
             return []
-        stage = json.loads(self.pending_file.read_text(encoding="utf-8"))
-        return list(stage.get("rows", [])) if stage.get("date") == day else []
+        rows = read_jsonl(self.pending_file)
+        return rows if rows and rows[0].get("date") == day else []
 
     def positions(self, day: str) -> dict[str, float]:
         staged = self.staged(day)

@@ -267,10 +267,13 @@ def test_an_identical_book_is_unchanged() -> None:
 
 
 def test_a_new_staged_trade_is_named() -> None:
-    row = {"this_action": {"action": "buy", "symbol": "EA", "amount": 1}}
-    after = json.dumps({"date": "2025-10-16", "rows": [row]}).encode()
+    first = {"date": "2025-10-16", "this_action": {"action": "buy", "symbol": "EA", "amount": 1}}
+    second = {**first, "this_action": {"action": "sell", "symbol": "EA", "amount": 1}}
+    before = (json.dumps(first) + "\n").encode()
+    after = before + (json.dumps(second) + "\n").encode()
 
-    assert describe_change((b"x", None), (b"x", after)) == "pending.json changed (+buy EA 1)"
+    assert describe_change((b"x", None), (b"x", before)) == "pending.jsonl changed (+buy EA 1)"
+    assert describe_change((b"x", before), (b"x", after)) == "pending.jsonl changed (+sell EA 1)"
 
 
 def test_docker_timestamps_with_nanoseconds_are_read() -> None:

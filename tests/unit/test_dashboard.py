@@ -408,8 +408,7 @@ def test_folders_without_a_position_file_are_not_models(folder):
 def test_the_model_a_live_run_holds_is_shown_with_the_day_it_trades(folder):
     from ai_trader.lock import signature_lock
 
-    stage = folder / "agent_data" / "model-a" / "position" / "pending.json"
-    stage.write_text(json.dumps({"date": D3, "rows": []}))
+    Ledger(folder / "agent_data" / "model-a").record_trade(D3, "buy", "BBB", 1, 24.0)
     with signature_lock(folder / "agent_data" / "model-a"):
         summary = data.summarise(folder)
     assert [(r["signature"], r["day"]) for r in summary["running"]] == [("model-a", D3)]

@@ -153,7 +153,8 @@ def test_a_builtin_run_does_not_load_the_openai_client(first_run: FirstRun):
 
 
 def test_run_leaves_no_stage_behind(first_run: FirstRun):
-    assert not (first_run.log_path / SIGNATURE / "position" / "pending.json").exists()
+    position = first_run.log_path / SIGNATURE / "position"
+    assert sorted(p.name for p in position.iterdir()) == ["position.jsonl"]
 
 
 def test_a_second_run_adds_no_line(first_run: FirstRun, services, tmp_path: Path):

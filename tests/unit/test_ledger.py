@@ -177,6 +177,78 @@ def test_a_stage_left_from_another_day_is_ignored(ledger: Ledger):
     assert ledger.positions_for(DAY2) == ({"AAPL": 0, "MSFT": 0, "NVDA": 0, CASH: 1000.0}, 0)
 
 
+def test_each_trade_appends_one_row_in_the_books_format_and_leaves_the_earlier_ones(
+    ledger: Ledger,
+):
+    first = ledger.record_trade(DAY1, "buy", "AAPL", 2, 100.0)
+    before = ledger.pending_file.read_bytes()
+    second = ledger.record_trade(DAY1, "buy", "MSFT", 1, 300.0)
+    after = ledger.pending_file.read_bytes()
+    assert after.startswith(before)
+    assert [json.loads(line) for line in after.splitlines()] == [first, second]
+    added = ledger.commit_day(DAY1)
+    assert ledger.position_file.read_bytes().endswith(after)
+    assert added == [first, second]
+
+
+def test_the_days_first_trade_drops_a_stage_left_from_another_day(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    row = ledger.record_trade(DAY2, "buy", "MSFT", 1, 300.0)
+    assert row["id"] == 1
+    assert row["positions"] == {"AAPL": 0, "MSFT": 1, "NVDA": 0, CASH: 700.0}
+    assert ledger.pending(DAY2) == [row]
+    assert len(ledger.pending_file.read_text().splitlines()) == 1
+
+
+def test_a_stage_whose_last_line_is_cut_is_an_error_not_a_shorter_day(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    ledger.record_trade(DAY1, "buy", "MSFT", 1, 300.0)
+    text = ledger.pending_file.read_text()
+    ledger.pending_file.write_text(text[: len(text) - 20])
+    with pytest.raises(UserError, match=r"pending\.jsonl: unreadable \(its last line is cut\)"):
+        ledger.record_trade(DAY1, "buy", "NVDA", 1, 10.0)
+    with pytest.raises(UserError, match="its last line is cut"):
+        ledger.commit_day(DAY1)
+    assert len(lines(ledger)) == 1
+
+
+def test_a_stage_holding_two_days_is_an_error(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    row = json.loads(ledger.pending_file.read_text())
+    with ledger.pending_file.open("a") as handle:
+        handle.write(json.dumps({**row, "date": DAY2, "id": 2}) + "\n")
+    with pytest.raises(UserError, match="trades of more than one day"):
+        ledger.pending(DAY1)
+
+
+def test_a_staged_row_that_breaks_the_books_rules_is_an_error_naming_its_line(ledger: Ledger):
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    ledger.pending_file.write_text(ledger.pending_file.read_text().replace("900.0", "NaN"))
+    with pytest.raises(UserError, match=r"pending\.jsonl: unreadable \(last line: NaN"):
+        ledger.record_trade(DAY1, "buy", "MSFT", 1, 300.0)
+    with pytest.raises(UserError, match=r"\(line 1: NaN"):
+        ledger.pending(DAY1)
+
+
+def test_a_staged_row_longer_than_the_read_tail_is_still_found(tmp_path: Path):
+    many = [f"S{i:05d}" for i in range(6000)]  # one row of well over 64 KB
+    ledger = Ledger(tmp_path / "wide")
+    ledger.ensure_initialized(INIT, many, 1000.0)
+    ledger.record_trade(DAY1, "buy", "S00001", 1, 100.0)
+    assert ledger.pending_file.stat().st_size > 64 * 1024
+    row = ledger.record_trade(DAY1, "buy", "S00002", 1, 100.0)
+    assert row["id"] == 2
+    assert row["positions"][CASH] == 800.0
+
+
+def test_the_staged_day_is_read_leniently_for_the_dashboard(ledger: Ledger):
+    assert ledger.staged_day() is None
+    ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
+    assert ledger.staged_day() == DAY1
+    ledger.pending_file.write_text("{not json\n")
+    assert ledger.staged_day() is None
+
+
 def test_begin_day_discards_a_stale_stage_so_a_redo_adds_no_duplicate(ledger: Ledger):
     ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
     # The attempt stops here; the next run redoes the day and places the same trade.
@@ -190,7 +262,7 @@ def test_begin_day_discards_a_stale_stage_so_a_redo_adds_no_duplicate(ledger: Le
 
 def test_a_stage_emptied_by_a_power_cut_is_dropped_when_the_day_is_redone(ledger: Ledger):
     ledger.record_trade(DAY1, "buy", "AAPL", 1, 100.0)
-    # A stage is not flushed to the disk, so a power cut may leave it empty after the rename.
+    # A stage is not flushed to the disk, so a power cut may leave it empty.
     ledger.pending_file.write_text("")
     ledger.begin_day(DAY1)
     ledger.record_trade(DAY1, "buy", "MSFT", 1, 300.0)
@@ -406,8 +478,9 @@ def test_a_huge_number_that_json_reads_as_infinity_is_an_error(ledger: Ledger):
 
 
 def test_an_unreadable_stage_of_the_day_is_an_error_not_an_empty_day(ledger: Ledger):
-    ledger.pending_file.write_text("{not json")
-    with pytest.raises(UserError, match=r"pending\.json: unreadable"):
+    ledger.pending_file.parent.mkdir(parents=True, exist_ok=True)
+    ledger.pending_file.write_text("{not json\n")
+    with pytest.raises(UserError, match=r"pending\.jsonl: unreadable \(line 1: "):
         ledger.pending("2025-10-02")
 
 

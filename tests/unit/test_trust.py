@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from support import Services, cli_env, run_cli, running_services, service_env
 
+from ai_trader.ledger import STAGE_NAME
 from ai_trader.market.universe import ALL_SYMBOLS
 
 INIT = "2025-10-24"
@@ -280,11 +281,11 @@ def test_a_stage_that_became_a_folder_is_one_line(
     path = book(log_path, "model")
     kept = [row for row in path.read_text().splitlines() if json.loads(row)["date"] != END]
     path.write_text("\n".join(kept) + "\n")  # the last day undone, so it is redone
-    (path.parent / "pending.json").mkdir()
+    (path.parent / STAGE_NAME).mkdir()
     result = run_cli("run", str(config), env=services.env, timeout=120)
     assert result.returncode == 2
     assert "Is a directory" in one_error_line(result)
-    assert "pending.json" in one_error_line(result)
+    assert STAGE_NAME in one_error_line(result)
 
 
 def test_temporary_files_of_a_killed_write_are_removed_on_the_next_start(

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ai_trader import ledger
-from ai_trader.jsonl import Skipped, loads, numbered, parse_lenient
+from ai_trader.jsonl import Skipped, numbered, parse_lenient
 from ai_trader.ledger import CASH
 from ai_trader.lock import LOCK_NAME, holder
 from ai_trader.market.pricebook import PriceBook
@@ -91,16 +91,10 @@ def read_running(data_dir: Path) -> list[dict[str, str | None]]:
             continue  # a lock file we cannot read says nothing about a run
         if held is None:
             continue
-        day = None
-        try:
-            staged = loads((folder / "position" / "pending.json").read_text("utf-8"))
-            day = staged.get("date") if isinstance(staged, dict) else None
-        except (OSError, ValueError):
-            pass
         running.append(
             {
                 "signature": folder.name,
-                "day": day if isinstance(day, str) else None,
+                "day": ledger.Ledger(folder).staged_day(),
                 "since": held.since,
             }
         )
