@@ -34,8 +34,11 @@ from support import (
 
 from ai_trader import __version__
 from ai_trader.context import RunContext
+from ai_trader.fsutil import atomic_write_text
 from ai_trader.ledger import CASH
 from ai_trader.market.pricebook import PriceBook
+from ai_trader.market.universe import MERGED_NAME
+from ai_trader.services.common import PriceSource, Service, ToolError
 from ai_trader.settings import load_settings
 
 EXPECTED_TOOLS = {
@@ -657,3 +660,35 @@ def test_wait_ready_with_nothing_running_names_all_four_within_its_timeout(tmp_p
     assert "not ready after 1 s" in line  # the given timeout, not the 30 s default
     for name in ("math", "search", "trade", "prices"):
         assert f"{name} (http://127.0.0.1:" in line
+
+
+# --- in the process: the price source and tool registration ----------------------------------
+
+
+def test_the_price_source_reloads_when_merged_jsonl_is_replaced(offline_data, tmp_path: Path):
+    merged = tmp_path / MERGED_NAME
+    lines = (offline_data.data_dir / MERGED_NAME).read_text().splitlines(keepends=True)
+    merged.write_text("".join(lines))
+    source = PriceSource(merged)
+    first = asyncio.run(source.current())
+    assert asyncio.run(source.current()) is first  # unchanged: the loaded prices again
+    atomic_write_text(merged, "".join(line for line in lines if '"AAPL"' not in line))
+    second = asyncio.run(source.current())
+    assert "AAPL" in first.symbols
+    assert "AAPL" not in second.symbols
+
+
+def test_a_price_source_without_its_file_is_a_tool_error_that_names_merge(tmp_path: Path):
+    with pytest.raises(ToolError, match=r"merged\.jsonl is missing; run `ai-trader merge`"):
+        asyncio.run(PriceSource(tmp_path / MERGED_NAME).current())
+
+
+def test_a_plain_function_is_refused_as_a_tool_at_start_up():
+    server = Service("probe", "A service for the test.")
+
+    def blocking(symbol: str) -> str:
+        """A tool the SDK would run in a worker thread."""
+        return symbol
+
+    with pytest.raises(TypeError, match="tool blocking must be a coroutine function"):
+        server.tool_from(blocking)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import Field, ValidationError
@@ -75,8 +76,13 @@ class Service(MCPServer):
         """Register ``fn`` as a tool, its docstring (dedented) as the description.
 
         Structured output is required, so a return type the SDK cannot describe fails here,
-        at start-up, instead of quietly publishing no output schema.
+        at start-up, instead of quietly publishing no output schema. So is a coroutine:
+        the SDK runs a plain function in a worker thread, and that hand-off took a third
+        of a price lookup's time in the server (py-spy); work that may block for long
+        (a reload of the prices) goes to a thread by itself.
         """
+        if not inspect.iscoroutinefunction(fn):
+            raise TypeError(f"tool {fn.__name__} must be a coroutine function (async def)")
         self.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), structured_output=True)
         return fn
 
@@ -120,11 +126,10 @@ class PriceSource:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
-        self._book: PriceBook | None = None
-        self._stamp: tuple[int, int, int] | None = None
+        # (the file's stamp, its prices), replaced as one so a reader never pairs them wrongly
+        self._loaded: tuple[tuple[int, int, int], PriceBook] | None = None
 
-    def book(self) -> PriceBook:
-        """The current prices, or a tool error saying why there are none."""
+    def _stamp(self) -> tuple[int, int, int]:
         try:
             stat = self.path.stat()
         except FileNotFoundError:
@@ -132,12 +137,23 @@ class PriceSource:
                 f"the prices service has no price data ({self.path} is missing; "
                 "run `ai-trader merge` for this DATA_DIR)"
             ) from None
-        stamp = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def book(self) -> PriceBook:
+        """The current prices, or a tool error saying why there are none."""
+        stamp = self._stamp()
         with self._lock:
-            if self._book is None or stamp != self._stamp:
+            if self._loaded is None or self._loaded[0] != stamp:
                 try:
-                    self._book = PriceBook.load(self.path)
+                    self._loaded = (stamp, PriceBook.load(self.path))
                 except UserError as exc:
                     raise ToolError(f"the price data is unusable: {exc}") from None
-                self._stamp = stamp
-            return self._book
+            return self._loaded[1]
+
+    async def current(self) -> PriceBook:
+        """``book()`` for a tool on the event loop: when the prices are loaded already, one
+        ``stat``; a (re)load parses the whole file, so it runs in a worker thread."""
+        loaded = self._loaded
+        if loaded is not None and loaded[0] == self._stamp():
+            return loaded[1]
+        return await anyio.to_thread.run_sync(self.book)

@@ -24,12 +24,12 @@ def build() -> Service:
     server = Service("math", "Exact arithmetic: add and multiply two numbers.")
 
     @server.tool_from
-    def add(a: Number, b: Number) -> float:
+    async def add(a: Number, b: Number) -> float:
         """Add two numbers and return the sum."""
         return finite(a + b, "sum")
 
     @server.tool_from
-    def multiply(a: Number, b: Number) -> float:
+    async def multiply(a: Number, b: Number) -> float:
         """Multiply two numbers and return the product."""
         return finite(a * b, "product")
 

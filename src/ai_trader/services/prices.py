@@ -56,11 +56,11 @@ def build(merged_path: Path) -> Service:
     source = PriceSource(merged_path)
 
     @server.tool_from
-    def get_price_local(symbol: Symbol, date: Day, ctx: Context) -> PriceAnswer:
+    async def get_price_local(symbol: Symbol, date: Day, ctx: Context) -> PriceAnswer:
         """Daily open, high, low, close and volume of `symbol` on `date` (YYYY-MM-DD).
 
         Past days give all five; today gives only the open; future days are refused.
         """
-        return price_answer(source.book(), symbol, date, request_today(ctx))
+        return price_answer(await source.current(), symbol, date, request_today(ctx))
 
     return server

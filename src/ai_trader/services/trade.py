@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -35,10 +34,8 @@ class TradeAnswer(TypedDict):
 def build(merged_path: Path) -> Service:
     server = Service("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
     source = PriceSource(merged_path)
-    # One trade at a time: each reads the book, checks the rules and stages the result.
-    lock = threading.Lock()
 
-    def execute(
+    async def execute(
         action: Literal["buy", "sell"], symbol: str, shares: int, ctx: Context
     ) -> TradeAnswer:
         run = request_context(ctx)
@@ -51,12 +48,14 @@ def build(merged_path: Path) -> Service:
                 f"no book for signature {run.signature!r} under {run.log_path} "
                 "(ai-trader run creates it before trading)"
             )
-        price = source.book().open(symbol, run.today)
+        price = (await source.current()).open(symbol, run.today)
         if price is None:
             raise ToolError(f"no price for {symbol} on {run.today}; cannot trade")
+        # One trade at a time, with no await from reading the book to staging the result:
+        # on the event loop nothing else runs in between. The ledger's file work (a stat,
+        # a tail read, one appended line) is far shorter than a hand-off to a thread.
         try:
-            with lock:
-                row = ledger.record_trade(run.today, action, symbol, shares, price)
+            row = ledger.record_trade(run.today, action, symbol, shares, price)
         except TradeRejected as exc:
             raise ToolError(str(exc)) from None
         except (UserError, OSError) as exc:
@@ -72,13 +71,13 @@ def build(merged_path: Path) -> Service:
         }
 
     @server.tool_from
-    def buy(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
+    async def buy(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
         """Buy `amount` whole shares of `symbol` at today's open. Returns the new positions."""
-        return execute("buy", symbol, amount, ctx)
+        return await execute("buy", symbol, amount, ctx)
 
     @server.tool_from
-    def sell(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
+    async def sell(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
         """Sell `amount` whole shares of `symbol` at today's open. Returns the new positions."""
-        return execute("sell", symbol, amount, ctx)
+        return await execute("sell", symbol, amount, ctx)
 
     return server
