@@ -105,10 +105,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_wait_ready(args: argparse.Namespace, settings: Settings) -> int:
-    from ai_trader.services.launcher import wait_ready
+    # Standard library only, as the health check: see ai_trader.health.
+    from ai_trader.health import wait_ready
+    from ai_trader.settings import SERVICE_NAMES
 
     timeout = args.timeout if args.timeout is not None else settings.ready_timeout
-    down = asyncio.run(wait_ready(settings, timeout))
+    down = wait_ready({n: settings.service_url(n) for n in SERVICE_NAMES}, timeout)
     if down:
         detail = ", ".join(f"{n} ({settings.service_url(n)})" for n in down)
         raise UserError(f"not ready after {timeout:g} s: {detail}")

@@ -1,16 +1,21 @@
-"""The container's health check: one MCP exchange with a service, standard library only.
+"""Is a service up: one MCP exchange with it, standard library only.
 
-It runs every few seconds, so it must not import the MCP SDK (a second or more here). A
-service whose HTTP server still answers a plain route but cannot complete MCP (a hung
-event loop, an exhausted session table) must count as unhealthy, so the check is a real
-``initialize`` request to the MCP endpoint, answered with the service's own name.
+The container's health check runs this every few seconds, and ``wait-ready`` polls it while
+the services start, so neither imports the MCP SDK (a second of CPU, which at start-up
+competes with the services' own import of it). A service whose HTTP server still answers a
+plain route but cannot complete MCP (a hung event loop, an exhausted session table) must
+count as down, so the probe is a real ``initialize`` request to the MCP endpoint, answered
+with the service's own name.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 
 from ai_trader import __version__
 
@@ -65,3 +70,24 @@ def mcp_exchange(url: str, name: str, timeout: float) -> str | None:
         return f"answered HTTP {exc.code} at {url}"
     except (OSError, TimeoutError) as exc:
         return f"is not answering at {url} ({exc})"
+
+
+def wait_ready(urls: Mapping[str, str], limit: float, interval: float = 0.1) -> list[str]:
+    """Probe each service (name: MCP URL) until all complete an MCP exchange or ``limit``
+    seconds pass; the names still down, in the given order."""
+    deadline = time.monotonic() + limit
+    waiting = list(urls)
+    # One thread a service: a service that accepted but hangs must not keep the others
+    # from being asked.
+    with ThreadPoolExecutor(max_workers=max(len(waiting), 1)) as pool:
+        while waiting:
+            # A refused connection fails at once; a server that accepted is still starting
+            # up, so let it answer rather than abandon its first request mid-way.
+            per_probe = [max(deadline - time.monotonic(), 0.1)] * len(waiting)
+            asked = [urls[n] for n in waiting]
+            problems = list(pool.map(mcp_exchange, asked, waiting, per_probe))
+            waiting = [n for n, problem in zip(waiting, problems, strict=True) if problem]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            time.sleep(interval)
+    return waiting

@@ -1,6 +1,6 @@
 """What the bench asks from the host: first MCP answers and the engine's stats.
 
-The readiness probe is the product's own (`ai_trader.services.launcher.probe`), so the bench
+The readiness probe is the product's own (`ai_trader.health.mcp_exchange`), so the bench
 measures what `wait-ready` does, not a copy of it. Tool-call latency is in `calls.py`, which
 also runs inside the container.
 """
@@ -17,7 +17,7 @@ import docker
 import requests
 from docker.models.containers import Container
 
-from ai_trader.services.launcher import probe
+from ai_trader.health import mcp_exchange
 
 
 class BenchError(Exception):
@@ -31,7 +31,7 @@ async def first_answers(urls: dict[str, str], limit: float) -> dict[str, float]:
 
     async def one(name: str, url: str) -> tuple[str, float]:
         while True:
-            if await probe(url, 2.0):
+            if await asyncio.to_thread(mcp_exchange, url, name, 2.0) is None:
                 return name, time.time()
             if time.monotonic() - began > limit:
                 raise BenchError(f"the {name} service did not answer within {limit:g} s")

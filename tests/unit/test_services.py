@@ -32,7 +32,7 @@ from support import (
     tool_value,
 )
 
-from ai_trader import __version__
+from ai_trader import __version__, health
 from ai_trader.context import RunContext
 from ai_trader.fsutil import atomic_write_text
 from ai_trader.ledger import CASH
@@ -237,6 +237,45 @@ def test_the_healthcheck_fails_for_a_service_that_answers_http_but_not_mcp(
     result = run_cli("healthcheck", "--timeout", "2", env=env, timeout=30)
     assert result.returncode != 0
     assert "search service gave no MCP initialize result" in result.stderr
+
+
+WAIT_READY = HEALTHCHECK.replace('main(["healthcheck"])', 'main(["wait-ready", "--timeout", "30"])')
+
+
+def test_wait_ready_passes_without_importing_the_mcp_sdk(services: Services):
+    # At start-up it would compete for the CPU with the services' own import of the SDK.
+    result = subprocess.run(
+        [sys.executable, "-c", WAIT_READY],
+        env=services.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.stdout.split() == ["0", "[]"], result.stderr
+
+
+def test_wait_ready_counts_a_service_that_answers_http_but_not_mcp_as_down(
+    services: Services, http_but_not_mcp: int
+):
+    urls = {n: services.settings.service_url(n) for n in EXPECTED_TOOLS}
+    urls["search"] = f"http://127.0.0.1:{http_but_not_mcp}/mcp"
+    assert health.wait_ready(urls, 0.5) == ["search"]
+
+
+def test_wait_ready_counts_a_service_that_answers_as_another_as_down(services: Services):
+    urls = {n: services.settings.service_url(n) for n in EXPECTED_TOOLS}
+    urls["math"] = urls["trade"]
+    assert health.wait_ready(urls, 0.5) == ["math"]
+
+
+def test_wait_ready_names_only_the_service_that_accepts_and_never_answers(services: Services):
+    with socket.socket() as silent:  # connections complete in the backlog, and get no reply
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        urls = {n: services.settings.service_url(n) for n in EXPECTED_TOOLS}
+        urls["prices"] = f"http://127.0.0.1:{silent.getsockname()[1]}/mcp"
+        assert health.wait_ready(urls, 1.0) == ["prices"]
 
 
 # --- Host and Origin (DNS rebinding) -------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Run the four services in one process, and wait until they answer.
+"""Run the four services in one process.
 
 One process serving four ports starts in about the time of one import of the
 MCP SDK; four processes pay that import four times on two cores (measured in
@@ -14,8 +14,7 @@ import gc
 import logging
 import signal
 import socket
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -110,39 +109,3 @@ async def serve(settings: Settings) -> None:
 
     await asyncio.gather(announce(), *tasks)
     log.info("serve: all services stopped")
-
-
-async def probe(url: str, limit: float) -> bool:
-    """True when the MCP service at ``url`` completes an ``initialize`` handshake."""
-    from mcp import Client
-
-    async def handshake() -> None:
-        # Entering the client performs the initialize handshake; that is the probe.
-        async with Client(url, mode="legacy"):
-            pass
-
-    try:
-        await asyncio.wait_for(handshake(), limit)
-    except (Exception, BaseExceptionGroup):  # any failure means "not ready yet"
-        return False
-    return True
-
-
-async def wait_ready(
-    settings: Settings, limit: float, names: Sequence[str] = SERVICES, interval: float = 0.1
-) -> list[str]:
-    """Block until every named service answers, or ``limit`` seconds pass; the ones still down."""
-    deadline = time.monotonic() + limit
-    waiting = list(names)
-    while True:
-        remaining = max(deadline - time.monotonic(), 0.0)
-        # A refused connection fails at once; a server that accepted is still starting
-        # up, so let it answer rather than abandon its first request mid-way.
-        per_probe = max(remaining, 0.1)
-        results = await asyncio.gather(
-            *(probe(settings.service_url(n), per_probe) for n in waiting)
-        )
-        waiting = [n for n, ok in zip(waiting, results, strict=True) if not ok]
-        if not waiting or time.monotonic() >= deadline:
-            return waiting
-        await asyncio.sleep(interval)
