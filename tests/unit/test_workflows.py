@@ -252,6 +252,18 @@ def test_ci_runs_every_session_the_bare_nox_runs() -> None:
     assert not missing, f"the bare `nox` runs {missing} but ci.yml does not"
 
 
+def test_the_coverage_job_sets_up_the_python_whose_run_is_measured() -> None:
+    # nox fails a session whose Python is missing, so a drift here fails CI's coverage job.
+    wanted = {entry["python"] for entry in _nox_list("-s", "coverage") if entry["python"]}
+    given: set[str] = set()
+    for step in workflow("ci.yml")["jobs"]["coverage"]["steps"]:
+        if str(step.get("uses", "")).startswith("actions/setup-python@"):
+            given |= set(str(step["with"]["python-version"]).split())
+
+    assert wanted, "nox lists no Python for the coverage session"
+    assert wanted <= given, f"the coverage job sets up {sorted(given)}, nox needs {sorted(wanted)}"
+
+
 def test_drift_check_reports_a_session_that_does_not_exist() -> None:
     text = """
 jobs:
