@@ -12,6 +12,7 @@ import json
 import os
 import signal
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +43,9 @@ class Stopped:
     logs: str
     complete_days: int  # days the run had committed when it was stopped
     run: dict[str, str]  # the run's settings, to start it again
+
+
+StoppedStack = tuple[Stack, Stopped]
 
 
 def start_slow_run(stack: Stack, attached: bool) -> tuple[dict[str, str], Any]:
@@ -109,9 +113,23 @@ def stop_as_a_user(stack: Stack, route: str) -> Stopped:
     return Stopped(sent, code, kills, follower.text(), complete, run)
 
 
-@pytest.fixture(params=ROUTES)
-def stopped(stack: Stack, request: pytest.FixtureRequest) -> Stopped:
-    return stop_as_a_user(stack, request.param)
+@pytest.fixture(
+    scope="module",
+    # One stop a route, read by both tests below: its status first, then the resume on
+    # the same folder. The group keeps a route's two tests on one xdist worker.
+    params=[pytest.param(r, marks=pytest.mark.xdist_group(f"cleanup-{r}")) for r in ROUTES],
+)
+def stopped_stack(new_stack: Any, request: pytest.FixtureRequest) -> Iterator[StoppedStack]:
+    current = new_stack()
+    try:
+        yield current, stop_as_a_user(current, request.param)
+    finally:
+        current.down()
+
+
+@pytest.fixture
+def stopped(stopped_stack: StoppedStack) -> Stopped:
+    return stopped_stack[1]
 
 
 def all_json_valid(stack: Stack) -> None:
@@ -144,8 +162,9 @@ def test_a_user_stop_ends_through_the_cleanup_with_the_status_of_its_signal(
 
 
 def test_after_a_user_stop_the_book_is_whole_and_the_next_run_resumes(
-    stack: Stack, stopped: Stopped
+    stopped_stack: StoppedStack,
 ) -> None:
+    stack, stopped = stopped_stack
     all_json_valid(stack)
     before = stack.positions("slow")
     days = buys_by_day(before)
