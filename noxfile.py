@@ -271,8 +271,16 @@ def docker_ok(*args: str, timeout: float = 120) -> bool:
 
 def install_dev(session: nox.Session) -> None:
     """The hash-pinned dev lock, then the project itself without dependencies."""
-    session.install("--require-hashes", "-r", DEV_LOCK)
+    session.install("--require-hashes", "-r", DEV_LOCK, *compiled(session))
     session.install("--no-deps", "-e", ".")
+
+
+def compiled(session: nox.Session) -> tuple[str, ...]:
+    """Write the bytecode at install. Where PYTHONDONTWRITEBYTECODE is set (these machines
+    set it), no process would ever write it, and each child the suites start (hundreds)
+    compiled the MCP SDK from source again: an `ai-trader run` started in 0.9 s of CPU
+    instead of 0.5 s (measured). pip compiles by default; uv only when asked."""
+    return ("--compile-bytecode",) if session.venv_backend == "uv" else ()
 
 
 def compose_bin(session: nox.Session) -> str:
@@ -508,7 +516,7 @@ def up(session: nox.Session) -> None:
     dashboard stops when the run ends.
     """
     ensure_engine(session)
-    session.install("--require-hashes", "-r", DEV_LOCK)
+    session.install("--require-hashes", "-r", DEV_LOCK, *compiled(session))
     env = {"AI_TRADER_VERSION": project_version(), "AI_TRADER_REVISION": git_revision()}
     for folder in ("data", "logs"):
         # Made here, they are yours and the run writes as you (Docker would make them root's).
