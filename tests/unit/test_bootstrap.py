@@ -343,3 +343,18 @@ def test_a_session_whose_python_is_missing_fails_rather_than_skips(nox_copy: Pat
     done = run_nox(nox_copy, "-s", "tests", "--force-python", "3.99", env=env)
     assert done.returncode != 0, done.stderr
     assert "Session tests-3.99 failed: Python interpreter 3.99 not found" in done.stderr
+
+
+def test_uv_is_asked_to_write_each_venvs_bytecode_and_pip_needs_no_flag() -> None:
+    # Where PYTHONDONTWRITEBYTECODE is set, nothing else ever writes it (see compiled()).
+    probe = (
+        "import runpy, types\n"
+        "ns = runpy.run_path('noxfile.py')\n"
+        "for backend in ('uv', 'virtualenv'):\n"
+        "    print(backend, ns['compiled'](types.SimpleNamespace(venv_backend=backend)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["uv ('--compile-bytecode',)", "virtualenv ()"]
