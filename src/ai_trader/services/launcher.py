@@ -70,11 +70,29 @@ def bind(name: str, host: str, port: int) -> socket.socket:
 
 
 class _Server(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._stopping = asyncio.Event()
+
     # The launcher handles signals once for all four servers; uvicorn's own
     # handler would be replaced by whichever server started last.
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    def stop(self) -> None:
+        self.should_exit = True
+        self._stopping.set()
+
+    async def main_loop(self) -> None:
+        # uvicorn notices should_exit on its next tick, up to 0.1 s later; a stop ends the
+        # loop at once. Its ticks go on until then (they refresh the Date header).
+        ticking = asyncio.ensure_future(super().main_loop())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        await asyncio.wait({ticking, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (ticking, stopping):
+            task.cancel()
+        await asyncio.gather(ticking, stopping, return_exceptions=True)
 
 
 async def serve(settings: Settings) -> None:
@@ -93,7 +111,7 @@ async def serve(settings: Settings) -> None:
     def stop(sig: signal.Signals) -> None:
         log.info("serve: %s received, stopping the services", sig.name)
         for server in servers.values():
-            server.should_exit = True
+            server.stop()
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
