@@ -77,9 +77,9 @@ class Service(MCPServer):
 
         Structured output is required, so a return type the SDK cannot describe fails here,
         at start-up, instead of quietly publishing no output schema. So is a coroutine:
-        the SDK runs a plain function in a worker thread, and that hand-off took a third
-        of a price lookup's time in the server (py-spy); work that may block for long
-        (a reload of the prices) goes to a thread by itself.
+        the SDK runs a plain function in a worker thread, and waking that thread showed in
+        a third of a price lookup's samples in the server (py-spy); work that may block for
+        long (a reload of the prices) goes to a thread by itself.
         """
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__} must be a coroutine function (async def)")
