@@ -8,7 +8,6 @@ them (they read all of the environment) and hand them over as ``overrides``.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -16,11 +15,10 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ai_trader.context import SIGNATURE_PATTERN
+from ai_trader.context import valid_signature
 from ai_trader.errors import UserError
 
 BUILTIN_PREFIX = "builtin/"
-_SAFE_NAME = re.compile(SIGNATURE_PATTERN)
 # Far above any sensible starting cash, and small enough that sums stay exact to the cent.
 MAX_INITIAL_CASH = 1e12
 
@@ -52,7 +50,7 @@ class ModelEntry(_Section):
     @classmethod
     def _safe_signature(cls, value: str) -> str:
         # The signature names a folder: keep it to one plain path component.
-        if not _SAFE_NAME.match(value):
+        if not valid_signature(value):
             raise ValueError(
                 "must be 1 to 128 letters, digits, '.', '_' or '-' (it names a folder)"
             )

@@ -5,6 +5,19 @@ The agent's MCP client sends it with every tool call, in the request's ``_meta``
 so any number of runs and signatures share one set of services, and no state lives in a
 shared file. A call without a context (someone's own MCP client) gets a tool error that
 says what to send.
+
+The rules (the trade service enforces the last two, see ``services.trade``):
+
+* ``signature`` is one plain folder name, ``today`` a real YYYY-MM-DD day; both are matched
+  whole (a trailing newline is refused).
+* ``books`` is the folder of the books *relative to the services' own data folder*
+  (``agent_data`` by default): never absolute, never ``..``. The services derive every path
+  from their own ``DATA_DIR``, this folder and the signature, so a call cannot name a file
+  elsewhere, and a run and services that see the data folder at different paths (a
+  container and its host) still agree.
+* ``token`` is the secret the run wrote into the signature's lock when it took it
+  (``lock.ExclusiveLock``): a trade is accepted only while a live process holds that lock
+  with that token, so only the run that holds a signature trades for it.
 """
 
 from __future__ import annotations
@@ -13,39 +26,51 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
+from pathlib import PurePosixPath
 
 # A reverse-DNS-style prefix, as the MCP specification asks of custom ``_meta`` keys.
 META_KEY = "ai-trader/run"
-SIGNATURE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
-_SIGNATURE = re.compile(SIGNATURE_PATTERN)
-_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Matched whole (``fullmatch``): with ``re.match``, ``$`` also accepts a trailing newline.
+_SIGNATURE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TOKEN = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16), as the lock writes it
+# One component of ``books``: a plain name a file system takes (no '.', '..' or '/').
+_PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
+MAX_BOOKS_LENGTH = 1024
 
 
 class ContextError(ValueError):
     """The request's run context is missing or unusable; the message says why."""
 
 
+def shown(value: object, limit: int = 64) -> str:
+    """``repr(value)``, cut short: a message stays one readable line whatever was sent."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 @dataclass(frozen=True)
 class RunContext:
     signature: str
     today: str  # YYYY-MM-DD, the simulated trading day
-    log_path: str  # absolute: the folder that holds <signature>/position/
-
-    @property
-    def signature_dir(self) -> Path:
-        return Path(self.log_path) / self.signature
+    books: str  # relative to the data folder: the folder that holds <signature>/position/
+    token: str  # the signature lock's token (see the module's docstring)
 
     def to_meta(self) -> dict[str, dict[str, str]]:
         """The ``_meta`` entry for a tool call."""
         return {
-            META_KEY: {"signature": self.signature, "today": self.today, "log_path": self.log_path}
+            META_KEY: {
+                "signature": self.signature,
+                "today": self.today,
+                "books": self.books,
+                "token": self.token,
+            }
         }
 
 
 def valid_day(text: object) -> bool:
     """True for a real calendar day written YYYY-MM-DD."""
-    if not isinstance(text, str) or not _DAY.match(text):
+    if not isinstance(text, str) or not _DAY.fullmatch(text):
         return False
     try:
         date.fromisoformat(text)
@@ -54,12 +79,33 @@ def valid_day(text: object) -> bool:
     return True
 
 
+def valid_signature(text: object) -> bool:
+    return isinstance(text, str) and _SIGNATURE.fullmatch(text) is not None
+
+
+def valid_books(text: object) -> bool:
+    """True for a relative folder of plain names: ``agent_data``, ``sweeps/october``."""
+    if not isinstance(text, str) or not text or len(text) > MAX_BOOKS_LENGTH:
+        return False
+    return all(_PART.fullmatch(part) for part in text.split("/"))
+
+
+def books_folder(books: str) -> PurePosixPath:
+    """``books`` as a relative path, or ContextError."""
+    if not valid_books(books):
+        raise ContextError(
+            f"run context: books {shown(books)} is not a folder inside the data folder "
+            f"(relative, plain names separated by '/', at most {MAX_BOOKS_LENGTH} characters)"
+        )
+    return PurePosixPath(books)
+
+
 def _entry(meta: Mapping[str, object] | None) -> Mapping[str, object]:
     raw = (meta or {}).get(META_KEY)
     if raw is None:
         raise ContextError(
             f"no run context: this tool needs the agent's {META_KEY!r} entry in the request's "
-            "_meta (signature, today, log_path); ai-trader run sends it"
+            "_meta (signature, today, books, token); ai-trader run sends it"
         )
     if not isinstance(raw, Mapping):
         raise ContextError(f"run context {META_KEY!r} must be an object")
@@ -70,7 +116,7 @@ def today_from_meta(meta: Mapping[str, object] | None) -> str:
     """Only the simulated day of a request (all that prices and search need)."""
     today = _entry(meta).get("today")
     if not valid_day(today):
-        raise ContextError(f"run context: today {today!r} is not a YYYY-MM-DD date")
+        raise ContextError(f"run context: today {shown(today)} is not a YYYY-MM-DD date")
     return str(today)
 
 
@@ -78,9 +124,18 @@ def from_meta(meta: Mapping[str, object] | None) -> RunContext:
     """The whole context a request carries; raises ContextError naming what is wrong."""
     raw = _entry(meta)
     today = today_from_meta(meta)
-    signature, log_path = raw.get("signature"), raw.get("log_path")
-    if not isinstance(signature, str) or not _SIGNATURE.match(signature):
-        raise ContextError(f"run context: signature {signature!r} is not a plain folder name")
-    if not isinstance(log_path, str) or not Path(log_path).is_absolute():
-        raise ContextError(f"run context: log_path {log_path!r} is not an absolute path")
-    return RunContext(signature, today, log_path)
+    signature, books, token = raw.get("signature"), raw.get("books"), raw.get("token")
+    if not valid_signature(signature):
+        raise ContextError(f"run context: signature {shown(signature)} is not a plain folder name")
+    if not isinstance(books, str):
+        raise ContextError(
+            f"run context: books {shown(books)} is not a folder inside the data folder"
+        )
+    books_folder(books)
+    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+        raise ContextError(
+            "run context: token is missing or not 32 hex digits (the run that holds the "
+            "signature's lock sends it)"
+        )
+    assert isinstance(signature, str)
+    return RunContext(signature, today, books, token)

@@ -6,6 +6,14 @@ per trade) and only reach ``position.jsonl`` when the day ends, in one atomic
 rewrite. So a stop or crash mid-day leaves the file as it was at
 the end of the previous day; the next run discards the stale stage and redoes
 the day, and no trade is ever written twice.
+
+The rules a book keeps (the strict read refuses a book that breaks one, naming the row;
+the dashboard's lenient read skips and reports the row):
+
+* every row has ``CASH``; no holding and no cash is negative (long only, no credit);
+* the dates never go back: each row is dated on or after the one before it;
+* a trade is for a day after the last committed day, and never for a day before the one
+  already staged (``record_trade``): a day that is done stays done.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ import logging
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
@@ -150,8 +158,18 @@ def check_row(row: object) -> dict[str, Any]:
     except ValidationError as error:
         raise BadLine(_why(error)) from None
     assert isinstance(row, dict)
-    if CASH not in row["positions"]:
+    return _within_rules(row)
+
+
+def _within_rules(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` when its positions keep the book's rules; BadLine naming the first broken."""
+    positions = row["positions"]
+    if CASH not in positions:
         raise BadLine(f"positions has no {CASH!r}")
+    for name, amount in positions.items():
+        if amount < 0:
+            what = "cash" if name == CASH else "shares"
+            raise BadLine(f"positions[{name!r}] is {amount}: negative {what} break the book")
     return row
 
 
@@ -185,8 +203,7 @@ def read_line(line: str) -> dict[str, Any]:
         except ValidationError:
             pass
         else:
-            if CASH in row["positions"]:
-                return row
+            return _within_rules(row)
     try:
         return check_row(parse_row(line))
     except json.JSONDecodeError:
@@ -207,10 +224,31 @@ def last_line(path: Path) -> bytes | None:
     return lines[-1] if size <= _TAIL_BYTES or len(lines) > 1 else None
 
 
+def back_in_time(day: str, before: str) -> str:
+    return f"dated {day}, before the row above it ({before}); the days of a book never go back"
+
+
+def ordered_reader(after: str | None = None) -> Callable[[str], dict[str, Any]]:
+    """``read_line`` for one pass over a book's lines in order: it also refuses (BadLine) a
+    row dated before the last row it accepted (or before ``after``, the last row already
+    read)."""
+    last = after
+
+    def read(line: str) -> dict[str, Any]:
+        nonlocal last
+        row = read_line(line)
+        if last is not None and row["date"] < last:
+            raise BadLine(back_in_time(row["date"], last))
+        last = row["date"]
+        return row
+
+    return read
+
+
 def read_lenient(path: Path) -> Lenient[dict[str, Any]]:
     """The lenient read (the dashboard's): every usable row of a ``position.jsonl``, each
     bad line skipped and reported. The file is never changed (no repair here)."""
-    return read_lenient_lines(path, read_line)
+    return read_lenient_lines(path, ordered_reader())
 
 
 class Ledger:
@@ -246,7 +284,10 @@ class Ledger:
                 raise UserError(f"{where}: not valid JSON; fix or remove that line") from None
             except BadLine as exc:
                 raise UserError(f"{where}: {exc}; fix or remove that line") from None
-            rows.append(_check_row(row, where))
+            checked = _check_row(row, where)
+            if rows and checked["date"] < rows[-1]["date"]:
+                raise UserError(f"{where}: {back_in_time(checked['date'], rows[-1]['date'])}")
+            rows.append(checked)
         return rows
 
     def _repair(self, rows: list[dict[str, Any]], broken: str) -> list[dict[str, Any]]:
@@ -367,11 +408,23 @@ class Ledger:
     def record_trade(
         self, day: str, action: str, symbol: str, amount: int, price: float
     ) -> dict[str, Any]:
-        """Stage one trade for ``day``; raises TradeRejected when the rules forbid it."""
+        """Stage one trade for ``day``; raises TradeRejected when the rules forbid it, and
+        UserError when the day is not open to trading (done already, or before the stage)."""
+        staged = self.staged_day()
+        if staged is not None and staged > day:
+            raise UserError(
+                f"{day} is before the day already staged ({staged}); a trade is never dated back"
+            )
         last = self.last_staged(day)
         if last is None:
-            # The day's first trade: a stage of another day (begin_day drops it, but a
+            # The day's first trade: a stage of an earlier day (begin_day drops it, but a
             # day that went by without a run leaves it) must not mix with this one.
+            done = self.last_row()
+            if done is not None and done["date"] >= day:
+                raise UserError(
+                    f"{day} is done: the book is committed up to {done['date']}; "
+                    "a trade can only be for a later day"
+                )
             self.discard_pending()
             positions, last_id = self.committed()
         else:

@@ -3,7 +3,10 @@
 ``flock`` locks belong to an open file, so the kernel drops them when the holder exits,
 however it exits (``kill -9`` included): there is never a stale lock to clean up by hand.
 They hold across containers that share the folder through a bind mount (one kernel).
-The holder writes who it is into the file, so a refused process can say who holds it.
+The holder writes who it is into the file, so a refused process can say who holds it,
+and a random token that only it was told: the run sends that token with each tool call,
+and the trade service trades only while the lock is held with it (``check_token``). The
+file is readable by its owner alone (the user that runs both the run and the services).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hmac
 import json
 import os
+import secrets
 import socket
 import time
 from dataclasses import dataclass
@@ -37,6 +42,7 @@ class Holder:
     pid: int
     host: str
     since: str
+    token: str = ""  # empty in a file written before tokens, or by someone else
 
     def describe(self) -> str:
         return f"pid {self.pid} on {self.host} (since {self.since})"
@@ -47,7 +53,9 @@ def _parse_holder(text: str) -> Holder | None:
     on what it finds there)."""
     try:
         raw = json.loads(text)
-        return Holder(int(raw["pid"]), str(raw["host"]), str(raw["since"]))
+        return Holder(
+            int(raw["pid"]), str(raw["host"]), str(raw["since"]), str(raw.get("token", ""))
+        )
     except (ValueError, KeyError, TypeError, RecursionError, OverflowError):
         return None
 
@@ -77,6 +85,7 @@ class ExclusiveLock:
         self.busy = busy
         self.patience = patience
         self._fd: int | None = None
+        self.token = ""  # set while held: what the holder's tool calls carry
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,18 +102,22 @@ class ExclusiveLock:
                 os.getpid(),
                 socket.gethostname(),
                 datetime.now(UTC).isoformat(timespec="seconds"),
+                secrets.token_hex(16),
             )
+            os.fchmod(fd, 0o600)  # the token is a secret of the run's user
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps(me.__dict__).encode(), 0)
         except BaseException:
             os.close(fd)
             raise
         self._fd = fd
+        self.token = me.token
 
     def release(self) -> None:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
+        self.token = ""
         with contextlib.suppress(OSError):
             os.ftruncate(fd, 0)  # no holder any more
         os.close(fd)  # closing drops the lock
@@ -135,6 +148,27 @@ def holder(path: Path) -> Holder | None:
         return _parse_holder(text) or Holder(0, "unknown", "unknown")
     finally:
         os.close(fd)
+
+
+def check_token(path: Path, token: str) -> str | None:
+    """None when a live process holds the lock at ``path`` with ``token``; else why not.
+
+    Never follows a symbolic link: the lock is the signature folder's own file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except FileNotFoundError:
+        return "no run holds it (it has no lock file)"
+    except OSError as exc:
+        return f"its lock file cannot be read ({exc.strerror})"
+    try:
+        if _try_lock(fd, fcntl.LOCK_SH):
+            return "no run holds it now"
+        found = _parse_holder(os.pread(fd, 4096, 0).decode("utf-8", "replace"))
+    finally:
+        os.close(fd)
+    if found is None or not found.token or not hmac.compare_digest(found.token, token):
+        return "the call's token is not that of the run that holds it"
+    return None
 
 
 def signature_lock(signature_dir: Path) -> ExclusiveLock:

@@ -57,7 +57,7 @@ MCP_PATH = "/mcp"
 # Names every service and the dashboard accept in Host and Origin, on any port.
 LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
 _HOST_NAME = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$"
+    r"(?=.{1,253}\Z)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*"
 )
 
 
@@ -133,7 +133,7 @@ def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
         if not item:
             continue
         name = item.lower().removeprefix("[").removesuffix("]")
-        if not _HOST_NAME.match(name) and not _is_ip(name):
+        if not _HOST_NAME.fullmatch(name) and not _is_ip(name):
             raise UserError(
                 f"AI_TRADER_ALLOWED_HOSTS: {item!r} is not a host name (give names without "
                 "ports or schemes, separated by commas)"

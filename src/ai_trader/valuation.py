@@ -10,7 +10,8 @@ The rules:
   trading day), valued at the open of the first trading day, when the agent starts
   trading. A book whose opening row is missing starts at its first day's value instead.
 * A holding is marked at the day's close; on the newest day of the data only the open is
-  known, and the open is used (``mark_price``).
+  known, and the open is used (``mark_price``). On any earlier day a bar without a close
+  has no mark: the open of a past day never stands in for its close.
 * A holding with no price on a day makes that day's value unknown (None), and the day and
   the symbols are named (a ``Gap``). It is never counted as 0, and no older price stands
   in for it: a value shown is always one the data supports.
@@ -38,7 +39,9 @@ from ai_trader.market.universe import BENCHMARK
 def mark_price(book: PriceBook, symbol: str, day: str) -> float | None:
     """A day's value price: the close, or the open on the newest day (whose close is unknown)."""
     close = book.close(symbol, day)
-    return close if close is not None else book.open(symbol, day)
+    if close is not None or day != book.newest:
+        return close
+    return book.open(symbol, day)
 
 
 class Marks:
@@ -53,9 +56,10 @@ class Marks:
         if self._days is None:
             # Every day at once, one pass over each symbol's series.
             days: dict[str, dict[str, float]] = {}
+            newest = self.book.newest
             for symbol in sorted(self.book.symbols):
                 for when, bar in self.book.series(symbol).items():
-                    price = bar.get("close", bar.get("open"))
+                    price = bar.get("close", bar.get("open") if when == newest else None)
                     if price is not None:
                         days.setdefault(when, {})[symbol] = price
             self._days = days

@@ -305,3 +305,9 @@ def release_module() -> ModuleType:
     finally:
         del sys.modules[spec.name]
     return module
+
+
+@pytest.fixture
+def books(services: Services) -> Path:
+    """A new folder of books inside the services' data folder (``Services.new_books``)."""
+    return services.new_books()

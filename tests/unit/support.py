@@ -10,8 +10,9 @@ import signal
 import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 from ai_trader.context import RunContext
 from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.ledger import Ledger
+from ai_trader.lock import ExclusiveLock, signature_lock
 from ai_trader.market.universe import NASDAQ_100
 from ai_trader.settings import Settings, load_settings
 
@@ -111,10 +113,12 @@ def service_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[
 
 @dataclass
 class Session:
-    """A book opened the way the agent opens one, and the run context its calls carry."""
+    """A book opened the way the agent opens one, its signature's lock held as a run holds
+    it, and the run context its calls carry."""
 
     ledger: Ledger
     context: RunContext
+    lock: ExclusiveLock
 
 
 @dataclass
@@ -125,26 +129,37 @@ class Services:
     settings: Settings
     process: subprocess.Popen[str]
     log: Path
+    locks: list[ExclusiveLock] = field(default_factory=list)  # released when serve stops
 
     def url(self, name: str) -> str:
         return self.settings.service_url(name)
 
+    def new_books(self) -> Path:
+        """A new folder of books inside the services' data folder (not created): the trade
+        service keeps books only there, so a run's ``log_path`` must be inside it too."""
+        return self.settings.data_dir / "agent_data" / f"test-{uuid.uuid4().hex[:12]}"
+
     def start_session(
         self,
-        folder: Path,
         signature: str = "tester",
         today: str = TODAY,
         cash: float = 10000.0,
         holdings: Mapping[str, int] | None = None,
+        books: str | None = None,
     ) -> Session:
-        """An opening book under ``folder`` and the context of a run trading ``today``."""
-        ledger = Ledger(folder / signature)
+        """An opening book in a new folder of books under the services' data folder (or in
+        ``books``), its lock held, and the context of a run trading ``today``."""
+        books = books or self.new_books().relative_to(self.settings.data_dir).as_posix()
+        ledger = Ledger(self.settings.data_dir / books / signature)
         ledger.ensure_initialized("2025-10-01", NASDAQ_100, cash)
         if holdings:
             rows = ledger.rows()
             rows[0]["positions"].update(holdings)
             atomic_write_jsonl(ledger.position_file, rows)
-        return Session(ledger, RunContext(signature, today, str(folder.resolve())))
+        lock = signature_lock(ledger.root)
+        lock.acquire()
+        self.locks.append(lock)
+        return Session(ledger, RunContext(signature, today, books, lock.token), lock)
 
 
 @contextlib.contextmanager
@@ -166,7 +181,12 @@ def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
                 f"the services did not become ready:\n{ready.stderr}\n{log.read_text()}",
                 pytrace=False,
             )
-        yield Services(env, load_settings(env), process, log)
+        running = Services(env, load_settings(env), process, log)
+        try:
+            yield running
+        finally:
+            for lock in running.locks:
+                lock.release()
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)

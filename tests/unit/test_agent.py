@@ -46,6 +46,7 @@ from ai_trader.config import parse_config
 from ai_trader.context import RunContext
 from ai_trader.errors import UserError
 from ai_trader.ledger import CASH, Ledger, apply_trade
+from ai_trader.lock import signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.settings import Settings, load_settings
 from standins import StandIns
@@ -293,8 +294,8 @@ def trader(standins: StandIns, model: str = MODEL, **options: Any) -> ModelTrade
 
 
 @pytest.fixture
-def session(services: Services, tmp_path: Path) -> Session:
-    return services.start_session(tmp_path)
+def session(services: Services) -> Session:
+    return services.start_session()
 
 
 async def trade_through_services(
@@ -552,36 +553,34 @@ def run(runner: Runner) -> Outcome:
     return asyncio.run(runner.run())
 
 
-def test_a_run_commits_the_scripted_trade_for_each_day(
-    services: Services, tmp_path: Path, model_api
-):
+def test_a_run_commits_the_scripted_trade_for_each_day(books: Path, services: Services, model_api):
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
-    config = run_config(tmp_path, model_entry("scripted"))
+    config = run_config(books, model_entry("scripted"))
     outcome = run(runner_for(services, standins, config))
     assert [r.signature for r in outcome.results] == ["scripted"]
     assert outcome.failures == []
-    ledger = Ledger(tmp_path / "scripted")
+    ledger = Ledger(books / "scripted")
     assert actions(ledger) == [("2025-10-30", "buy", "AAPL", 2)]
     assert ledger.log_file("2025-10-30").exists()
 
 
 def test_a_model_unknown_to_the_server_is_skipped_and_the_others_run(
-    services: Services, tmp_path: Path, model_api, caplog: pytest.LogCaptureFixture
+    books: Path, services: Services, model_api, caplog: pytest.LogCaptureFixture
 ):
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
-    config = run_config(tmp_path, model_entry("missing", "gpt-missing"), model_entry("scripted"))
+    config = run_config(books, model_entry("missing", "gpt-missing"), model_entry("scripted"))
     with caplog.at_level(logging.WARNING, logger="ai_trader.agent.runner"):
         outcome = run(runner_for(services, standins, config))
     assert [r.signature for r in outcome.results] == ["scripted"]
     assert "skipping model missing" in caplog.text
-    assert actions(Ledger(tmp_path / "scripted")) == [("2025-10-30", "buy", "AAPL", 2)]
-    assert actions(Ledger(tmp_path / "missing")) == []
+    assert actions(Ledger(books / "scripted")) == [("2025-10-30", "buy", "AAPL", 2)]
+    assert actions(Ledger(books / "missing")) == []
 
 
 def test_a_model_without_an_api_key_is_skipped_and_a_run_with_nothing_left_fails(
-    services: Services, tmp_path: Path, caplog: pytest.LogCaptureFixture
+    books: Path, services: Services, caplog: pytest.LogCaptureFixture
 ):
-    config = run_config(tmp_path, model_entry("scripted"))
+    config = run_config(books, model_entry("scripted"))
     with (
         caplog.at_level(logging.WARNING, logger="ai_trader.agent.runner"),
         pytest.raises(UserError, match="no enabled model could run") as raised,
@@ -592,10 +591,10 @@ def test_a_model_without_an_api_key_is_skipped_and_a_run_with_nothing_left_fails
 
 
 def test_a_server_answering_500_fails_the_run_after_the_retries_and_commits_nothing(
-    services: Services, tmp_path: Path, model_api
+    books: Path, services: Services, model_api
 ):
     standins = model_api({"always_fail": True})
-    config = run_config(tmp_path, model_entry("scripted"), max_retries=2)
+    config = run_config(books, model_entry("scripted"), max_retries=2)
     outcome = run(runner_for(services, standins, config))
     assert outcome.results == []
     (failure,) = outcome.failures
@@ -604,7 +603,7 @@ def test_a_server_answering_500_fails_the_run_after_the_retries_and_commits_noth
     assert "scripted on 2025-10-30" in message
     assert "failed 3 time(s)" in message
     assert standins.stats()["openai"]["requests"] == 3
-    ledger = Ledger(tmp_path / "scripted")
+    ledger = Ledger(books / "scripted")
     assert [row["date"] for row in ledger.rows()] == ["2025-10-29"]
 
 
@@ -624,19 +623,20 @@ class FailAfterBuy:
 
 
 def test_a_day_that_failed_after_a_trade_is_redone_without_duplicating_it(
-    services: Services, tmp_path: Path, model_api
+    books: Path, services: Services, model_api
 ):
     standins = model_api({"script": LOOK_UP_BUY_FINISH})
-    config = run_config(tmp_path, model_entry("scripted"))
+    config = run_config(books, model_entry("scripted"))
     runner = runner_for(services, standins, config)
 
-    async def interrupted() -> None:
+    async def interrupted(token: str) -> None:
         async with Toolbox(runner.settings) as toolbox:
-            await runner.run_model(FailAfterBuy(toolbox, standins), config.enabled_models[0])
+            toolbox = FailAfterBuy(toolbox, standins)
+            await runner.run_model(toolbox, config.enabled_models[0], token)
 
-    with pytest.raises(AgentError):
-        asyncio.run(interrupted())
-    ledger = Ledger(tmp_path / "scripted")
+    with signature_lock(books / "scripted") as lock, pytest.raises(AgentError):
+        asyncio.run(interrupted(lock.token))
+    ledger = Ledger(books / "scripted")
     assert actions(ledger) == []  # the buy was staged, never committed
     assert ledger.pending("2025-10-30") != []
 
@@ -730,13 +730,13 @@ def test_the_summary_shows_n_a_for_a_book_it_cannot_value():
 
 
 def test_a_range_without_trading_days_is_refused_before_anything_is_written(
-    services: Services, tmp_path: Path
+    books: Path, services: Services
 ):
     config = parse_config(
         {
             "date_range": {"init_date": "2025-10-31", "end_date": "2025-11-30"},
             "models": [model_entry("late", "builtin/momentum")],
-            "log_config": {"log_path": str(tmp_path / "books")},
+            "log_config": {"log_path": str(books)},
         },
         "test",
     )
@@ -744,7 +744,7 @@ def test_a_range_without_trading_days_is_refused_before_anything_is_written(
         Runner(config, load_settings(services.env))
     assert raised.value.exit_code == 2
     assert "it covers 2025-06-26 to 2025-10-31" in str(raised.value)
-    assert not (tmp_path / "books").exists()
+    assert not books.exists()
 
 
 def test_a_run_against_services_reading_other_prices_fails_and_commits_nothing(
@@ -759,40 +759,37 @@ def test_a_run_against_services_reading_other_prices_fails_and_commits_nothing(
             lines[index] = json.dumps(row)
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "merged.jsonl").write_text("\n".join(lines) + "\n")
-    config = run_config(tmp_path / "books", model_entry("builtin", "builtin/momentum"))
+    books = tmp_path / "data" / "agent_data"  # this run's own data folder
+    config = run_config(books, model_entry("builtin", "builtin/momentum"))
     runner = Runner(config, load_settings({**services.env, "DATA_DIR": str(tmp_path / "data")}))
     (failure,) = run(runner).failures
     assert "the prices service reads other price data than this run" in str(failure)
     assert "QQQ open" in str(failure)
-    assert [row["date"] for row in Ledger(tmp_path / "books" / "builtin").rows()] == ["2025-10-29"]
+    assert [row["date"] for row in Ledger(books / "builtin").rows()] == ["2025-10-29"]
 
 
-def test_models_run_concurrently_and_each_book_equals_its_solo_run(
-    services: Services, tmp_path: Path
-):
+def test_models_run_concurrently_and_each_book_equals_its_solo_run(books: Path, services: Services):
     builtin_model = partial(model_entry, basemodel="builtin/momentum")
-    solo = run_config(tmp_path / "solo", builtin_model("alone"))
+    solo = run_config(books / "solo", builtin_model("alone"))
     run(Runner(solo, load_settings(services.env)))
-    together = run_config(tmp_path / "together", *(builtin_model(f"m{i}") for i in range(4)))
+    together = run_config(books / "together", *(builtin_model(f"m{i}") for i in range(4)))
     outcome = run(Runner(together, load_settings(services.env), jobs=4))
     assert sorted(r.signature for r in outcome.results) == ["m0", "m1", "m2", "m3"]
-    expected = (tmp_path / "solo" / "alone" / "position" / "position.jsonl").read_bytes()
+    expected = (books / "solo" / "alone" / "position" / "position.jsonl").read_bytes()
     for index in range(4):
-        book = tmp_path / "together" / f"m{index}" / "position" / "position.jsonl"
+        book = books / "together" / f"m{index}" / "position" / "position.jsonl"
         assert book.read_bytes() == expected
 
 
 def test_a_second_runner_of_a_held_signature_is_refused_naming_the_holder(
-    services: Services, tmp_path: Path
+    books: Path, services: Services
 ):
-    from ai_trader.lock import signature_lock
-
-    config = run_config(tmp_path, model_entry("busy", "builtin/momentum"))
-    with signature_lock(tmp_path / "busy"), pytest.raises(UserError) as raised:
+    config = run_config(books, model_entry("busy", "builtin/momentum"))
+    with signature_lock(books / "busy"), pytest.raises(UserError) as raised:
         run(Runner(config, load_settings(services.env)))
     assert "signature 'busy' is already being run by pid" in str(raised.value)
     assert raised.value.exit_code == 2
-    assert not (tmp_path / "busy" / "position").exists()
+    assert not (books / "busy" / "position").exists()
 
 
 def test_the_summary_names_a_held_symbol_without_a_price_instead_of_valuing_it_at_zero(

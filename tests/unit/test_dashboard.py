@@ -408,11 +408,12 @@ def test_folders_without_a_position_file_are_not_models(folder):
 def test_the_model_a_live_run_holds_is_shown_with_the_day_it_trades(folder):
     from ai_trader.lock import signature_lock
 
-    Ledger(folder / "agent_data" / "model-a").record_trade(D3, "buy", "BBB", 1, 24.0)
+    next_day = "2025-10-07"  # the day after the book's last (D3): the one a run trades next
+    Ledger(folder / "agent_data" / "model-a").record_trade(next_day, "buy", "BBB", 1, 24.0)
     with signature_lock(folder / "agent_data" / "model-a"):
         summary = data.summarise(folder)
-    assert [(r["signature"], r["day"]) for r in summary["running"]] == [("model-a", D3)]
-    assert "is trading 2025-10-06" in render_page(summary)
+    assert [(r["signature"], r["day"]) for r in summary["running"]] == [("model-a", next_day)]
+    assert "is trading 2025-10-07" in render_page(summary)
 
 
 def test_a_model_whose_run_ended_is_not_shown_running(folder):

@@ -63,9 +63,10 @@ class FirstRun:
     result: subprocess.CompletedProcess[str]
     text: str  # position.jsonl as the first run left it
 
-    def copy_to(self, folder: Path) -> tuple[Path, Path]:
-        """The first run's output copied under ``folder``, with a config that points at it."""
-        log_path = folder / "agent_data"
+    def copy_to(self, folder: Path, books: Path) -> tuple[Path, Path]:
+        """The first run's output copied to ``books``, with a config in ``folder`` that
+        points at it."""
+        log_path = books
         shutil.copytree(self.log_path, log_path)
         return log_path, write_config(folder, log_path, BUILTIN)
 
@@ -73,7 +74,7 @@ class FirstRun:
 @pytest.fixture(scope="module")
 def first_run(tmp_path_factory: pytest.TempPathFactory, services: Services) -> FirstRun:
     folder = tmp_path_factory.mktemp("first-run")
-    log_path = folder / "agent_data"
+    log_path = services.new_books()
     config = write_config(folder, log_path, BUILTIN)
     # The import profile (on stderr) shows what a built-in run loads.
     result = run(services, config, PYTHONPROFILEIMPORTTIME="1")
@@ -157,17 +158,17 @@ def test_run_leaves_no_stage_behind(first_run: FirstRun):
     assert sorted(p.name for p in position.iterdir()) == ["position.jsonl"]
 
 
-def test_a_second_run_adds_no_line(first_run: FirstRun, services, tmp_path: Path):
-    log_path, config = first_run.copy_to(tmp_path)
+def test_a_second_run_adds_no_line(first_run: FirstRun, services, tmp_path: Path, books: Path):
+    log_path, config = first_run.copy_to(tmp_path, books)
     result = run(services, config)
     assert result.returncode == 0, result.stderr
     assert position_file(log_path).read_text() == first_run.text
 
 
 def test_a_run_after_the_last_day_was_deleted_redoes_exactly_that_day(
-    first_run: FirstRun, services, tmp_path: Path
+    first_run: FirstRun, services, tmp_path: Path, books: Path
 ):
-    log_path, config = first_run.copy_to(tmp_path)
+    log_path, config = first_run.copy_to(tmp_path, books)
     kept = [line for line in first_run.text.splitlines() if DAYS[-1] not in line]
     position_file(log_path).write_text("".join(line + "\n" for line in kept))
     result = run(services, config)
@@ -181,9 +182,9 @@ def test_a_run_after_the_last_day_was_deleted_redoes_exactly_that_day(
 
 
 def test_a_truncated_last_line_is_repaired_and_its_day_redone(
-    first_run: FirstRun, services, tmp_path: Path
+    first_run: FirstRun, services, tmp_path: Path, books: Path
 ):
-    log_path, config = first_run.copy_to(tmp_path)
+    log_path, config = first_run.copy_to(tmp_path, books)
     text = first_run.text
     position_file(log_path).write_text(text[: text.rindex("\n", 0, -1) + 60])
     result = run(services, config)
@@ -216,7 +217,9 @@ def test_run_with_a_malformed_config_prints_one_line_and_exits_non_zero(
 # --- the model path ------------------------------------------------------------------------
 
 
-def test_run_with_an_openai_compatible_server_places_the_models_trade(services, tmp_path: Path):
+def test_run_with_an_openai_compatible_server_places_the_models_trade(
+    services, tmp_path: Path, books: Path
+):
     script = [
         {"tool_calls": [{"name": "get_price_local",
                          "arguments": {"symbol": "MSFT", "date": "{today}"}}]},
@@ -224,7 +227,7 @@ def test_run_with_an_openai_compatible_server_places_the_models_trade(services, 
         {"content": "Done. <FINISH_SIGNAL>"},
     ]  # fmt: skip
     models = [{"name": "scripted", "basemodel": "gpt-stand-in", "signature": "scripted"}]
-    config = write_config(tmp_path, tmp_path / "agent_data", models, init_date=DAYS[-3])
+    config = write_config(tmp_path, books, models, init_date=DAYS[-3])
     with StandIns({"openai": {"script": script}}) as standins:
         result = run(
             services,
@@ -234,7 +237,7 @@ def test_run_with_an_openai_compatible_server_places_the_models_trade(services, 
         )
         requests = standins.stats()["openai"]["requests"]
     assert result.returncode == 0, result.stderr
-    rows = rows_of(position_file(tmp_path / "agent_data", "scripted"))
+    rows = rows_of(position_file(books, "scripted"))
     assert [(row["date"], row["this_action"]) for row in rows[1:]] == [
         (day, {"action": "buy", "symbol": "MSFT", "amount": 1}) for day in DAYS[-2:]
     ]

@@ -12,6 +12,7 @@ import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,8 +56,8 @@ def book(services: Services) -> PriceBook:
 
 
 @pytest.fixture
-def session(services: Services, tmp_path: Path) -> Session:
-    return services.start_session(tmp_path)
+def session(services: Services) -> Session:
+    return services.start_session()
 
 
 def still_serving(services: Services) -> bool:
@@ -406,9 +407,9 @@ def test_a_future_date_is_refused(services: Services, session: Session):
     assert still_serving(services)
 
 
-def test_today_is_the_one_each_call_carries(services: Services, tmp_path: Path):
-    early = services.start_session(tmp_path / "a", today=PAST_DAY)
-    late = services.start_session(tmp_path / "b", today=FUTURE_DAY)
+def test_today_is_the_one_each_call_carries(services: Services):
+    early = services.start_session(today=PAST_DAY)
+    late = services.start_session(today=FUTURE_DAY)
     assert "future" in price_error(services, early, "AAPL", TODAY)
     assert price(services, late, "AAPL", TODAY)["date"] == TODAY
 
@@ -480,8 +481,8 @@ def trade_error(
     return tool_error(services.url("trade"), action, {"symbol": symbol, "amount": amount}, context)
 
 
-def test_a_buy_is_staged_at_the_days_open(services: Services, tmp_path: Path, book: PriceBook):
-    session = services.start_session(tmp_path, cash=10000.0)
+def test_a_buy_is_staged_at_the_days_open(services: Services, book: PriceBook):
+    session = services.start_session(cash=10000.0)
     answer = trade(services, session, "buy", "MSFT", 3)
     opening = book.open("MSFT", TODAY)
     assert answer["price"] == opening
@@ -494,8 +495,8 @@ def test_a_buy_is_staged_at_the_days_open(services: Services, tmp_path: Path, bo
     assert len(session.ledger.rows()) == 1  # not committed: that is the agent's job
 
 
-def test_a_sell_is_staged_at_the_days_open(services: Services, tmp_path: Path, book: PriceBook):
-    session = services.start_session(tmp_path, cash=100.0, holdings={"NVDA": 5})
+def test_a_sell_is_staged_at_the_days_open(services: Services, book: PriceBook):
+    session = services.start_session(cash=100.0, holdings={"NVDA": 5})
     answer = trade(services, session, "sell", "NVDA", 2)
     opening = book.open("NVDA", TODAY)
     assert answer["positions"] == {"NVDA": 3, CASH: round(100.0 + 2 * opening, 4)}
@@ -513,9 +514,9 @@ def test_trades_in_one_day_build_on_each_other(services: Services, session: Sess
     assert [row["id"] for row in session.ledger.pending(TODAY)] == [1, 2]
 
 
-def test_each_call_trades_on_the_book_its_context_names(services: Services, tmp_path: Path):
-    first = services.start_session(tmp_path, signature="first")
-    second = services.start_session(tmp_path, signature="second", today=PAST_DAY)
+def test_each_call_trades_on_the_book_its_context_names(services: Services):
+    first = services.start_session(signature="first")
+    second = services.start_session(signature="second", today=PAST_DAY)
     trade(services, first, "buy", "AAPL", 1)
     trade(services, second, "buy", "MSFT", 2)
     assert [r["this_action"]["symbol"] for r in first.ledger.pending(TODAY)] == ["AAPL"]
@@ -554,8 +555,8 @@ def test_a_rejected_trade_is_a_tool_error_and_stages_nothing(
     assert still_serving(services)
 
 
-def test_buying_on_a_day_without_a_price_is_refused(services: Services, tmp_path: Path):
-    session = services.start_session(tmp_path, today=WEEKEND_DAY)
+def test_buying_on_a_day_without_a_price_is_refused(services: Services):
+    session = services.start_session(today=WEEKEND_DAY)
     text = trade_error(services, session.context, "buy", "AAPL", 1)
     assert f"no price for AAPL on {WEEKEND_DAY}" in text
     assert session.ledger.pending(WEEKEND_DAY) == []
@@ -567,16 +568,13 @@ def test_a_trade_without_a_run_context_is_refused(services: Services):
 
 
 def test_a_context_naming_no_book_is_refused_and_creates_nothing(
-    services: Services, tmp_path: Path
+    services: Services, session: Session
 ):
-    context = RunContext("ghost", TODAY, str(tmp_path))
+    context = replace(session.context, signature="ghost")
+    books = services.settings.data_dir / session.context.books
+    before = sorted(books.rglob("*"))
     assert "no book for signature 'ghost'" in trade_error(services, context, "buy", "AAPL", 1)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_context_with_a_relative_log_path_is_refused(services: Services, session: Session):
-    context = RunContext(session.context.signature, TODAY, "agent_data")
-    assert "not an absolute path" in trade_error(services, context, "buy", "AAPL", 1)
+    assert sorted(books.rglob("*")) == before
 
 
 # --- search --------------------------------------------------------------------------------

@@ -68,10 +68,11 @@ def one_error_line(result: subprocess.CompletedProcess[str], command: str = "run
 def solo(services: Services, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The default model's book from a run alone: what every other run must reproduce."""
     folder = tmp_path_factory.mktemp("solo")
-    config = write_config(folder, folder / "agent_data", ["alone"])
+    books = services.new_books()
+    config = write_config(folder, books, ["alone"])
     result = run_cli("run", str(config), env=services.env, timeout=180)
     assert result.returncode == 0, result.stderr
-    return book(folder / "agent_data", "alone").read_bytes()
+    return book(books, "alone").read_bytes()
 
 
 # --- several runs against one serve ---------------------------------------------------------
@@ -88,11 +89,11 @@ with signature_lock(Path(sys.argv[1])):
 
 
 def test_a_run_of_a_signature_a_live_process_holds_is_refused_and_the_lock_dies_with_it(
-    services: Services, tmp_path: Path, solo: bytes
+    services: Services, books: Path, tmp_path: Path, solo: bytes
 ):
-    config = write_config(tmp_path, tmp_path / "agent_data", ["alone"])
+    config = write_config(tmp_path, books, ["alone"])
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(tmp_path / "agent_data" / "alone")],
+        [sys.executable, "-c", HOLD_LOCK, str(books / "alone")],
         env=services.env,
         stdout=subprocess.PIPE,
         text=True,
@@ -104,38 +105,35 @@ def test_a_run_of_a_signature_a_live_process_holds_is_refused_and_the_lock_dies_
         assert refused.returncode == 2
         line = one_error_line(refused)
         assert f"signature 'alone' is already being run by pid {holder.pid} on " in line
-        assert not book(tmp_path / "agent_data", "alone").exists()
+        assert not book(books, "alone").exists()
     finally:
         holder.kill()  # SIGKILL: no clean-up of any kind
         holder.wait()
     result = run_cli("run", str(config), env=services.env, timeout=180)
     assert result.returncode == 0, result.stderr
-    assert book(tmp_path / "agent_data", "alone").read_bytes() == solo
+    assert book(books, "alone").read_bytes() == solo
 
 
 def test_runs_of_different_signatures_share_one_serve_and_each_book_equals_its_solo_run(
-    services: Services, tmp_path: Path, solo: bytes
+    services: Services, books: Path, tmp_path: Path, solo: bytes
 ):
-    configs = [
-        write_config(tmp_path, tmp_path / "agent_data", [f"model-{n}"], name=f"c{n}.json")
-        for n in range(3)
-    ]
+    configs = [write_config(tmp_path, books, [f"model-{n}"], name=f"c{n}.json") for n in range(3)]
     runs = [start_run(services, config) for config in configs]
     for process in runs:
         assert process.wait(timeout=180) == 0, process.communicate()[1]
     for n in range(3):
-        assert book(tmp_path / "agent_data", f"model-{n}").read_bytes() == solo
+        assert book(books, f"model-{n}").read_bytes() == solo
 
 
 def test_one_run_trades_its_models_concurrently_each_equal_to_its_solo_run(
-    services: Services, tmp_path: Path, solo: bytes
+    services: Services, books: Path, tmp_path: Path, solo: bytes
 ):
-    config = write_config(tmp_path, tmp_path / "agent_data", ["a", "b", "c", "d"])
+    config = write_config(tmp_path, books, ["a", "b", "c", "d"])
     result = run_cli("run", str(config), "--jobs", "4", env=services.env, timeout=180)
     assert result.returncode == 0, result.stderr
     assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["a", "b", "c", "d"]
     for signature in "abcd":
-        assert book(tmp_path / "agent_data", signature).read_bytes() == solo
+        assert book(books, signature).read_bytes() == solo
 
 
 # --- the services and the run must agree ----------------------------------------------------
@@ -151,16 +149,16 @@ def serve_without_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ser
 
 
 def test_a_run_whose_services_have_no_prices_fails_and_commits_no_day(
-    services: Services, serve_without_data: Services, tmp_path: Path
+    services: Services, books: Path, serve_without_data: Services, tmp_path: Path
 ):
-    config = write_config(tmp_path, tmp_path / "agent_data", ["model"])
+    config = write_config(tmp_path, books, ["model"])
     env = {**serve_without_data.env, "DATA_DIR": services.env["DATA_DIR"]}
     result = run_cli("run", str(config), env=env, timeout=120)
     assert result.returncode == 1
     line = one_error_line(result)
     assert "model on 2025-10-27: the prices service cannot price this day" in line
     assert "merged.jsonl is missing" in line
-    rows = book(tmp_path / "agent_data", "model").read_text().splitlines()
+    rows = book(books, "model").read_text().splitlines()
     assert [json.loads(row)["date"] for row in rows] == [INIT]  # the opening row alone
 
 
@@ -168,16 +166,16 @@ def test_a_run_whose_services_have_no_prices_fails_and_commits_no_day(
 
 
 def test_a_range_without_trading_days_is_refused_and_writes_nothing(
-    services: Services, tmp_path: Path
+    services: Services, books: Path, tmp_path: Path
 ):
-    config = write_config(tmp_path, tmp_path / "agent_data", ["model"])
+    config = write_config(tmp_path, books, ["model"])
     env = {**services.env, "INIT_DATE": "2025-11-01", "END_DATE": "2025-11-30"}
     result = run_cli("run", str(config), env=env, timeout=120)
     assert result.returncode == 2
     assert "no trading day after init_date 2025-11-01 up to end_date 2025-11-30" in one_error_line(
         result
     )
-    assert not (tmp_path / "agent_data").exists()
+    assert not books.exists()
 
 
 def test_an_unknown_builtin_strategy_is_refused_listing_the_known_ones(tmp_path: Path):
@@ -243,20 +241,22 @@ def test_a_signature_too_long_for_a_file_name_is_refused(tmp_path: Path):
 
 
 def test_a_log_path_under_a_file_is_one_line(services: Services, tmp_path: Path):
-    (tmp_path / "a-file").write_text("not a folder")
-    config = write_config(tmp_path, tmp_path / "a-file" / "agent_data", ["model"])
+    books = services.new_books()
+    books.mkdir(parents=True)
+    (books / "a-file").write_text("not a folder")
+    config = write_config(tmp_path, books / "a-file" / "agent_data", ["model"])
     result = run_cli("run", str(config), env=services.env, timeout=120)
     assert result.returncode == 2
     assert "Not a directory" in one_error_line(result)
 
 
 @pytest.fixture
-def first_book(services: Services, tmp_path: Path) -> tuple[Path, Path]:
+def first_book(services: Services, books: Path, tmp_path: Path) -> tuple[Path, Path]:
     """A finished run's folder and config, to break in some way and run again."""
-    config = write_config(tmp_path, tmp_path / "agent_data", ["model"])
+    config = write_config(tmp_path, books, ["model"])
     result = run_cli("run", str(config), env=services.env, timeout=180)
     assert result.returncode == 0, result.stderr
-    return tmp_path / "agent_data", config
+    return books, config
 
 
 def test_a_nan_in_the_book_is_one_line_and_the_book_is_left_alone(
@@ -347,7 +347,7 @@ def test_a_second_merge_while_one_holds_the_price_files_is_refused(data_copy: Pa
 
 
 def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
-    services: Services, tmp_path: Path
+    services: Services, books: Path, tmp_path: Path
 ):
     from standins import StandIns
 
@@ -358,7 +358,7 @@ def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
             {
                 "date_range": {"init_date": INIT, "end_date": END},
                 "models": [{"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow"}],
-                "log_config": {"log_path": str(tmp_path / "agent_data")},
+                "log_config": {"log_path": str(books)},
             }
         )
     )
@@ -388,10 +388,7 @@ def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
     assert len(errors) == 1, rest
     assert "Traceback" not in rest
     assert "service stopped answering at http://127.0.0.1:" in errors[0]
-    dates = [
-        json.loads(r)["date"]
-        for r in book(tmp_path / "agent_data", "slow").read_text().splitlines()
-    ]
+    dates = [json.loads(r)["date"] for r in book(books, "slow").read_text().splitlines()]
     assert dates[:2] == [INIT, "2025-10-27"]
     assert len(dates) < 6  # the run stopped before its last day
 
@@ -405,10 +402,10 @@ def test_a_watchlist_symbol_missing_from_the_data_is_left_out_and_logged(
     kept = [line for line in lines if '"2. Symbol": "TSLA"' not in line]
     assert len(kept) == len(lines) - 1
     (data / "merged.jsonl").write_text("\n".join(kept) + "\n")
-    config = write_config(tmp_path, tmp_path / "agent_data", ["model"])
+    config = write_config(tmp_path, data / "agent_data", ["model"])
     with running_services(service_env(data), tmp_path / "serve.log") as serve:
         result = run_cli("run", str(config), env={**serve.env, "DATA_DIR": str(data)}, timeout=180)
     assert result.returncode == 0, result.stderr
-    log = (tmp_path / "agent_data" / "model" / "log" / "2025-10-27" / "log.jsonl").read_text()
+    log = (data / "agent_data" / "model" / "log" / "2025-10-27" / "log.jsonl").read_text()
     assert "No prices for TSLA around 2025-10-27; left out of today's watchlist." in log
     assert '"symbol": "TSLA"' not in log

@@ -23,7 +23,7 @@ from ai_trader.agent import builtin
 from ai_trader.agent.model import ModelFailed, ModelTrader, ModelUnavailable, system_prompt
 from ai_trader.agent.toolbox import ServiceDown, Toolbox, ToolRefused
 from ai_trader.config import ModelEntry, RunConfig
-from ai_trader.context import RunContext
+from ai_trader.context import RunContext, valid_books
 from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.ledger import Ledger
 from ai_trader.lock import remove_stale_temporaries, signature_lock
@@ -65,6 +65,26 @@ class Outcome:
 
     results: list[Result] = field(default_factory=list)
     failures: list[UserError] = field(default_factory=list)
+
+
+def books_relative(log_path: Path, data_dir: Path) -> str:
+    """The books' folder as the run context names it: relative to the data folder, where
+    the trade service looks (``context``); a folder outside it is a one-line error."""
+    root = data_dir.resolve()
+    try:
+        relative = log_path.resolve().relative_to(root)
+    except ValueError:
+        raise UserError(
+            f"log_config.log_path {log_path} is outside the data folder {root}: the trade "
+            "service only keeps books inside DATA_DIR (leave log_path out, or point it there)"
+        ) from None
+    books = relative.as_posix()
+    if not valid_books(books):
+        raise UserError(
+            f"log_config.log_path {log_path} must be a folder inside the data folder {root} "
+            "named with letters, digits, '.', '_' or '-'"
+        )
+    return books
 
 
 def trading_days(book_days: list[str], after: str, end: str) -> list[str]:
@@ -142,7 +162,14 @@ class Runner:
         self.settings = settings
         self.jobs = jobs or settings.agent_jobs
         self.log_path: Path = config.log_path(settings.agent_data_dir)
+        self.books = books_relative(self.log_path, settings.data_dir)
         self.book = PriceBook.load(settings.data_dir / MERGED_NAME)
+        if BENCHMARK not in self.book.symbols:
+            raise UserError(
+                f"{settings.data_dir / MERGED_NAME} has no {BENCHMARK} line, the benchmark "
+                f"every return is compared with: `ai-trader fetch` fetches {BENCHMARK} (with "
+                "the other symbols), then `ai-trader merge` adds it"
+            )
         dates = config.date_range
         self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
         days = self.book.dates()
@@ -236,7 +263,8 @@ class Runner:
                 "and `run` with the same DATA_DIR"
             )
 
-    async def run_model(self, toolbox: Toolbox, entry: ModelEntry) -> Result | None:
+    async def run_model(self, toolbox: Toolbox, entry: ModelEntry, token: str) -> Result | None:
+        """Trade ``entry``'s days; ``token`` is its signature lock's, which the caller holds."""
         agent = self.config.agent_config
         ledger = Ledger(self.log_path / entry.signature)
         try:
@@ -250,7 +278,7 @@ class Runner:
             log.info("%s: nothing to do, every day up to %s is done", entry.signature, self.end_day)
         for number, day in enumerate(days, start=1):
             ledger.begin_day(day)
-            context = RunContext(entry.signature, day, str(self.log_path))
+            context = RunContext(entry.signature, day, self.books, token)
             await self._check_prices(toolbox, context)
             call = partial(toolbox.call, context=context)
             record = self._entry_log(ledger, entry.signature, day)
@@ -282,19 +310,20 @@ class Runner:
     async def run(self) -> Outcome:
         models = self.config.enabled_models
         outcome = Outcome()
+        tokens: dict[str, str] = {}
         with contextlib.ExitStack() as locks:
             # Every lock first: a second run of any signature is refused before anything
             # is written, and nobody else writes these books while we hold them.
             for entry in models:
                 folder = self.log_path / entry.signature
-                locks.enter_context(signature_lock(folder))
+                tokens[entry.signature] = locks.enter_context(signature_lock(folder)).token
                 remove_stale_temporaries(folder / "position")
             async with Toolbox(self.settings) as toolbox:
                 slots = asyncio.Semaphore(self.jobs)
 
                 async def one(entry: ModelEntry) -> Result | None:
                     async with slots:
-                        return await self.run_model(toolbox, entry)
+                        return await self.run_model(toolbox, entry, tokens[entry.signature])
 
                 finished = await asyncio.gather(
                     *(one(entry) for entry in models), return_exceptions=True

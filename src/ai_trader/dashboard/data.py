@@ -150,16 +150,16 @@ class BookFile:
         except UnicodeDecodeError as exc:
             return self._forget(key, [Skipped(name, None, f"cannot read the file: {exc}")])
         lines = self._lines
-        found = parse_lenient(name, ((lines + n, s) for n, s in numbered(body)), ledger.read_line)
+        read = ledger.ordered_reader(self._rows[-1]["date"] if self._rows else None)
+        found = parse_lenient(name, ((lines + n, s) for n, s in numbered(body)), read)
         digest.update(view[self._size : whole])
         self._rows = self._rows + (found.values or [])
         self._skipped = self._skipped + found.skipped
         self._size, self._digest = whole, digest.digest()
         self._lines = lines + len(body.splitlines())
         # A last line without its newline may still be being written: read it each time.
-        last = parse_lenient(
-            name, ((self._lines + n, s) for n, s in numbered(tail)), ledger.read_line
-        )
+        # ``read`` goes on from the body's last row, so the tail is held to the same order.
+        last = parse_lenient(name, ((self._lines + n, s) for n, s in numbered(tail)), read)
         self.key = key
         self.rows = self._rows + (last.values or [])
         self.skipped = self._skipped + last.skipped
@@ -284,6 +284,16 @@ def benchmark_line(models: list[dict[str, Any]]) -> tuple[str | None, list[dict[
     return basis["signature"], [p for p in points if p["value"] is not None]
 
 
+def benchmark_missing(book: PriceBook | None, merged: Path) -> str | None:
+    """Why the benchmark line is blank when the prices have no QQQ at all; else None."""
+    if book is None or BENCHMARK in book.symbols:
+        return None
+    return (
+        f"The benchmark {BENCHMARK} is missing from {merged}, so its line and every return "
+        f"against it are n/a: `ai-trader fetch` fetches {BENCHMARK}, then `ai-trader merge`."
+    )
+
+
 @dataclass
 class _Cached:
     key: tuple[Any, ...]
@@ -386,6 +396,9 @@ class Folder:
             )
         elif book.synthetic:
             notices.append("Prices are the offline SYNTHETIC sample, not market data.")
+        missing = benchmark_missing(book, merged)
+        if missing:
+            notices.append(missing)
         if skipped:
             notices.append(
                 f"{len(skipped)} line(s) could not be used and were skipped (listed below)."
@@ -407,7 +420,7 @@ class Folder:
                 "first_date": dates[0] if dates else None,
                 "last_date": dates[-1] if dates else None,
             },
-            "benchmark": {"symbol": BENCHMARK, "basis": basis, "points": line},
+            "benchmark": {"symbol": BENCHMARK, "basis": basis, "points": line, "missing": missing},
             "signatures": shown,
             "notices": notices,
             "skipped": [asdict(s) for s in skipped],

@@ -21,7 +21,7 @@ import httpx
 
 from ai_trader.fsutil import atomic_write_json
 from ai_trader.market.calendar import last_trading_day_before
-from ai_trader.market.merge import MalformedPrices, check_payload, merged_row
+from ai_trader.market.merge import MalformedPrices, check_payload, check_reply
 from ai_trader.market.pricebook import META_KEY
 from ai_trader.market.universe import price_file
 from ai_trader.progress import Progress
@@ -65,7 +65,7 @@ def is_current(payload: dict[str, Any], mtime: float, today: date, now: float, s
     ``mtime`` are epoch seconds).
     """
     try:
-        merged_row(symbol, payload)
+        check_reply(symbol, payload)
     except MalformedPrices:
         return False
     if 0 <= now - mtime < FRESH_SECONDS:
@@ -195,7 +195,7 @@ def _request(
     try:
         # The merge's own rules (the shape, numeric positive prices, the right symbol):
         # a reply the merge would reject must never replace a good file.
-        merged_row(symbol, payload)
+        check_reply(symbol, payload)
     except MalformedPrices as exc:
         raise _Failed(f"unusable reply: {exc}") from None
     return payload

@@ -1,8 +1,11 @@
 """Merge the per-symbol price files into ``merged.jsonl`` in the original benchmark's shape.
 
 One line per symbol: ``{"Meta Data": ..., "Time Series (Daily)": {day: bar}}`` with "1. open"
-renamed "1. buy price" and "4. close" "4. sell price". On the latest day only the buy price is
-kept, because the agent trades at that day's open and must not see its close.
+renamed "1. buy price" and "4. close" "4. sell price". On the newest day of the data (the
+latest day of any symbol) only the buy price is kept, because the agent trades at that
+day's open and must not see its close. Every earlier day keeps its close, also the last day
+of a symbol whose data ends early (a failed fetch, a delisting): the valuation marks that
+day at its close, and the days after it are gaps.
 """
 
 from __future__ import annotations
@@ -111,21 +114,24 @@ def check_payload(payload: Any) -> DailyPayload:
         raise _Malformed(_why(payload, error)) from None
 
 
-def merged_row(symbol: str, payload: Any) -> dict[str, Any]:
-    """The merged line for one symbol's TIME_SERIES_DAILY reply; raises _Malformed."""
+def check_reply(symbol: str, payload: Any) -> dict[str, Any]:
+    """One symbol's TIME_SERIES_DAILY reply once it passes the merge's rules; _Malformed."""
     check_payload(payload)
-    meta = payload[META_KEY]
-    named = meta.get("2. Symbol")
+    named = payload[META_KEY].get("2. Symbol")
     if named != symbol:
         raise _Malformed(f"its {META_KEY!r} names symbol {named!r}, not {symbol!r}")
-    # The reply's own strings, renamed: the check above only vouches for them.
-    series = payload[SERIES_KEY]
-    latest = max(series)
+    return dict(payload)
+
+
+def merged_row(payload: dict[str, Any], newest: str) -> dict[str, Any]:
+    """The merged line for a checked reply; on ``newest``, the data's newest day, the bar
+    keeps only the buy price."""
+    # The reply's own strings, renamed: the check only vouches for them.
     out: dict[str, dict[str, Any]] = {}
-    for day, bar in series.items():
+    for day, bar in payload[SERIES_KEY].items():
         renamed = {RENAMES.get(key, key): value for key, value in bar.items()}
-        out[day] = {"1. buy price": renamed["1. buy price"]} if day == latest else renamed
-    return {META_KEY: meta, SERIES_KEY: out}
+        out[day] = {"1. buy price": renamed["1. buy price"]} if day == newest else renamed
+    return {META_KEY: payload[META_KEY], SERIES_KEY: out}
 
 
 def previous_rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -152,7 +158,7 @@ def _read_daily(path: Path, symbol: str) -> dict[str, Any]:
         raise _Malformed(f"not valid JSON ({exc})") from None
     except OSError as exc:
         raise _Malformed(f"unreadable ({exc.strerror})") from None
-    return merged_row(symbol, payload)
+    return check_reply(symbol, payload)
 
 
 def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
@@ -166,7 +172,8 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
     wanted = list(dict.fromkeys(symbols))
     report = MergeReport(path=data_dir / MERGED_NAME)
     previous = previous_rows(report.path)
-    rows: list[dict[str, Any]] = []
+    # symbol -> ("fresh", checked reply) or ("kept", its previous merged line), in order
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
     with Progress("merge", len(wanted)) as bar:
         for symbol in wanted:
             bar.step(symbol)
@@ -174,11 +181,11 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
             try:
                 if not path.exists():
                     raise _Malformed("missing")
-                rows.append(_read_daily(path, symbol))
+                found[symbol] = ("fresh", _read_daily(path, symbol))
             except _Malformed as exc:
                 reason = str(exc)
                 if symbol in previous:
-                    rows.append(previous[symbol])
+                    found[symbol] = ("kept", previous[symbol])
                     report.kept[path.name] = reason
                     log.warning("%s: %s; keeping its previous merged data", path.name, reason)
                 else:
@@ -187,6 +194,9 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
                         log.warning("Skipping %s: %s", path, reason)
                 continue
             report.merged.append(symbol)
+    # The data's newest day: the one day whose close is not known yet.
+    newest = max((max(item[SERIES_KEY]) for _, item in found.values()), default="")
+    rows = [item if kind == "kept" else merged_row(item, newest) for kind, item in found.values()]
     if not rows:
         raise UserError(
             f"No valid price file in {data_dir} (looked for daily_prices_<SYMBOL>.json for "

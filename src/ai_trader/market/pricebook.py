@@ -144,7 +144,7 @@ def parse_line(text: str) -> PriceLine:
 
 
 class PriceBook:
-    """Daily bars per symbol; on the latest day a symbol may have only its open."""
+    """Daily bars per symbol; on the newest day of the data a symbol may have only its open."""
 
     def __init__(self, bars: dict[str, dict[str, dict[str, float]]], synthetic: bool = False):
         self._bars = bars
@@ -198,6 +198,11 @@ class PriceBook:
     def dates(self) -> list[str]:
         """Every trading day any symbol has, sorted, as ISO strings."""
         return list(self._dates)
+
+    @property
+    def newest(self) -> str | None:
+        """The newest day of the data: the one day whose close is not known yet."""
+        return self._dates[-1] if self._dates else None
 
     def bar(self, symbol: str, day: str) -> dict[str, float] | None:
         """open/high/low/close/volume of ``symbol`` on ``day``; keys absent when unknown."""

@@ -20,7 +20,7 @@ from typing import Any
 
 from ai_trader.fsutil import atomic_write_json
 from ai_trader.market.calendar import trading_days_ending
-from ai_trader.market.merge import MalformedPrices, merged_row
+from ai_trader.market.merge import MalformedPrices, check_reply
 from ai_trader.market.universe import BENCHMARK, price_file
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def keep_existing(path: Path, symbol: str, wanted: dict[str, Any]) -> bool:
         log.warning("%s is unreadable; writing the sample in its place", path)
         return False
     try:
-        merged_row(symbol, stored)
+        check_reply(symbol, stored)
     except MalformedPrices as exc:
         log.warning("%s is unusable (%s); writing the sample in its place", path, exc)
         return False

@@ -37,7 +37,7 @@ def build_apps(settings: Settings) -> dict[str, HostGuard]:
     servers = {
         "math": math.build(),
         "search": search.build(settings),
-        "trade": trade.build(merged),
+        "trade": trade.build(settings.data_dir),
         "prices": prices.build(merged),
     }
     # Stateless: the tools keep no per-session state (the run context comes with each

@@ -1,7 +1,21 @@
-"""The trade service: buy and sell whole shares at the day's open, long only, no fees."""
+"""The trade service: buy and sell whole shares at the day's open, long only, no fees.
+
+Whose book a call may change (the rules; ``context`` says what a call carries):
+
+* The book is ``DATA_DIR/<books>/<signature>``, every part from this service's own data
+  folder and the call's plain names. Its folder, its position files and its lock must
+  resolve inside the data folder: a symbolic link out of it is refused.
+* The signature's lock must be held by a live process with the call's token: only the run
+  that holds a signature trades for it.
+* The day must come after the book's last committed day, and not before the day already
+  staged (the ledger's rules, ``Ledger.record_trade``).
+
+A refusal is a tool error of one line, and nothing is written.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -9,9 +23,11 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 from typing_extensions import TypedDict
 
+from ai_trader.context import RunContext, books_folder
 from ai_trader.errors import UserError, describe
 from ai_trader.ledger import CASH, Ledger, TradeRejected
-from ai_trader.market.universe import NASDAQ_100
+from ai_trader.lock import LOCK_NAME, check_token
+from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
 from ai_trader.services.common import PriceSource, Service, Symbol, ToolError, request_context
 
 TRADABLE = frozenset(NASDAQ_100)
@@ -28,12 +44,40 @@ class TradeAnswer(TypedDict):
     symbol: str
     amount: int
     price: float
-    positions: dict[str, float]  # non-zero holdings and CASH after the trade
+    positions: dict[str, int | float]  # non-zero holdings (whole shares) and CASH after it
 
 
-def build(merged_path: Path) -> Service:
+def book_of(data_dir: Path, run: RunContext) -> Ledger:
+    """The ledger a call may change, or a tool error saying why it may not (see above)."""
+    root = Path(os.path.realpath(data_dir))
+    folder = root.joinpath(*books_folder(run.books).parts, run.signature)
+    ledger = Ledger(folder)
+    for path in (ledger.position_file, ledger.pending_file, folder / LOCK_NAME):
+        if not Path(os.path.realpath(path)).is_relative_to(root):
+            raise ToolError(
+                f"the book of signature {run.signature!r} leads out of the data folder "
+                f"({path.relative_to(root)} is a link elsewhere); nothing was traded"
+            )
+    if not ledger.position_file.is_file():
+        # The agent opens the book before it trades; a context naming no book is wrong.
+        raise ToolError(
+            f"no book for signature {run.signature!r} in {run.books!r} under the data folder "
+            "(ai-trader run creates it before trading)"
+        )
+    why = check_token(folder / LOCK_NAME, run.token)
+    if why is not None:
+        raise ToolError(f"signature {run.signature!r} is not this call's to trade: {why}")
+    return ledger
+
+
+def whole(value: float) -> int | float:
+    """A holding as the book counts it: whole shares as an integer."""
+    return int(value) if float(value).is_integer() else value
+
+
+def build(data_dir: Path) -> Service:
     server = Service("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
-    source = PriceSource(merged_path)
+    source = PriceSource(data_dir / MERGED_NAME)
 
     async def execute(
         action: Literal["buy", "sell"], symbol: str, shares: int, ctx: Context
@@ -41,13 +85,10 @@ def build(merged_path: Path) -> Service:
         run = request_context(ctx)
         if symbol not in TRADABLE:
             raise ToolError(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
-        ledger = Ledger(run.signature_dir)
-        if not ledger.position_file.is_file():
-            # The agent opens the book before it trades; a context naming no book is wrong.
-            raise ToolError(
-                f"no book for signature {run.signature!r} under {run.log_path} "
-                "(ai-trader run creates it before trading)"
-            )
+        try:
+            ledger = book_of(data_dir, run)
+        except OSError as exc:  # a name too long for the file system, a folder unreadable
+            raise ToolError(f"cannot open the book of {run.signature!r}: {exc.strerror}") from None
         price = (await source.current()).open(symbol, run.today)
         if price is None:
             raise ToolError(f"no price for {symbol} on {run.today}; cannot trade")
@@ -60,7 +101,7 @@ def build(merged_path: Path) -> Service:
             raise ToolError(str(exc)) from None
         except (UserError, OSError) as exc:
             raise ToolError(f"cannot record the trade: {describe(exc)}") from None
-        held = {k: v for k, v in row["positions"].items() if v and k != CASH}
+        held = {k: whole(v) for k, v in row["positions"].items() if v and k != CASH}
         return {
             "date": row["date"],
             "action": action,
