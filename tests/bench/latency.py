@@ -30,7 +30,7 @@ LATENCY_CALLS = 300  # measured calls per tool and path, after the warm-up block
 TRADES_PER_DAY = BLOCK  # buys per simulated day in the buy loop (a busy trading day)
 # The books the buy calls trade on (one per path, and one for the same-day buys).
 LATENCY_SIGNATURES = ("bench-host-trade", "bench-inside-trade", "bench-one-day")
-CONTAINER_AGENT_DATA = "/app/data/agent_data"  # the run context's log_path, as the agent's
+BOOKS = "agent_data"  # the run context's books folder, relative to the data folder
 SERVE_COMMAND = "python -m ai_trader serve"
 
 
@@ -57,6 +57,21 @@ class LatencyFigures:
         """get_price_local and buy against GET /health, interleaved, on both paths: from the
         host over the published ports (docker-proxy) and from inside the container, where
         the agent calls its services."""
+        from ai_trader.lock import signature_lock
+
+        # The trade service takes a call only from the live holder of the signature's lock,
+        # with its token: the bench holds each book's lock (the same kernel sees it through
+        # the bind mount) for as long as it calls.
+        with contextlib.ExitStack() as held:
+            tokens = {
+                signature: held.enter_context(signature_lock(data / BOOKS / signature)).token
+                for signature in LATENCY_SIGNATURES
+            }
+            self._measure_latency(box, data, book, tokens)
+
+    def _measure_latency(
+        self, box: Container, data: Path, book: Any, tokens: dict[str, str]
+    ) -> None:
         from ai_trader.context import RunContext
         from ai_trader.market.universe import NASDAQ_100
 
@@ -69,7 +84,7 @@ class LatencyFigures:
             return min(symbols, key=lambda s: book.open(s, day) or float("inf"))
 
         def price_calls(signature: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-            meta = RunContext(signature, today, CONTAINER_AGENT_DATA).to_meta()
+            meta = RunContext(signature, today, BOOKS, tokens.get(signature, "")).to_meta()
             return [({"symbol": symbols[i % len(symbols)], "date": previous}, meta)
                     for i in range(total)]  # fmt: skip
 
@@ -79,7 +94,7 @@ class LatencyFigures:
             calls = []
             for i in range(total):
                 day = days[(i // TRADES_PER_DAY) % len(days)]
-                meta = RunContext(signature, day, CONTAINER_AGENT_DATA).to_meta()
+                meta = RunContext(signature, day, BOOKS, tokens[signature]).to_meta()
                 calls.append(({"symbol": cheapest(day), "amount": 1}, meta))
             return calls
 
@@ -108,7 +123,7 @@ class LatencyFigures:
                 },
             )
         # The same buys all on one simulated day: the day's stage grows with every trade.
-        one_day = RunContext("bench-one-day", today, CONTAINER_AGENT_DATA).to_meta()
+        one_day = RunContext("bench-one-day", today, BOOKS, tokens["bench-one-day"]).to_meta()
         trade_url = host_urls["trade"]
         same_day = self.host_calls(
             box, trade_url, trade_url.removesuffix(MCP_PATH) + HEALTH_PATH, "buy",

@@ -662,6 +662,7 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
 
     def measure_services(self, prices: Path) -> None:
         from ai_trader.ledger import Ledger
+        from ai_trader.lock import signature_lock
         from ai_trader.market.pricebook import PriceBook
         from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
 
@@ -681,6 +682,10 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
                 Ledger(data / "agent_data" / signature).ensure_initialized(
                     dates[0], NASDAQ_100, 1e9
                 )
+                # Its lock file now, so that it is handed to the container's user with the
+                # rest; the latency calls hold it (measure_latency) as a run would.
+                with signature_lock(data / "agent_data" / signature):
+                    pass
             self.give_to_container(data)
             started = self.services_container(data)
             ready = self.wait_ready(started)

@@ -83,9 +83,11 @@ def compose_argv(
     return [*argv, "-p", project]
 
 
-def run_meta(signature: str, today: str, log_path: str) -> dict[str, Any]:
-    """The run context the agent's client sends with each tool call."""
-    return {RUN_META_KEY: {"signature": signature, "today": today, "log_path": log_path}}
+def run_meta(signature: str, today: str, books: str, token: str) -> dict[str, Any]:
+    """The run context the agent's client sends with each tool call: ``books`` is relative
+    to the services' data folder, ``token`` that of the signature's lock."""
+    context = {"signature": signature, "today": today, "books": books, "token": token}
+    return {RUN_META_KEY: context}
 
 
 def inspector_list_argv(node: str, inspector: str, url: str) -> list[str]:

@@ -21,12 +21,13 @@ import signal
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from ai_trader.lock import signature_lock
 from ai_trader.settings import DASHBOARD_PORT, DEFAULT_PORTS, PUBLISH_VARIABLES
 from conformance.commands import (
     ERROR,
@@ -59,7 +60,7 @@ EXPECTED_TOOLS = {
 }
 CONTAINER_UID = 1000
 SIGNATURE = "builtin-momentum"  # the offline default's one model
-CONTAINER_AGENT_DATA = "/app/data/agent_data"  # the default config's log_path, in the container
+BOOKS = "agent_data"  # the default config's log_path, relative to the data folder
 # The offline default stops here, so the sample has later trading days left to trade on.
 RUN_END_DATE = "2025-10-15"
 COMPOSE_TIMEOUT = 900  # seconds for one compose command (the first run fetches and merges)
@@ -368,10 +369,11 @@ class Plan:
     later: str  # a trading day after today: a future date
     sell_symbol: str  # held after the run
     buy_symbol: str  # the cheapest stock that day
+    token: str = ""  # of the signature's lock, which the checks hold as a run would
 
     @property
     def meta(self) -> dict[str, Any]:
-        return run_meta(SIGNATURE, self.today, CONTAINER_AGENT_DATA)
+        return run_meta(SIGNATURE, self.today, BOOKS, self.token)
 
 
 def make_plan(book: Book, market: Market, tradable: set[str]) -> Plan:
@@ -452,11 +454,16 @@ def main_stack(
             ports={name: serve.port(SERVICE, port) for name, port in SERVICE_PORTS.items()},
             dashboard_port=serve.port("dashboard", DASHBOARD_PORT),
         )
-        stack.book = Book(data / "agent_data" / SIGNATURE / "position")
+        stack.book = Book(data / BOOKS / SIGNATURE / "position")
         stack.market = Market.load(data / "merged.jsonl")
         opening = read_jsonl(stack.book.position_file)[0]["positions"]
-        stack.plan = make_plan(stack.book, stack.market, set(opening) - {"CASH"})
-        yield stack
+        plan = make_plan(stack.book, stack.market, set(opening) - {"CASH"})
+        # The checks trade as the run that holds the signature: the trade service takes
+        # a call only with the token of a live holder of its lock (one kernel, so the
+        # lock held here on the bind mount is the one the container sees).
+        with signature_lock(data / BOOKS / SIGNATURE) as lock:
+            stack.plan = replace(plan, token=lock.token)
+            yield stack
     finally:
         run.down()
 

@@ -168,10 +168,17 @@ def start(args: list[str], env: dict[str, str], **options: Any) -> subprocess.Po
 def reference(serve: Services, tmp_path_factory: pytest.TempPathFactory) -> bytes:
     """The default run's book, uninterrupted: what every disturbed run must end up with."""
     folder = tmp_path_factory.mktemp("reference")
-    config = write_config(folder, folder / "agent_data")
+    books = serve.new_books()
+    config = write_config(folder, books)
     done = run_cli("run", str(config), env=serve.env, timeout=300)
     assert done.returncode == 0, done.stderr
-    return book(folder / "agent_data").read_bytes()
+    return book(books).read_bytes()
+
+
+@pytest.fixture
+def books(serve: Services) -> Path:
+    """A new folder of books inside the services' data folder, where a run keeps them."""
+    return serve.new_books()
 
 
 def only_error_line(stderr: str, command: str = "run") -> str | None:

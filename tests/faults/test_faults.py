@@ -81,6 +81,7 @@ def batches(kills: int) -> list[range]:
 def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
     trials: range,
     serve: Services,
+    books: Path,
     reference: bytes,
     tmp_path: Path,
     rng: random.Random,
@@ -89,7 +90,7 @@ def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
     check = table.check("kill -9 of run, then a clean run")
     failed_before = check.failed  # earlier batches of this check, in this worker
     for trial in trials:
-        log_path = tmp_path / f"trial-{trial}"
+        log_path = books / f"trial-{trial}"
         config = write_config(tmp_path / f"c{trial}", log_path)
         day, extra = rng.randrange(DAYS), rng.uniform(0, 0.05)
         moment = f"day {day} + {extra * 1000:.0f} ms"
@@ -127,6 +128,7 @@ def own_serve(data_dir: Path, ports: dict[str, str]) -> Iterator[subprocess.Pope
 def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
     trials: range,
     serve: Services,
+    books: Path,
     data_dir: Path,
     reference: bytes,
     tmp_path: Path,
@@ -139,7 +141,7 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
     for trial in trials:
         ports = dict(zip(names, map(str, free_ports(4)), strict=True))
         env = {**service_env(data_dir), **ports}
-        log_path = tmp_path / f"trial-{trial}"
+        log_path = books / f"trial-{trial}"
         config = write_config(tmp_path / f"c{trial}", log_path)
         with own_serve(data_dir, ports) as serve_process:
             agent = start(["run", str(config)], env)
@@ -169,15 +171,15 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
 
 
 def test_a_second_run_of_a_signature_is_refused_while_the_first_trades(
-    serve: Services, tmp_path: Path, table: Table
+    serve: Services, books: Path, tmp_path: Path, table: Table
 ):
     check = table.check("two runs of one signature")
     finish = [{"content": "Holding. <FINISH_SIGNAL>"}]
     with StandIns({"openai": {"script": finish, "delay": 0.2}}) as standins:
         env = {**serve.env, "OPENAI_API_KEY": "k", "OPENAI_API_BASE": standins.openai_base}
-        config = write_config(tmp_path, tmp_path / "agent_data", ["slow"], basemodel="gpt-stand-in")
+        config = write_config(tmp_path, books, ["slow"], basemodel="gpt-stand-in")
         first = start(["run", str(config)], env)
-        lock = tmp_path / "agent_data" / "slow" / LOCK_NAME
+        lock = books / "slow" / LOCK_NAME
         deadline = time.monotonic() + 60
         while holder(lock) is None and first.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -196,10 +198,10 @@ def test_a_second_run_of_a_signature_is_refused_while_the_first_trades(
 
 
 def test_runs_of_different_signatures_on_one_serve_each_equal_their_solo_run(
-    serve: Services, reference: bytes, tmp_path: Path, table: Table
+    serve: Services, books: Path, reference: bytes, tmp_path: Path, table: Table
 ):
     check = table.check("3 signatures at once on one serve")
-    log_path = tmp_path / "agent_data"
+    log_path = books
     configs = [write_config(tmp_path / f"c{n}", log_path, [f"model-{n}"]) for n in range(3)]
     runs = [start(["run", str(config)], serve.env) for config in configs]
     for process in runs:
@@ -230,10 +232,10 @@ def mounted(target: Path, *options: str) -> Iterator[None]:
     not is_root(), reason="a small tmpfs needs root to mount (run as root, as CI does)"
 )
 def test_a_full_disk_stops_the_run_in_one_line_and_the_book_stays_valid(
-    serve: Services, reference: bytes, tmp_path: Path, table: Table
+    serve: Services, books: Path, reference: bytes, tmp_path: Path, table: Table
 ):
     check = table.check("full disk (a 2 MB tmpfs)")
-    disk = tmp_path / "disk"
+    disk = books / "disk"
     with mounted(disk, "-t", "tmpfs", "-o", "size=2m", "tmpfs"):
         config = write_config(tmp_path, disk / "agent_data")
         filler = disk / "filler"
@@ -264,17 +266,17 @@ def test_a_full_disk_stops_the_run_in_one_line_and_the_book_stays_valid(
 
 
 def test_a_read_only_data_folder_is_one_line_and_nothing_changes(
-    serve: Services, reference: bytes, tmp_path: Path, table: Table
+    serve: Services, books: Path, reference: bytes, tmp_path: Path, table: Table
 ):
     check = table.check("read-only data folder")
-    log_path = tmp_path / "books" / "agent_data"
+    log_path = books / "agent_data"
     config = write_config(tmp_path, log_path)
     first = run_cli("run", str(config), env={**serve.env, "END_DATE": "2025-10-15"}, timeout=300)
     assert first.returncode == 0, first.stderr
     before = {p: p.read_bytes() for p in log_path.rglob("*") if p.is_file()}
     if is_root():
         # Root writes through permissions, so make the folder read-only for real.
-        guard = mounted(tmp_path / "books", "--bind", "-o", "ro", str(tmp_path / "books"))
+        guard = mounted(books, "--bind", "-o", "ro", str(books))
         how = "read-only bind mount"
     else:
         guard = contextlib.nullcontext()
@@ -307,13 +309,14 @@ def test_serve_without_merged_jsonl_makes_the_run_fail_and_commit_no_day(
     empty.mkdir()
     names = list(PORT_VARIABLES.values())
     ports = dict(zip(names, map(str, free_ports(4)), strict=True))
-    config = write_config(tmp_path, tmp_path / "agent_data")
+    books = data_dir / "agent_data" / tmp_path.name  # where this run's DATA_DIR keeps books
+    config = write_config(tmp_path, books)
     with own_serve(empty, ports):
         env = {**service_env(data_dir), **ports}
         result = run_cli("run", str(config), env=env, timeout=300)
     check.tried += 1
     line = only_error_line(result.stderr) or ""
-    rows = book(tmp_path / "agent_data").read_text().splitlines()
+    rows = book(books).read_text().splitlines()
     ok = result.returncode == 1 and "cannot price this day" in line and len(rows) == 1
     if not ok:
         check.failed += 1

@@ -65,11 +65,12 @@ def test_compose_argv_names_the_env_file_each_compose_file_and_the_project() -> 
 
 
 def test_run_meta_puts_the_context_under_the_ai_trader_run_key() -> None:
-    assert run_meta("sig", "2025-10-16", "/app/data/agent_data") == {
+    assert run_meta("sig", "2025-10-16", "agent_data", "ab" * 16) == {
         "ai-trader/run": {
             "signature": "sig",
             "today": "2025-10-16",
-            "log_path": "/app/data/agent_data",
+            "books": "agent_data",
+            "token": "ab" * 16,
         }
     }
 
@@ -77,7 +78,7 @@ def test_run_meta_puts_the_context_under_the_ai_trader_run_key() -> None:
 def test_inspector_call_sends_arguments_as_json_and_the_context_as_tool_metadata() -> None:
     argv = inspector_call_argv(
         "node", "insp.js", "http://127.0.0.1:1/mcp", "buy",
-        {"symbol": "\u0131ntc", "amount": True}, run_meta("s", "2025-10-16", "/d"),
+        {"symbol": "\u0131ntc", "amount": True}, run_meta("s", "2025-10-16", "d", "t"),
     )  # fmt: skip
 
     assert argv[:4] == ["node", "insp.js", "--cli", "http://127.0.0.1:1/mcp"]
@@ -90,7 +91,12 @@ def test_inspector_call_sends_arguments_as_json_and_the_context_as_tool_metadata
     }
     key, _, value = argv[argv.index("--tool-metadata") + 1].partition("=")
     assert key == "ai-trader/run"
-    assert json.loads(value) == {"signature": "s", "today": "2025-10-16", "log_path": "/d"}
+    assert json.loads(value) == {
+        "signature": "s",
+        "today": "2025-10-16",
+        "books": "d",
+        "token": "t",
+    }
     assert argv[-2:] == ["--format", "json"]
 
 

@@ -725,3 +725,29 @@ def test_the_served_dashboard_refuses_foreign_hosts_and_origins(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=20)
+
+
+# --- a missing benchmark -------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_benchmark(folder: Path) -> Path:
+    prices = {s: b for s, b in PRICES.items() if s != "QQQ"}
+    write_jsonl(folder / "merged.jsonl", [merged_line(s, b) for s, b in prices.items()])
+    return folder
+
+
+def test_prices_without_the_benchmark_give_a_notice_naming_it_and_how_to_get_it(no_benchmark):
+    summary = TestClient(build_app(no_benchmark)).get("/api/summary").json()
+    missing = summary["benchmark"]["missing"]
+    assert missing.startswith(f"The benchmark QQQ is missing from {no_benchmark / 'merged.jsonl'}")
+    assert "`ai-trader fetch` fetches QQQ, then `ai-trader merge`" in missing
+    assert missing in summary["notices"]
+    assert by_name(summary, "model-a")["benchmark_return"] is None
+    assert escape(missing) in TestClient(build_app(no_benchmark)).get("/").text
+
+
+def test_prices_with_the_benchmark_carry_no_such_notice(folder):
+    summary = data.summarise(folder)
+    assert summary["benchmark"]["missing"] is None
+    assert not any("benchmark" in notice for notice in summary["notices"])

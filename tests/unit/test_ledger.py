@@ -555,3 +555,82 @@ def test_a_position_that_is_a_boolean_or_a_string_is_not_a_number(ledger: Ledger
     ledger.position_file.write_text(text)
     with pytest.raises(UserError, match=r"positions\['AAPL'\] is not a number"):
         ledger.rows()
+
+
+# --- the book's own rules, on a book someone else wrote ------------------------------------
+
+
+def with_last_row(ledger: Ledger, **positions: float) -> str:
+    """The two-day book with its last row's positions changed as given."""
+    text = two_days(ledger)
+    rows = [json.loads(line) for line in text.splitlines()]
+    rows[-1]["positions"].update(positions)
+    ledger.position_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return ledger.position_file.read_text()
+
+
+@pytest.mark.parametrize(
+    ("positions", "problem"),
+    [
+        ({"MSFT": -3}, "positions['MSFT'] is -3: negative shares break the book"),
+        ({CASH: -0.01}, "positions['CASH'] is -0.01: negative cash break the book"),
+    ],
+)
+def test_a_last_row_with_negative_holdings_is_refused_naming_the_row(
+    ledger: Ledger, positions: dict, problem: str
+):
+    text = with_last_row(ledger, **positions)
+    for read in (ledger.committed, ledger.rows):
+        with pytest.raises(UserError) as caught:
+            read()
+        assert str(caught.value) == f"{ledger.position_file}:4: {problem}"
+    assert ledger.position_file.read_text() == text  # refused, never repaired
+
+
+def test_a_row_dated_before_the_row_above_it_is_refused_naming_the_row(ledger: Ledger):
+    rows = [json.loads(line) for line in two_days(ledger).splitlines()]
+    rows[1]["date"], rows[2]["date"] = DAY2, DAY1
+    ledger.position_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    with pytest.raises(UserError) as caught:
+        ledger.rows()
+    assert str(caught.value) == (
+        f"{ledger.position_file}:3: dated {DAY1}, before the row above it ({DAY2}); "
+        "the days of a book never go back"
+    )
+
+
+def test_the_lenient_read_skips_and_reports_rows_that_break_the_rules(ledger: Ledger):
+    rows = [json.loads(line) for line in two_days(ledger).splitlines()]
+    rows[1]["positions"]["AAPL"] = -1
+    rows.append({**rows[-1], "date": DAY1, "id": 3})  # back in time
+    ledger.position_file.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    found = read_lenient(ledger.position_file)
+    assert [row["id"] for row in found.values or []] == [0, 2, 3]
+    assert [(s.line, s.reason) for s in found.skipped] == [
+        (2, "positions['AAPL'] is -1: negative shares break the book"),
+        (5, f"dated {DAY1}, before the row above it ({DAY2}); the days of a book never go back"),
+    ]
+
+
+# --- which day a trade may be for ------------------------------------------------------------
+
+
+def test_a_trade_on_a_day_already_committed_is_refused_and_stages_nothing(ledger: Ledger):
+    two_days(ledger)
+    for day in (DAY1, DAY2):
+        with pytest.raises(UserError, match=f"{day} is done: the book is committed up to {DAY2}"):
+            ledger.record_trade(day, "buy", "AAPL", 1, 100.0)
+    assert not ledger.pending_file.exists()
+
+
+def test_a_trade_on_the_opening_day_is_refused(ledger: Ledger):
+    with pytest.raises(UserError, match=f"{INIT} is done"):
+        ledger.record_trade(INIT, "buy", "AAPL", 1, 100.0)
+
+
+def test_a_trade_dated_before_the_staged_day_is_refused_and_keeps_the_stage(ledger: Ledger):
+    ledger.record_trade(DAY2, "buy", "AAPL", 1, 100.0)
+    stage = ledger.pending_file.read_bytes()
+    with pytest.raises(UserError, match=f"{DAY1} is before the day already staged \\({DAY2}\\)"):
+        ledger.record_trade(DAY1, "buy", "MSFT", 1, 100.0)
+    assert ledger.pending_file.read_bytes() == stage

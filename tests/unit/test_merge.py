@@ -204,3 +204,56 @@ def test_a_previous_line_the_price_book_would_refuse_is_not_kept(data_dir):
     report = merge(data_dir, ["NVDA", "AAPL"])
     assert report.skipped == {"daily_prices_NVDA.json": "missing"}
     assert [row["Meta Data"]["2. Symbol"] for row in lines(data_dir)] == ["AAPL"]
+
+
+# --- a symbol whose data ends before the rest ------------------------------------------------
+
+STALE = {  # NVDA's fetch stopped a day early: its last day is not the data's newest
+    "2025-10-29": bar("200.0000", "201.0000"),
+    "2025-10-30": bar("202.0000", "207.0000"),
+}
+
+
+@pytest.fixture
+def stale_data(data_dir):
+    write(data_dir, "NVDA", reply("NVDA", STALE))
+    write(data_dir, "QQQ", reply("QQQ", {d: bar("600.0", "610.0") for d in AAPL}))
+    merge(data_dir, ["AAPL", "NVDA", "QQQ"])
+    return data_dir
+
+
+def test_a_symbol_that_ends_early_keeps_the_close_of_its_last_day(stale_data):
+    nvda = next(line for line in lines(stale_data) if line["Meta Data"]["2. Symbol"] == "NVDA")
+    assert nvda["Time Series (Daily)"]["2025-10-30"] == {
+        "1. buy price": "202.0000",
+        "2. high": "207.0000",
+        "3. low": "202.0000",
+        "4. sell price": "207.0000",
+        "5. volume": "1000",
+    }
+
+
+def test_only_the_datas_newest_day_loses_its_close(stale_data):
+    aapl = next(line for line in lines(stale_data) if line["Meta Data"]["2. Symbol"] == "AAPL")
+    assert aapl["Time Series (Daily)"]["2025-10-31"] == {"1. buy price": "270.0000"}
+    assert aapl["Time Series (Daily)"]["2025-10-30"]["4. sell price"] == "269.5000"
+
+
+def test_the_stale_symbols_last_day_is_valued_at_its_close_and_the_next_is_a_gap(stale_data):
+    from ai_trader.market.pricebook import PriceBook
+    from ai_trader.valuation import value_book
+
+    book = PriceBook.load(stale_data / MERGED_NAME)
+    opening = {"date": "2025-10-28", "id": 0, "positions": {"NVDA": 0, "CASH": 1000.0}}
+    bought = {
+        "date": "2025-10-30",
+        "id": 1,
+        "this_action": {"action": "buy", "symbol": "NVDA", "amount": 2},
+        "positions": {"NVDA": 2, "CASH": 596.0},
+    }
+    held = {**bought, "date": "2025-10-31", "id": 2, "this_action": {"action": "no_trade"}}
+    valued = value_book([opening, bought, held], book)
+    values = {point.date: point.value for point in valued.series}
+    assert values["2025-10-30"] == pytest.approx(596.0 + 2 * 207.0)  # the close, not the open
+    assert values["2025-10-31"] is None
+    assert [(gap.date, gap.symbols) for gap in valued.gaps] == [("2025-10-31", ("NVDA",))]

@@ -409,3 +409,23 @@ def test_a_watchlist_symbol_missing_from_the_data_is_left_out_and_logged(
     log = (data / "agent_data" / "model" / "log" / "2025-10-27" / "log.jsonl").read_text()
     assert "No prices for TSLA around 2025-10-27; left out of today's watchlist." in log
     assert '"symbol": "TSLA"' not in log
+
+
+def test_a_run_on_prices_without_the_benchmark_says_how_to_get_it_and_writes_nothing(
+    services: Services, tmp_path: Path
+):
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = (services.settings.data_dir / "merged.jsonl").read_text().splitlines()
+    kept = [line for line in lines if '"2. Symbol": "QQQ"' not in line]
+    assert len(kept) == len(lines) - 1
+    (data / "merged.jsonl").write_text("\n".join(kept) + "\n")
+    config = write_config(tmp_path, data / "agent_data", ["model"])
+    result = run_cli("run", str(config), env={**services.env, "DATA_DIR": str(data)}, timeout=60)
+    assert result.returncode == 2
+    assert one_error_line(result) == (
+        f"ai-trader run: error: {data / 'merged.jsonl'} has no QQQ line, the benchmark every "
+        "return is compared with: `ai-trader fetch` fetches QQQ (with the other symbols), "
+        "then `ai-trader merge` adds it"
+    )
+    assert not (data / "agent_data").exists()

@@ -127,3 +127,9 @@ def test_without_an_opening_row_the_first_day_is_the_start():
 def test_no_rows_is_no_valuation():
     valued = value_book([], bars(QQQ=QQQ))
     assert (valued.series, valued.final_value, valued.total_return) == ((), None, None)
+
+
+def test_the_open_stands_in_for_the_close_only_on_the_newest_day_of_the_data():
+    book = PriceBook({"AAA": {"2025-10-30": {"open": 1.0}, "2025-10-31": {"open": 2.0}}})
+    assert mark_price(book, "AAA", "2025-10-31") == 2.0
+    assert mark_price(book, "AAA", "2025-10-30") is None  # a past day's open is no close
