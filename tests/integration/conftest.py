@@ -316,6 +316,15 @@ class Stack:
             time.sleep(0.2)
         raise AssertionError(f"{text!r} never appeared in the logs:\n{self.logs_text()}")
 
+    def wait_until(self, ready: Callable[[], bool], guard: float = 180) -> None:
+        """Wait for ``ready``; a container that exits first fails at once (``guard`` only
+        keeps a broken run from hanging the suite: it is no measure of speed)."""
+        deadline = time.monotonic() + guard
+        while not ready():
+            assert engine.state(self.container())["Status"] != "exited", self.logs_text()
+            assert time.monotonic() < deadline, self.logs_text()
+            time.sleep(0.2)
+
     def logs_text(self) -> str:
         found = self.find()
         return engine.logs_text(found) if found is not None else ""

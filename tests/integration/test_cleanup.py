@@ -218,3 +218,30 @@ def test_unwritable_data_folder_is_a_clear_error(stack: Stack) -> None:
     logs = stack.logs_text()
     assert code == 2, logs
     assert "is not writable by uid" in logs
+
+
+def test_services_that_die_while_the_model_thinks_stop_the_container_at_once(
+    stack: Stack, record_property: Any
+) -> None:
+    """The entrypoint waits on the services and the agent together: when the services die
+    while the agent waits on a slow model, the container stops then, with one error line,
+    not at the agent's next tool call. The model here answers after an hour, so a container
+    that waited for the agent's next call would still be running when the wait gives up."""
+    stack.standins.set_scenario({"openai": {"delay": 3600}})
+    config = short_config(end_date="2025-10-31", models=[SLOW_MODEL])
+    stack.up(AI_TRADER_CONFIG=stack.data_config("slow.json", config), OPENAI_API_KEY="sk-x")
+    stack.wait_until(lambda: stack.standins.stats()["openai"]["requests"] >= 1)
+    box = stack.container()
+    since = time.time()
+    serve = engine.find_process(box, "python -m ai_trader serve")
+    engine.signal_process(box, serve.pid, signal.SIGKILL)
+    assert stack.wait_exit(timeout=120) == 4  # 4: the services failed or died
+    died = engine.wait_event(box.id, "die", since, timeout=30)
+    record_property("seconds_from_kill_to_die", round(died.time - since, 3))
+    logs = stack.logs_text()
+    errors = [line for line in logs.splitlines() if " error: " in line]
+    assert len(errors) == 1, logs
+    assert errors[0].endswith("entrypoint: error: the services exited unexpectedly (status 137)")
+    assert "cleanup: stopping the agent" in logs
+    assert "Traceback" not in logs
+    assert stack.standins.stats()["openai"]["requests"] == 1  # the model never answered

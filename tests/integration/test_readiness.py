@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 from collections.abc import Iterator
 
 import engine
 import pytest
-from conftest import SERVICE_PORTS, Stack, short_config
+from conftest import (
+    DASHBOARD,
+    ROOT,
+    SERVICE,
+    SERVICE_PORTS,
+    Compose,
+    Stack,
+    default_env,
+    short_config,
+)
 from mcp import Client
+
+from ai_trader.settings import DASHBOARD_PORT
 
 # Its module-scoped fixtures are built once: keep its tests on one worker.
 pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_readiness")]
@@ -59,6 +71,23 @@ def test_ports_are_published_on_loopback_only(running: Stack) -> None:
     for container_port in SERVICE_PORTS.values():
         host, _ = running.host_port(container_port)
         assert host == "127.0.0.1"
+
+
+def test_every_port_the_compose_file_publishes_is_bound_to_loopback_by_default(
+    compose: Compose,
+) -> None:
+    """Every published port of every service (the dashboard's too, and any added later),
+    as compose itself resolves the file with nothing set: none is open to the network."""
+    product = Compose(compose.command, [str(ROOT / "docker-compose.yml")], compose.project)
+    resolved = json.loads(product("config", "--format", "json", env=default_env(ROOT, ROOT)).stdout)
+    published = {
+        (name, int(port["target"])): port.get("host_ip")
+        for name, service in resolved["services"].items()
+        for port in service.get("ports", [])
+    }
+    expected_ports = {(SERVICE, p) for p in SERVICE_PORTS.values()} | {(DASHBOARD, DASHBOARD_PORT)}
+    assert set(published) == expected_ports
+    assert set(published.values()) == {"127.0.0.1"}
 
 
 def test_the_container_turns_healthy_while_the_agent_runs(running: Stack) -> None:
