@@ -3,7 +3,7 @@
 # On a host that cannot pull the default base, `nox -s build` builds a local one.
 ARG BASE_IMAGE=python:3.13.13-slim-trixie
 
-# --- builder: the locked dependencies in a virtual environment --------------------
+# --- builder: the locked dependencies, then the app, in a virtual environment -----
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -11,16 +11,28 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 WORKDIR /build
 # The pattern matches the optional wheelhouse/ folder when it exists and nothing
 # otherwise, so a plain clone (no wheelhouse) builds too; its wheels land in wheels/.
-COPY requirements/runtime.txt wheelhous[e] wheels/
+COPY requirements/runtime.txt requirements/build.txt wheelhous[e] wheels/
 # Wheels in the build context (made on the host by `nox -s build`) win; without
-# them the same hash-pinned lock installs from the index.
+# them the same hash-pinned locks install from the index. /opt/build holds the
+# build backend, locked too: it builds the app below and stays in this stage.
 RUN python3 -m venv /opt/venv \
-    && mv wheels/runtime.txt requirements.txt \
+    && python3 -m venv /opt/build \
+    && mv wheels/runtime.txt wheels/build.txt . \
     && if ls wheels/*.whl >/dev/null 2>&1; then \
          set -- --no-index --find-links wheels; \
        fi \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: "$@" \
-         -r requirements.txt \
+         -r runtime.txt \
+    && /opt/build/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: "$@" \
+         -r build.txt
+# The app, after the dependencies (it changes far more often), built from this source
+# into a wheel and installed as a package: `ai-trader` is on PATH, nothing needs
+# PYTHONPATH, and pip writes the bytecode the runtime user could not.
+COPY pyproject.toml README.md app/
+COPY src/ app/src/
+RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation \
+         --wheel-dir dist ./app \
+    && /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index dist/ai_trader-*.whl \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # --- final: the environment and the app, run as a non-root user -------------------
@@ -28,16 +40,14 @@ FROM ${BASE_IMAGE}
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app/src \
     DATA_DIR=/app/data \
     LOG_DIR=/app/logs \
     SERVICE_HOST=0.0.0.0
 RUN groupadd --gid 1000 trader \
     && useradd --uid 1000 --gid 1000 --home-dir /app --no-create-home \
          --shell /usr/sbin/nologin trader \
-    && mkdir -p /app/data/agent_data /app/logs \
+    && mkdir -p /app/data /app/logs \
     && chown -R 1000:1000 /app/data /app/logs
-COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 # Metadata before the code: a code change then rebuilds only the layers below.
 # The four MCP services, and the dashboard (`ai-trader dashboard`).
@@ -49,10 +59,10 @@ ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["configs/default_config.json"]
 COPY entrypoint.sh /app/entrypoint.sh
 COPY configs/ /app/configs/
-COPY src/ /app/src/
-# Bytecode now (the runtime user cannot write it next to the sources), then a smoke
-# test: the package and its heavy dependencies import in this image.
-RUN python -m compileall -q /app/src \
+# The dependencies and the app, one layer (rebuilt with the code, as the app is in it).
+COPY --from=builder /opt/venv /opt/venv
+# A smoke test: the entry point runs, and the package and its heavy dependencies import.
+RUN ai-trader --version \
     && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner, \
 ai_trader.dashboard.app"
 # The image's own user. Compose starts the container as root instead, only so that the

@@ -171,15 +171,19 @@ await_child() {
 }
 
 has_price_data() {
-    compgen -G "$DATA_DIR/daily_prices_*.json" >/dev/null || [[ -s $DATA_DIR/merged.jsonl ]]
+    compgen -G "$DATA_DIR/$PRICE_GLOB" >/dev/null || [[ -s $DATA_DIR/$MERGED_NAME ]]
 }
 
 log "ai-trader $(python -c 'import ai_trader; print(ai_trader.__version__)') starting; config $CONFIG"
+# The data folder's names, from their one owner in the package (ai_trader/layout.py).
+{ read -r PRICE_GLOB && read -r MERGED_NAME && read -r AGENT_DATA; } \
+    < <(python -m ai_trader.layout PRICE_GLOB MERGED_NAME AGENT_DATA) \
+    || { log "error: the package cannot name the data folder's files"; exit 2; }
 if [[ ! -f $CONFIG ]]; then
     log "error: config file $CONFIG not found (mount it, e.g. under /app/configs)"
     exit 2
 fi
-if ! mkdir -p "$DATA_DIR/agent_data" 2>/dev/null || [[ ! -w $DATA_DIR || ! -w $DATA_DIR/agent_data ]]; then
+if ! mkdir -p "$DATA_DIR/$AGENT_DATA" 2>/dev/null || [[ ! -w $DATA_DIR || ! -w $DATA_DIR/$AGENT_DATA ]]; then
     owner=$(stat -c %u:%g "$DATA_DIR")
     if [[ -n ${AI_TRADER_UID:-}${AI_TRADER_GID:-} ]]; then
         hint="leave AI_TRADER_UID/AI_TRADER_GID unset to run as the folder's owner"
@@ -213,8 +217,8 @@ fi
 STEP_PID=$!
 if ! await_child "$STEP_PID"; then
     # 2: a merged.jsonl from an earlier run is still usable when no price file is.
-    if [[ -s $DATA_DIR/merged.jsonl ]]; then
-        log "warning: merging failed; continuing with the existing merged.jsonl"
+    if [[ -s $DATA_DIR/$MERGED_NAME ]]; then
+        log "warning: merging failed; continuing with the existing $MERGED_NAME"
     else
         log "error: merging the price files failed"
         exit 3

@@ -40,6 +40,7 @@ PYTHONS = nox.project.python_versions(PYPROJECT)
 COVERAGE_PYTHON = PYTHONS[0]
 RUNTIME_LOCK = "requirements/runtime.txt"
 DEV_LOCK = "requirements/dev.txt"
+BUILD_LOCK = "requirements/build.txt"  # the build backend the image builds the package with
 IMAGE = os.environ.get("AI_TRADER_IMAGE", "ai-trader")
 DEFAULT_BASE = "python:3.13.13-slim-trixie"
 LOCAL_BASE = "ai-trader-base:trixie"
@@ -359,11 +360,13 @@ def faults(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
-    """Regenerate the hash-pinned locks from pyproject.toml (runtime for the image, dev for nox)."""
+    """Regenerate the hash-pinned locks: runtime and build backend for the image, dev for nox."""
     session.install("uv")
     common = ("--universal", "--generate-hashes", "--python-version", "3.11", "--no-header")
     session.run("uv", "pip", "compile", "pyproject.toml", *common, "-o", RUNTIME_LOCK,
                 *session.posargs)  # fmt: skip
+    session.run("uv", "pip", "compile", BUILD_LOCK.replace(".txt", ".in"), *common,
+                "-o", BUILD_LOCK, *session.posargs)  # fmt: skip
     session.run(
         "uv", "pip", "compile", "pyproject.toml", "--group", "pyproject.toml:test",
         "--group", "pyproject.toml:lint", "--group", "pyproject.toml:typecheck",
@@ -392,7 +395,8 @@ def choose_base(session: nox.Session) -> str:
 
 def fill_wheelhouse(session: nox.Session) -> None:
     """Wheels for the image's Python and platform, made on the host (skipped when current)."""
-    lock_hash = hashlib.sha256((ROOT / RUNTIME_LOCK).read_bytes() + IMAGE_ARCH.encode()).hexdigest()
+    locks = b"".join((ROOT / lock).read_bytes() for lock in (RUNTIME_LOCK, BUILD_LOCK))
+    lock_hash = hashlib.sha256(locks + IMAGE_ARCH.encode()).hexdigest()
     stamp = WHEELHOUSE / ".lock-sha256"
     if stamp.is_file() and stamp.read_text().strip() == lock_hash:
         session.log("wheelhouse matches the lock")
@@ -404,6 +408,7 @@ def fill_wheelhouse(session: nox.Session) -> None:
     session.run(
         "python", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
         "--only-binary=:all:", *IMAGE_WHEEL_TAGS, "-d", str(WHEELHOUSE), "-r", RUNTIME_LOCK,
+        "-r", BUILD_LOCK,
     )  # fmt: skip
     stamp.write_text(lock_hash + "\n")
 

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from ai_trader.layout import TEMP_SUFFIX, temp_prefix
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -23,7 +25,7 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     survives a power cut. Leave it off only for a file that nothing reads after a restart:
     the rename alone already shows every reader the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         # mkstemp makes the file 0600; give it the mode an ordinary open() would, so
         # results stay readable by the host user (backups, the dashboard).

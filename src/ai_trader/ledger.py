@@ -34,13 +34,13 @@ from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
 from ai_trader.jsonl import BadLine, Lenient, loads
 from ai_trader.jsonl import read_lenient as read_lenient_lines
+from ai_trader.layout import BookPaths
 
 log = logging.getLogger(__name__)
 
 CASH = "CASH"
 NO_TRADE = {"action": "no_trade", "symbol": "", "amount": 0}
 _TAIL_BYTES = 64 * 1024  # several whole rows (one is about 2.5 KB with 101 symbols)
-STAGE_NAME = "pending.jsonl"
 _DATE_IN_TEXT = re.compile(r'"date"\s*:\s*"(\d{4}-\d{2}-\d{2})"')
 
 
@@ -256,11 +256,12 @@ class Ledger:
 
     def __init__(self, signature_dir: Path) -> None:
         self.root = signature_dir
-        self.position_file = signature_dir / "position" / "position.jsonl"
-        self.pending_file = signature_dir / "position" / STAGE_NAME
+        self.paths = BookPaths(signature_dir)
+        self.position_file = self.paths.position_file
+        self.pending_file = self.paths.pending_file
 
     def log_file(self, day: str) -> Path:
-        return self.root / "log" / day / "log.jsonl"
+        return self.paths.log_file(day)
 
     # reading
 

@@ -26,8 +26,8 @@ from pathlib import Path
 from types import TracebackType
 
 from ai_trader.errors import UserError
+from ai_trader.layout import TEMP_GLOB, BookPaths, prices_lock_file
 
-LOCK_NAME = ".lock"
 # A reader (the dashboard) takes a shared lock for an instant to see whether anyone holds
 # the file; a writer that collides with it waits this long before calling the lock taken.
 PATIENCE_SECONDS = 1.0
@@ -172,13 +172,13 @@ def check_token(path: Path, token: str) -> str | None:
 
 
 def signature_lock(signature_dir: Path) -> ExclusiveLock:
-    return ExclusiveLock(signature_dir / LOCK_NAME, f"signature {signature_dir.name!r}")
+    return ExclusiveLock(BookPaths(signature_dir).lock_file, f"signature {signature_dir.name!r}")
 
 
 def prices_lock(data_dir: Path) -> ExclusiveLock:
     """Held by fetch and merge, the only writers of the price files."""
     return ExclusiveLock(
-        data_dir / ".prices.lock",
+        prices_lock_file(data_dir),
         f"the price files in {data_dir}",
         busy="are being written by",
         patience=0,
@@ -190,7 +190,7 @@ def remove_stale_temporaries(folder: Path) -> list[Path]:
     holding the lock of everything that writes there)."""
     removed: list[Path] = []
     try:
-        candidates = list(folder.glob(".*.tmp"))
+        candidates = list(folder.glob(TEMP_GLOB))
     except OSError:
         return removed
     for path in candidates:

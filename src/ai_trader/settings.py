@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ai_trader.errors import UserError
+from ai_trader.layout import books_dir
 
 # Models a run trades at once. LLM runs spend most of a day waiting on the model, so
 # several in flight cut a sweep to about its slowest model; more than a few mostly
@@ -96,7 +97,7 @@ class Settings:
     @property
     def agent_data_dir(self) -> Path:
         """Where the agent's books live unless a config says otherwise."""
-        return self.data_dir / "agent_data"
+        return books_dir(self.data_dir)
 
 
 def _text(env: Mapping[str, str], name: str) -> str | None:

@@ -45,7 +45,8 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from ai_trader.market.universe import BENCHMARK, MERGED_NAME, NASDAQ_100
+from ai_trader.layout import MERGED_NAME, BookPaths, books_dir
+from ai_trader.market.universe import BENCHMARK, NASDAQ_100
 
 DAYS = 5000
 MODELS = 4
@@ -142,7 +143,7 @@ def build_folder(data_dir: Path, days: int, models: int) -> dict[str, list[dict[
 
 
 def book_path(data_dir: Path, signature: str) -> Path:
-    return data_dir / "agent_data" / signature / "position" / "position.jsonl"
+    return BookPaths(books_dir(data_dir) / signature).position_file
 
 
 # --- the server --------------------------------------------------------------------------------

@@ -661,10 +661,11 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
         )
 
     def measure_services(self, prices: Path) -> None:
+        from ai_trader.layout import MERGED_NAME, books_dir
         from ai_trader.ledger import Ledger
         from ai_trader.lock import signature_lock
         from ai_trader.market.pricebook import PriceBook
-        from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
+        from ai_trader.market.universe import NASDAQ_100
 
         book = PriceBook.load(prices / MERGED_NAME)
         dates = book.dates()
@@ -679,12 +680,10 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
             data = self.copy_of(prices, f"services-{run}")
             # The books the latency calls trade on; the run context names them per call.
             for signature in LATENCY_SIGNATURES:
-                Ledger(data / "agent_data" / signature).ensure_initialized(
-                    dates[0], NASDAQ_100, 1e9
-                )
+                Ledger(books_dir(data) / signature).ensure_initialized(dates[0], NASDAQ_100, 1e9)
                 # Its lock file now, so that it is handed to the container's user with the
                 # rest; the latency calls hold it (measure_latency) as a run would.
-                with signature_lock(data / "agent_data" / signature):
+                with signature_lock(books_dir(data) / signature):
                     pass
             self.give_to_container(data)
             started = self.services_container(data)

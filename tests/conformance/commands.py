@@ -13,6 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ai_trader.layout import POSITION_NAME, STAGE_NAME
+
 # The key under which the agent's client passes the run context in a tools/call's `_meta`.
 RUN_META_KEY = "ai-trader/run"
 
@@ -282,7 +284,6 @@ def structured(result: Mapping[str, Any]) -> Any:
 
 # position.jsonl and the day's stage (position rows, one line a trade), as bytes
 Snapshot = tuple[bytes | None, bytes | None]
-STAGE_NAME = "pending.jsonl"
 
 
 def describe_change(before: Snapshot, after: Snapshot) -> str:
@@ -290,7 +291,7 @@ def describe_change(before: Snapshot, after: Snapshot) -> str:
     if before == after:
         return "the book is unchanged"
     changed = []
-    for name, old, new in zip(("position.jsonl", STAGE_NAME), before, after, strict=True):
+    for name, old, new in zip((POSITION_NAME, STAGE_NAME), before, after, strict=True):
         if old == new:
             continue
         actions = []

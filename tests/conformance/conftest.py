@@ -27,11 +27,11 @@ from typing import Any
 
 import pytest
 
+from ai_trader.layout import AGENT_DATA, STAGE_NAME, BookPaths
 from ai_trader.lock import signature_lock
 from ai_trader.settings import DASHBOARD_PORT, DEFAULT_PORTS, PUBLISH_VARIABLES
 from conformance.commands import (
     ERROR,
-    STAGE_NAME,
     Row,
     compose_argv,
     format_table,
@@ -60,7 +60,7 @@ EXPECTED_TOOLS = {
 }
 CONTAINER_UID = 1000
 SIGNATURE = "builtin-momentum"  # the offline default's one model
-BOOKS = "agent_data"  # the default config's log_path, relative to the data folder
+BOOKS = AGENT_DATA  # the default config's log_path, relative to the data folder
 # The offline default stops here, so the sample has later trading days left to trade on.
 RUN_END_DATE = "2025-10-15"
 COMPOSE_TIMEOUT = 900  # seconds for one compose command (the first run fetches and merges)
@@ -454,7 +454,7 @@ def main_stack(
             ports={name: serve.port(SERVICE, port) for name, port in SERVICE_PORTS.items()},
             dashboard_port=serve.port("dashboard", DASHBOARD_PORT),
         )
-        stack.book = Book(data / BOOKS / SIGNATURE / "position")
+        stack.book = Book(BookPaths(data / BOOKS / SIGNATURE).position_dir)
         stack.market = Market.load(data / "merged.jsonl")
         opening = read_jsonl(stack.book.position_file)[0]["positions"]
         plan = make_plan(stack.book, stack.market, set(opening) - {"CASH"})

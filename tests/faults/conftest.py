@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from ai_trader.layout import BookPaths
 from unit.support import Services, cli_env, run_cli, running_services, service_env
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default_config.json"
@@ -150,7 +151,7 @@ def write_config(
 
 
 def book(log_path: Path, signature: str = SIGNATURE) -> Path:
-    return log_path / signature / "position" / "position.jsonl"
+    return BookPaths(log_path / signature).position_file
 
 
 def start(args: list[str], env: dict[str, str], **options: Any) -> subprocess.Popen[str]:

@@ -24,7 +24,8 @@ from conftest import (
     write_config,
 )
 
-from ai_trader.lock import LOCK_NAME, holder
+from ai_trader.layout import LOCK_NAME, books_dir
+from ai_trader.lock import holder
 from ai_trader.settings import PORT_VARIABLES
 from standins import StandIns
 from unit.support import Services, cli_env, free_ports, run_cli, service_env
@@ -309,7 +310,7 @@ def test_serve_without_merged_jsonl_makes_the_run_fail_and_commit_no_day(
     empty.mkdir()
     names = list(PORT_VARIABLES.values())
     ports = dict(zip(names, map(str, free_ports(4)), strict=True))
-    books = data_dir / "agent_data" / tmp_path.name  # where this run's DATA_DIR keeps books
+    books = books_dir(data_dir) / tmp_path.name  # where this run's DATA_DIR keeps books
     config = write_config(tmp_path, books)
     with own_serve(empty, ports):
         env = {**service_env(data_dir), **ports}

@@ -28,6 +28,7 @@ import engine
 import pytest
 from docker.models.containers import Container
 
+from ai_trader.layout import BookPaths, books_dir
 from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, DEFAULT_PORTS, PUBLISH_VARIABLES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -347,7 +348,7 @@ class Stack:
     # the data folder
 
     def positions(self, signature: str = "builtin-momentum") -> list[dict[str, Any]]:
-        path = self.data / "agent_data" / signature / "position" / "position.jsonl"
+        path = BookPaths(books_dir(self.data) / signature).position_file
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 

@@ -63,3 +63,15 @@ def test_processes_in_the_image_run_as_the_image_user() -> None:
     code, out = engine.run_once(IMAGE, ["-u"], entrypoint=["id"])
     assert code == 0, out
     assert out.strip() == "1000"
+
+
+def test_the_package_is_installed_so_ai_trader_is_on_path_without_pythonpath() -> None:
+    import ai_trader
+
+    code, out = engine.run_once(
+        IMAGE,
+        ["-c", 'test -z "${PYTHONPATH-}" && test ! -e /app/src && ai-trader --version'],
+        entrypoint=["sh"],
+    )
+    assert code == 0, out
+    assert out.strip().endswith(f"ai-trader {ai_trader.__version__}")

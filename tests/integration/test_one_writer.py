@@ -8,6 +8,8 @@ import time
 import pytest
 from conftest import Stack, short_config
 
+from ai_trader.layout import BookPaths, books_dir
+
 pytestmark = pytest.mark.container
 
 SLOW = {"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow", "enabled": True}
@@ -21,7 +23,7 @@ def test_a_second_container_is_refused_a_signature_the_first_is_running(stack: S
         short_config(end_date="2025-10-31", models=[SLOW], agent_config={"max_steps": 1}),
     )
     stack.up(AI_TRADER_CONFIG=config, OPENAI_API_KEY="sk-x")
-    lock = stack.data / "agent_data" / "slow" / ".lock"
+    lock = BookPaths(books_dir(stack.data) / "slow").lock_file
     deadline = time.monotonic() + 120
     while not (lock.is_file() and lock.read_text().strip()) and time.monotonic() < deadline:
         time.sleep(0.2)

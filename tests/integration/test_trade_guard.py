@@ -19,6 +19,8 @@ import pytest
 from conftest import SERVICE_PORTS, Stack, short_config
 from mcp import Client
 
+from ai_trader.layout import BookPaths, books_dir
+
 # One held run for the whole module: keep its tests on one worker.
 pytestmark = [pytest.mark.container, pytest.mark.xdist_group("test_trade_guard")]
 
@@ -48,7 +50,7 @@ def held(new_stack) -> Iterator[Stack]:
 
 def token(stack: Stack) -> str:
     """The live run's token, as its lock file holds it (readable by the run's user)."""
-    lock = stack.data / "agent_data" / SIGNATURE / ".lock"
+    lock = BookPaths(books_dir(stack.data) / SIGNATURE).lock_file
     return str(json.loads(lock.read_text())["token"])
 
 
@@ -86,7 +88,7 @@ def files(folder: Path) -> dict[str, bytes]:
 @pytest.fixture
 def unchanged(held: Stack) -> Iterator[Stack]:
     """The data folder is the same after the test's calls, and the log has no traceback."""
-    book = held.data / "agent_data" / SIGNATURE
+    book = books_dir(held.data) / SIGNATURE
     before = files(book)
     yield held
     assert files(book) == before
@@ -115,7 +117,7 @@ def test_a_book_reached_through_a_link_out_of_the_data_folder_is_refused(
     unchanged: Stack,
 ) -> None:
     # Inside the container the link leads to its /tmp: out of /app/data.
-    link = unchanged.data / "agent_data" / "escape"
+    link = books_dir(unchanged.data) / "escape"
     link.symlink_to("/tmp", target_is_directory=True)
     try:
         text = refusal(unchanged, context(unchanged, signature="escape"))
@@ -142,7 +144,7 @@ def test_a_trade_on_a_day_the_book_has_committed_is_refused(unchanged: Stack) ->
 
 
 def test_a_trade_dated_before_the_staged_day_keeps_the_stage(held: Stack) -> None:
-    stage = held.data / "agent_data" / SIGNATURE / "position" / "pending.jsonl"
+    stage = BookPaths(books_dir(held.data) / SIGNATURE).pending_file
     answer = call(held, context(held, today=SECOND_DAY))
     assert not answer.is_error, answer.content
     staged = stage.read_bytes()

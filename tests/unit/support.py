@@ -20,6 +20,7 @@ import pytest
 
 from ai_trader.context import RunContext
 from ai_trader.fsutil import atomic_write_jsonl
+from ai_trader.layout import books_dir
 from ai_trader.ledger import Ledger
 from ai_trader.lock import ExclusiveLock, signature_lock
 from ai_trader.market.universe import NASDAQ_100
@@ -137,7 +138,7 @@ class Services:
     def new_books(self) -> Path:
         """A new folder of books inside the services' data folder (not created): the trade
         service keeps books only there, so a run's ``log_path`` must be inside it too."""
-        return self.settings.data_dir / "agent_data" / f"test-{uuid.uuid4().hex[:12]}"
+        return books_dir(self.settings.data_dir) / f"test-{uuid.uuid4().hex[:12]}"
 
     def start_session(
         self,

@@ -45,6 +45,7 @@ from ai_trader.agent.toolbox import Toolbox, ToolRefused, ToolSpec, result_value
 from ai_trader.config import parse_config
 from ai_trader.context import RunContext
 from ai_trader.errors import UserError
+from ai_trader.layout import BookPaths
 from ai_trader.ledger import CASH, Ledger, apply_trade
 from ai_trader.lock import signature_lock
 from ai_trader.market.pricebook import PriceBook
@@ -775,9 +776,9 @@ def test_models_run_concurrently_and_each_book_equals_its_solo_run(books: Path, 
     together = run_config(books / "together", *(builtin_model(f"m{i}") for i in range(4)))
     outcome = run(Runner(together, load_settings(services.env), jobs=4))
     assert sorted(r.signature for r in outcome.results) == ["m0", "m1", "m2", "m3"]
-    expected = (books / "solo" / "alone" / "position" / "position.jsonl").read_bytes()
+    expected = BookPaths(books / "solo" / "alone").position_file.read_bytes()
     for index in range(4):
-        book = books / "together" / f"m{index}" / "position" / "position.jsonl"
+        book = BookPaths(books / "together" / f"m{index}").position_file
         assert book.read_bytes() == expected
 
 
@@ -789,7 +790,7 @@ def test_a_second_runner_of_a_held_signature_is_refused_naming_the_holder(
         run(Runner(config, load_settings(services.env)))
     assert "signature 'busy' is already being run by pid" in str(raised.value)
     assert raised.value.exit_code == 2
-    assert not (books / "busy" / "position").exists()
+    assert not BookPaths(books / "busy").position_dir.exists()
 
 
 def test_the_summary_names_a_held_symbol_without_a_price_instead_of_valuing_it_at_zero(

@@ -10,8 +10,8 @@ from datetime import date
 import httpx
 import pytest
 
+from ai_trader.layout import price_file
 from ai_trader.market.alphavantage import FetchReport, fetch_all, fetch_order, is_current
-from ai_trader.market.universe import price_file
 from standins import StandIns
 
 KEY = "sekrit-key-4242"

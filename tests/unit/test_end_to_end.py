@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from support import Services, cli_env, run_cli
 
+from ai_trader.layout import BookPaths
 from ai_trader.market.universe import ALL_SYMBOLS, NASDAQ_100
 from standins import StandIns
 
@@ -45,7 +46,7 @@ BUILTIN = [{"name": SIGNATURE, "basemodel": "builtin/momentum", "signature": SIG
 
 
 def position_file(log_path: Path, signature: str = SIGNATURE) -> Path:
-    return log_path / signature / "position" / "position.jsonl"
+    return BookPaths(log_path / signature).position_file
 
 
 def rows_of(path: Path) -> list[dict[str, Any]]:
@@ -154,7 +155,7 @@ def test_a_builtin_run_does_not_load_the_openai_client(first_run: FirstRun):
 
 
 def test_run_leaves_no_stage_behind(first_run: FirstRun):
-    position = first_run.log_path / SIGNATURE / "position"
+    position = BookPaths(first_run.log_path / SIGNATURE).position_dir
     assert sorted(p.name for p in position.iterdir()) == ["position.jsonl"]
 
 
@@ -176,8 +177,8 @@ def test_a_run_after_the_last_day_was_deleted_redoes_exactly_that_day(
     assert f"[1/1] {DAYS[-1]}" in result.stderr
     # The strategy is deterministic, so the redone day is the day it was.
     assert position_file(log_path).read_text() == first_run.text
-    log = log_path / SIGNATURE / "log" / DAYS[-1] / "log.jsonl"
-    original = first_run.log_path / SIGNATURE / "log" / DAYS[-1] / "log.jsonl"
+    log = BookPaths(log_path / SIGNATURE).log_file(DAYS[-1])
+    original = BookPaths(first_run.log_path / SIGNATURE).log_file(DAYS[-1])
     assert len(log.read_text().splitlines()) == len(original.read_text().splitlines())
 
 

@@ -314,7 +314,7 @@ def test_a_commit_repeated_after_a_crash_before_the_stage_was_removed_adds_nothi
 def test_log_entries_are_appended_as_json_lines(ledger: Ledger):
     ledger.append_log(DAY1, {"role": "assistant", "content": "héllo"})
     ledger.append_log(DAY1, {"role": "tool", "content": "{}"})
-    path = ledger.root / "log" / DAY1 / "log.jsonl"
+    path = ledger.paths.log_file(DAY1)
     assert [json.loads(x)["role"] for x in path.read_text().splitlines()] == [
         "assistant",
         "tool",

@@ -12,8 +12,8 @@ import pytest
 from support import cli_env
 
 from ai_trader.errors import UserError
+from ai_trader.layout import LOCK_NAME
 from ai_trader.lock import (
-    LOCK_NAME,
     LockHeld,
     holder,
     prices_lock,

@@ -4,8 +4,8 @@ import logging
 import pytest
 
 from ai_trader.errors import UserError
+from ai_trader.layout import MERGED_NAME, price_file
 from ai_trader.market.merge import merge
-from ai_trader.market.universe import MERGED_NAME, price_file
 
 
 def bar(open_, close, high=None, low=None, volume="1000") -> dict:

@@ -5,11 +5,11 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from ai_trader.errors import UserError
+from ai_trader.layout import MERGED_NAME
 from ai_trader.market import pricebook
 from ai_trader.market.merge import merge
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.sample import generate_sample
-from ai_trader.market.universe import MERGED_NAME
 
 
 def row(symbol: str, series: dict) -> str:

@@ -5,8 +5,9 @@ from datetime import date
 
 import pytest
 
+from ai_trader.layout import price_file
 from ai_trader.market.sample import generate_sample
-from ai_trader.market.universe import ALL_SYMBOLS, price_file
+from ai_trader.market.universe import ALL_SYMBOLS
 
 SYMBOLS = ["AAPL", "MSFT", "QQQ"]
 

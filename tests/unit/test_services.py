@@ -36,9 +36,9 @@ from support import (
 from ai_trader import __version__, health
 from ai_trader.context import RunContext
 from ai_trader.fsutil import atomic_write_text
+from ai_trader.layout import MERGED_NAME
 from ai_trader.ledger import CASH
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.market.universe import MERGED_NAME
 from ai_trader.services.common import PriceSource, Service, ToolError
 from ai_trader.settings import load_settings
 

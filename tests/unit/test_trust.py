@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from support import Services, cli_env, run_cli, running_services, service_env
 
-from ai_trader.ledger import STAGE_NAME
+from ai_trader.layout import STAGE_NAME, BookPaths, books_dir
 from ai_trader.market.universe import ALL_SYMBOLS
 
 INIT = "2025-10-24"
@@ -41,7 +41,7 @@ def write_config(
 
 
 def book(log_path: Path, signature: str) -> Path:
-    return log_path / signature / "position" / "position.jsonl"
+    return BookPaths(log_path / signature).position_file
 
 
 def start_run(services: Services, config: Path) -> subprocess.Popen[str]:
@@ -406,7 +406,7 @@ def test_a_watchlist_symbol_missing_from_the_data_is_left_out_and_logged(
     with running_services(service_env(data), tmp_path / "serve.log") as serve:
         result = run_cli("run", str(config), env={**serve.env, "DATA_DIR": str(data)}, timeout=180)
     assert result.returncode == 0, result.stderr
-    log = (data / "agent_data" / "model" / "log" / "2025-10-27" / "log.jsonl").read_text()
+    log = BookPaths(books_dir(data) / "model").log_file("2025-10-27").read_text()
     assert "No prices for TSLA around 2025-10-27; left out of today's watchlist." in log
     assert '"symbol": "TSLA"' not in log
 

@@ -1,12 +1,7 @@
 from pathlib import Path
 
-from ai_trader.market.universe import (
-    ALL_SYMBOLS,
-    BENCHMARK,
-    MERGED_NAME,
-    NASDAQ_100,
-    price_file,
-)
+from ai_trader.layout import MERGED_NAME, price_file
+from ai_trader.market.universe import ALL_SYMBOLS, BENCHMARK, NASDAQ_100
 
 
 def test_nasdaq_100_has_101_distinct_tickers():

@@ -25,10 +25,11 @@ from ai_trader.agent.toolbox import ServiceDown, Toolbox, ToolRefused
 from ai_trader.config import ModelEntry, RunConfig
 from ai_trader.context import RunContext, valid_books
 from ai_trader.errors import RunFailed, UserError, from_os_error
+from ai_trader.layout import BookPaths, merged_file
 from ai_trader.ledger import Ledger
 from ai_trader.lock import remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.market.universe import BENCHMARK, MERGED_NAME, NASDAQ_100
+from ai_trader.market.universe import BENCHMARK, NASDAQ_100
 from ai_trader.settings import Settings
 from ai_trader.valuation import value_book
 
@@ -163,10 +164,10 @@ class Runner:
         self.jobs = jobs or settings.agent_jobs
         self.log_path: Path = config.log_path(settings.agent_data_dir)
         self.books = books_relative(self.log_path, settings.data_dir)
-        self.book = PriceBook.load(settings.data_dir / MERGED_NAME)
+        self.book = PriceBook.load(merged_file(settings.data_dir))
         if BENCHMARK not in self.book.symbols:
             raise UserError(
-                f"{settings.data_dir / MERGED_NAME} has no {BENCHMARK} line, the benchmark "
+                f"{merged_file(settings.data_dir)} has no {BENCHMARK} line, the benchmark "
                 f"every return is compared with: `ai-trader fetch` fetches {BENCHMARK} (with "
                 "the other symbols), then `ai-trader merge` adds it"
             )
@@ -317,7 +318,7 @@ class Runner:
             for entry in models:
                 folder = self.log_path / entry.signature
                 tokens[entry.signature] = locks.enter_context(signature_lock(folder)).token
-                remove_stale_temporaries(folder / "position")
+                remove_stale_temporaries(BookPaths(folder).position_dir)
             async with Toolbox(self.settings) as toolbox:
                 slots = asyncio.Semaphore(self.jobs)
 

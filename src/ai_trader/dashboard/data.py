@@ -26,16 +26,16 @@ from typing import Any
 
 from ai_trader import ledger
 from ai_trader.jsonl import Skipped, numbered, parse_lenient
+from ai_trader.layout import AGENT_DATA, LOCK_NAME, MERGED_NAME, POSITION_DIR, POSITION_NAME
 from ai_trader.ledger import CASH
-from ai_trader.lock import LOCK_NAME, holder
+from ai_trader.lock import holder
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.market.universe import BENCHMARK, MERGED_NAME
+from ai_trader.market.universe import BENCHMARK
 from ai_trader.valuation import Memo, Valuation, day_ends, mark_price, opening_row, value_book
 
 __all__ = ["Folder", "Skipped", "summarise"]
 
-AGENT_DATA = "agent_data"
-POSITION_FILE = Path("position") / "position.jsonl"
+POSITION_FILE = Path(POSITION_DIR) / POSITION_NAME
 # Days listed in a gap notice before "and N more".
 GAP_DAYS_SHOWN = 3
 

@@ -20,10 +20,10 @@ from typing import Any
 import httpx
 
 from ai_trader.fsutil import atomic_write_json
+from ai_trader.layout import price_file
 from ai_trader.market.calendar import last_trading_day_before
 from ai_trader.market.merge import MalformedPrices, check_payload, check_reply
 from ai_trader.market.pricebook import META_KEY
-from ai_trader.market.universe import price_file
 from ai_trader.progress import Progress
 from ai_trader.retrying import retrying
 

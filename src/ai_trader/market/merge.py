@@ -24,8 +24,8 @@ from typing_extensions import TypedDict
 from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.jsonl import BadLine, first_error, numbered
+from ai_trader.layout import merged_file, price_file
 from ai_trader.market.pricebook import META_KEY, SERIES_KEY, IsoDay, Price, parse_line
-from ai_trader.market.universe import MERGED_NAME, price_file
 from ai_trader.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -170,7 +170,7 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
     left as it was if anything goes wrong.
     """
     wanted = list(dict.fromkeys(symbols))
-    report = MergeReport(path=data_dir / MERGED_NAME)
+    report = MergeReport(path=merged_file(data_dir))
     previous = previous_rows(report.path)
     # symbol -> ("fresh", checked reply) or ("kept", its previous merged line), in order
     found: dict[str, tuple[str, dict[str, Any]]] = {}

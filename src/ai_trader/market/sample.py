@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from ai_trader.fsutil import atomic_write_json
+from ai_trader.layout import price_file
 from ai_trader.market.calendar import trading_days_ending
 from ai_trader.market.merge import MalformedPrices, check_reply
-from ai_trader.market.universe import BENCHMARK, price_file
+from ai_trader.market.universe import BENCHMARK
 
 log = logging.getLogger(__name__)
 

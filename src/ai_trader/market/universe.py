@@ -1,8 +1,6 @@
-"""The symbols the benchmark trades, and where their price files live."""
+"""The symbols the benchmark trades, and its benchmark (their files: ``ai_trader.layout``)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 # NASDAQ-100 constituents as the original benchmark lists them (late 2025): 101 tickers,
 # because Alphabet's two share classes (GOOG, GOOGL) are both members.
@@ -24,10 +22,3 @@ NASDAQ_100: tuple[str, ...] = (
 BENCHMARK = "QQQ"
 
 ALL_SYMBOLS: tuple[str, ...] = (*NASDAQ_100, BENCHMARK)
-
-MERGED_NAME = "merged.jsonl"
-
-
-def price_file(data_dir: Path, symbol: str) -> Path:
-    """The per-symbol file holding Alpha Vantage's TIME_SERIES_DAILY reply (the original's name)."""
-    return data_dir / f"daily_prices_{symbol}.json"

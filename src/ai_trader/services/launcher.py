@@ -19,6 +19,7 @@ from collections.abc import Iterator
 import uvicorn
 
 from ai_trader.httpguard import HostGuard
+from ai_trader.layout import merged_file
 from ai_trader.netutil import listen
 from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings
 
@@ -30,10 +31,9 @@ SERVICES = SERVICE_NAMES
 def build_apps(settings: Settings) -> dict[str, HostGuard]:
     from mcp.server.transport_security import TransportSecuritySettings
 
-    from ai_trader.market.universe import MERGED_NAME
     from ai_trader.services import math, prices, search, trade
 
-    merged = settings.data_dir / MERGED_NAME
+    merged = merged_file(settings.data_dir)
     servers = {
         "math": math.build(),
         "search": search.build(settings),

@@ -25,9 +25,10 @@ from typing_extensions import TypedDict
 
 from ai_trader.context import RunContext, books_folder
 from ai_trader.errors import UserError, describe
+from ai_trader.layout import BookPaths, merged_file
 from ai_trader.ledger import CASH, Ledger, TradeRejected
-from ai_trader.lock import LOCK_NAME, check_token
-from ai_trader.market.universe import MERGED_NAME, NASDAQ_100
+from ai_trader.lock import check_token
+from ai_trader.market.universe import NASDAQ_100
 from ai_trader.services.common import PriceSource, Service, Symbol, ToolError, request_context
 
 TRADABLE = frozenset(NASDAQ_100)
@@ -52,7 +53,8 @@ def book_of(data_dir: Path, run: RunContext) -> Ledger:
     root = Path(os.path.realpath(data_dir))
     folder = root.joinpath(*books_folder(run.books).parts, run.signature)
     ledger = Ledger(folder)
-    for path in (ledger.position_file, ledger.pending_file, folder / LOCK_NAME):
+    paths = BookPaths(folder)
+    for path in (paths.position_file, paths.pending_file, paths.lock_file):
         if not Path(os.path.realpath(path)).is_relative_to(root):
             raise ToolError(
                 f"the book of signature {run.signature!r} leads out of the data folder "
@@ -64,7 +66,7 @@ def book_of(data_dir: Path, run: RunContext) -> Ledger:
             f"no book for signature {run.signature!r} in {run.books!r} under the data folder "
             "(ai-trader run creates it before trading)"
         )
-    why = check_token(folder / LOCK_NAME, run.token)
+    why = check_token(paths.lock_file, run.token)
     if why is not None:
         raise ToolError(f"signature {run.signature!r} is not this call's to trade: {why}")
     return ledger
@@ -77,7 +79,7 @@ def whole(value: float) -> int | float:
 
 def build(data_dir: Path) -> Service:
     server = Service("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
-    source = PriceSource(data_dir / MERGED_NAME)
+    source = PriceSource(merged_file(data_dir))
 
     async def execute(
         action: Literal["buy", "sell"], symbol: str, shares: int, ctx: Context
