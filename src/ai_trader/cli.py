@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ai_trader import __version__
 from ai_trader.errors import RunFailed, UserError, from_os_error
-from ai_trader.settings import Settings, load_settings
+from ai_trader.settings import Settings, job_count, load_settings, port_number
 
 log = logging.getLogger("ai_trader")
 
@@ -165,18 +165,16 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _port(text: str) -> int:
-    if not text.isdigit() or not 0 < int(text) < 65536:
-        raise argparse.ArgumentTypeError("must be a port number between 1 and 65535")
-    return int(text)
+def _option(check: Callable[[str], int]) -> Callable[[str], int]:
+    """A settings rule as an argparse type: its message, not argparse's generic one."""
 
+    def parse(text: str) -> int:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-def _jobs(text: str) -> int:
-    from ai_trader.settings import MAX_JOBS
-
-    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1 to {MAX_JOBS}")
-    return int(text)
+    return parse
 
 
 def _known_error(exc: BaseException) -> UserError | None:
@@ -251,7 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("config", type=Path, help="the run configuration (JSON)")
     run.add_argument(
         "--jobs",
-        type=_jobs,
+        type=_option(job_count),
         default=None,
         metavar="N",
         help="models to trade at once (default: AGENT_JOBS or 4)",
@@ -267,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default=None, help="address to listen on (default: DASHBOARD_HOST or 127.0.0.1)"
     )
     dashboard.add_argument(
-        "--port", type=_port, default=None, help="port (default: DASHBOARD_PORT or 8888)"
+        "--port",
+        type=_option(port_number),
+        default=None,
+        help="port (default: DASHBOARD_PORT or 8888)",
     )
     dashboard.set_defaults(handler=cmd_dashboard)
     return parser

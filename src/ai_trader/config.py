@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ai_trader.context import valid_signature
-from ai_trader.errors import UserError
+from ai_trader.errors import UserError, problems
 
 BUILTIN_PREFIX = "builtin/"
 # Far above any sensible starting cash, and small enough that sums stay exact to the cent.
@@ -102,11 +102,9 @@ class RunConfig(_Section):
 
 
 def _describe(error: ValidationError) -> str:
-    first = error.errors()[0]
-    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
-    message = str(first["msg"]).removeprefix("Value error, ")
-    more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
-    return f"{where}: {message}{more}"
+    found = problems(error)
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{found[0]}{more}"
 
 
 Overrides = Mapping[str, Mapping[str, str]]  # section -> key -> value, from the settings

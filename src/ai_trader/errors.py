@@ -7,6 +7,10 @@ and keeps its traceback (shown with ``-v``).
 from __future__ import annotations
 
 import errno
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic is not imported to print --help
+    from pydantic import ValidationError
 
 
 class UserError(Exception):
@@ -28,6 +32,24 @@ def describe(exc: BaseException) -> str:
         return f"{exc.strerror}: {where}" if where else exc.strerror
     text = str(exc).strip().splitlines()
     return text[0] if text else type(exc).__name__
+
+
+def first_problem(error: ValidationError) -> tuple[tuple[str | int, ...], str, object]:
+    """Where pydantic's first problem is (``loc``), its type and the offending input: what a
+    file format's owner turns into its own words (a book row, a price line, a reply)."""
+    found = error.errors(include_url=False)[0]
+    return tuple(found["loc"]), found["type"], found.get("input")
+
+
+def problems(error: ValidationError, whole: str = "(top level)") -> list[str]:
+    """Each problem pydantic found as ``where: message``, ``where`` the dotted key path
+    (``whole`` when it is the value itself): the one translation the config and the tool
+    arguments share."""
+    lines = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(part) for part in item["loc"]) or whole
+        lines.append(f"{where}: {str(item['msg']).removeprefix('Value error, ')}")
+    return lines
 
 
 # Errors a user fixes by changing a setting or a folder (exit 2); any other OSError (a

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from pydantic import ValidationError
-
 T = TypeVar("T")
 
 
@@ -91,9 +89,3 @@ def loads(line: str, parse_constant: Callable[[str], Any] | None = None) -> Any:
         raise BadLine("nested too deeply") from None
     except ValueError as exc:  # parse_constant's refusal (NaN, Infinity)
         raise BadLine(str(exc)) from None
-
-
-def first_error(error: ValidationError) -> tuple[tuple[str | int, ...], str, Any]:
-    """Where the first problem is (``loc``), its pydantic type and the offending input."""
-    found = error.errors(include_url=False)[0]
-    return tuple(found["loc"]), found["type"], found.get("input")

@@ -30,7 +30,7 @@ from typing import Annotated, Any, NotRequired
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from ai_trader.errors import UserError
+from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
 from ai_trader.jsonl import BadLine, Lenient, loads
 from ai_trader.jsonl import read_lenient as read_lenient_lines
@@ -132,14 +132,14 @@ _ROW = TypeAdapter(PositionRow)
 
 def _why(error: ValidationError) -> str:
     """The first problem of a row the model refused, in the book's own words."""
-    problems = error.errors(include_url=False)
-    loc = tuple(problems[0]["loc"])
+    loc, _, _ = first_problem(error)
     if not loc:
         return "expected a JSON object"
     if loc[0] == "positions" and len(loc) > 1:
         symbol = loc[1]
         # A number is tried as an int, then as a float: say what is wrong with the float.
-        kinds = {p["type"] for p in problems if tuple(p["loc"][:2]) == loc[:2]}
+        found = error.errors(include_url=False)
+        kinds = {p["type"] for p in found if tuple(p["loc"][:2]) == loc[:2]}
         if "finite_number" in kinds:
             return f"positions[{symbol!r}] is not a finite number"
         if kinds & {"less_than_equal", "greater_than_equal"}:

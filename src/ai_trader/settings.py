@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,13 +118,32 @@ def _number(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _port(env: Mapping[str, str], name: str, default: int) -> int:
+def port_number(text: str) -> int:
+    """``text`` as a TCP port; ValueError stating the rule (the CLI's options use it too)."""
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ValueError("must be a port number between 1 and 65535")
+    return int(text)
+
+
+def job_count(text: str) -> int:
+    """``text`` as a number of models to trade at once; ValueError stating the rule."""
+    if not text.isdigit() or not 1 <= int(text) <= MAX_JOBS:
+        raise ValueError(f"must be a whole number from 1 to {MAX_JOBS}")
+    return int(text)
+
+
+def _checked(env: Mapping[str, str], name: str, default: int, check: Callable[[str], int]) -> int:
     raw = _text(env, name)
     if raw is None:
         return default
-    if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise UserError(f"{name} must be a port number between 1 and 65535, got {raw!r}")
-    return int(raw)
+    try:
+        return check(raw)
+    except ValueError as exc:
+        raise UserError(f"{name} {exc}, got {raw!r}") from None
+
+
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    return _checked(env, name, default, port_number)
 
 
 def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
@@ -152,12 +171,7 @@ def _is_ip(text: str) -> bool:
 
 
 def _jobs(env: Mapping[str, str]) -> int:
-    raw = _text(env, "AGENT_JOBS")
-    if raw is None:
-        return DEFAULT_JOBS
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_JOBS:
-        raise UserError(f"AGENT_JOBS must be a whole number from 1 to {MAX_JOBS}, got {raw!r}")
-    return int(raw)
+    return _checked(env, "AGENT_JOBS", DEFAULT_JOBS, job_count)
 
 
 def config_overrides(env: Mapping[str, str]) -> dict[str, dict[str, str]]:

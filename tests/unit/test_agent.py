@@ -710,7 +710,7 @@ def test_a_book_with_only_its_opening_row_starts_at_the_first_open(tmp_path: Pat
     ledger.ensure_initialized("2025-10-24", ("AAPL",), 1000.0)
     result = summarise(partial_fetch(), ledger, "opened", 5000.0)
     assert (result.days, result.first_day, result.final_value) == (0, None, 1000.0)
-    assert result.initial_cash == 1000.0
+    assert result.start_value == 1000.0
 
 
 def test_the_summary_header_names_each_column():

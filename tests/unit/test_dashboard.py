@@ -161,7 +161,7 @@ def test_the_page_and_the_runs_summary_agree_on_every_figure(gappy, signature):
     page = by_name(TestClient(build_app(gappy)).get("/api/summary").json(), signature)
     assert page["days"] == result.days
     assert (page["series"][1]["date"], page["last_date"]) == (result.first_day, result.last_day)
-    assert page["initial_value"] == result.initial_cash
+    assert page["initial_value"] == result.start_value
     assert page["final_value"] == result.final_value
     assert page["total_return"] == result.total_return
     assert page["benchmark_return"] == result.benchmark_return

@@ -49,15 +49,15 @@ class Result:
     first_day: str | None
     last_day: str | None
     final_value: float | None  # None when the book cannot be valued on the last day
-    initial_cash: float  # the start value: the opening row at the first day's open
+    start_value: float  # the opening row valued at the first day's open (see valuation)
     benchmark_return: float | None
     unpriced: tuple[str, ...] = ()  # the holdings with no price on the last day
 
     @property
     def total_return(self) -> float | None:
-        if self.final_value is None or not self.initial_cash:
+        if self.final_value is None or not self.start_value:
             return None
-        return self.final_value / self.initial_cash - 1
+        return self.final_value / self.start_value - 1
 
 
 @dataclass

@@ -21,9 +21,9 @@ from typing import Annotated, Any, NotRequired
 from pydantic import AfterValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from ai_trader.errors import UserError
+from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl
-from ai_trader.jsonl import BadLine, first_error, numbered
+from ai_trader.jsonl import BadLine, numbered
 from ai_trader.layout import merged_file, price_file
 from ai_trader.market.pricebook import META_KEY, SERIES_KEY, IsoDay, Price, parse_line
 from ai_trader.progress import Progress
@@ -88,7 +88,7 @@ _PAYLOAD = TypeAdapter(DailyPayload)
 
 
 def _why(payload: Any, error: ValidationError) -> str:
-    loc, kind, _ = first_error(error)
+    loc, kind, _ = first_problem(error)
     if not loc:
         return "not a JSON object"
     if loc[0] == META_KEY:

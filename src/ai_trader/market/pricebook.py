@@ -19,8 +19,8 @@ from typing import Annotated, Any, Final, NotRequired, Required, cast
 from pydantic import AliasChoices, BeforeValidator, Field, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from ai_trader.errors import UserError
-from ai_trader.jsonl import BadLine, Lenient, Skipped, first_error, numbered, read_lenient
+from ai_trader.errors import UserError, first_problem
+from ai_trader.jsonl import BadLine, Lenient, Skipped, numbered, read_lenient
 
 META_KEY: Final = "Meta Data"
 SERIES_KEY: Final = "Time Series (Daily)"
@@ -108,7 +108,7 @@ _NAMES = {
 
 def _why(text: str, error: ValidationError) -> str:
     """The first problem of a line the row model refused, as one short phrase."""
-    loc, kind, value = first_error(error)
+    loc, kind, value = first_problem(error)
     if kind == "json_invalid":
         return f"not valid JSON ({error.errors(include_url=False)[0]['msg']})"
     if not loc:

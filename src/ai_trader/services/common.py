@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 
 from ai_trader import __version__
 from ai_trader.context import ContextError, RunContext, from_meta, today_from_meta
-from ai_trader.errors import UserError
+from ai_trader.errors import UserError, problems
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.settings import HEALTH_PATH
 
@@ -53,11 +53,7 @@ _Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 def one_line(error: ValidationError) -> str:
     """A pydantic error as one line a model can act on: ``amount: Input should be ...``."""
-    parts = []
-    for item in error.errors():
-        where = ".".join(str(p) for p in item["loc"]) or "arguments"
-        parts.append(f"{where}: {item['msg']}")
-    return "invalid arguments: " + "; ".join(parts)
+    return "invalid arguments: " + "; ".join(problems(error, whole="arguments"))
 
 
 class Service(MCPServer):

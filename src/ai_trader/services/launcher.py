@@ -25,8 +25,6 @@ from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings
 
 log = logging.getLogger(__name__)
 
-SERVICES = SERVICE_NAMES
-
 
 def build_apps(settings: Settings) -> dict[str, HostGuard]:
     from mcp.server.transport_security import TransportSecuritySettings
@@ -96,7 +94,9 @@ class _Server(uvicorn.Server):
 
 
 async def serve(settings: Settings) -> None:
-    sockets = {name: bind(name, settings.service_host, settings.ports[name]) for name in SERVICES}
+    sockets = {
+        name: bind(name, settings.service_host, settings.ports[name]) for name in SERVICE_NAMES
+    }
     apps = build_apps(settings)
     servers = {
         name: _Server(
@@ -104,7 +104,7 @@ async def serve(settings: Settings) -> None:
                 apps[name], log_level="warning", timeout_graceful_shutdown=2, lifespan="on"
             )
         )
-        for name in SERVICES
+        for name in SERVICE_NAMES
     }
     loop = asyncio.get_running_loop()
 
@@ -115,14 +115,14 @@ async def serve(settings: Settings) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
-    tasks = [asyncio.create_task(servers[n].serve(sockets=[sockets[n]])) for n in SERVICES]
+    tasks = [asyncio.create_task(servers[n].serve(sockets=[sockets[n]])) for n in SERVICE_NAMES]
 
     async def announce() -> None:
         while not all(s.started for s in servers.values()):
             if any(t.done() for t in tasks):
                 return
             await asyncio.sleep(0.02)
-        listing = ", ".join(f"{n} :{settings.ports[n]}" for n in SERVICES)
+        listing = ", ".join(f"{n} :{settings.ports[n]}" for n in SERVICE_NAMES)
         log.info("serve: listening on %s (%s)", settings.service_host, listing)
 
     await asyncio.gather(announce(), *tasks)
