@@ -10,17 +10,20 @@ and days), never a value counting them as 0.
 
 ``Folder`` keeps what it read: the price file is parsed again only when it changes, a
 position file that only grew is parsed from where the last read stopped, and a model's
-figures are worked out again only when its book or the prices changed.
+figures are worked out again only when its book or the prices changed. ``Source`` keeps
+the JSON on top, encoded again only when the summary's fingerprint changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +35,13 @@ from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME
 from ai_trader.valuation import Memo, Valuation, day_ends, mark_price, opening_row, value_book
 
-__all__ = ["Folder", "Skipped", "summarise"]
+__all__ = ["Folder", "Skipped", "Source", "summarise"]
 
 AGENT_DATA = "agent_data"
 POSITION_FILE = Path("position") / "position.jsonl"
 # Days listed in a gap notice before "and N more".
 GAP_DAYS_SHOWN = 3
+COMPACT = (",", ":")
 
 # (mtime in ns, size, inode): a file replaced or changed has another; None when absent.
 StatKey = tuple[int, int, int] | None
@@ -430,3 +434,57 @@ class Folder:
 def summarise(data_dir: Path) -> dict[str, Any]:
     """The summary of ``data_dir`` read from scratch (``Folder`` keeps it between calls)."""
     return Folder(data_dir).summary()
+
+
+# --- the JSON, kept while nothing changed ---------------------------------------------------
+
+
+def _dumps(value: Any) -> str:
+    # Strict JSON: a NaN or an infinity would be a bug upstream, not something to send.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=COMPACT)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Source:
+    """The data folder behind the app. ``Folder`` reads only what changed; on top, the
+    JSON is kept while the fingerprint is the same, so an unchanged folder costs a few stat
+    calls. Called from worker threads, never on the event loop."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.folder = Folder(data_dir)
+        self._lock = threading.Lock()
+        self._json: tuple[str, bytes] | None = None
+        # Each model's JSON, by the model's dict (the folder keeps it while unchanged).
+        self._models: dict[int, tuple[dict[str, Any], str]] = {}
+
+    def summary(self) -> dict[str, Any]:
+        """The summary with ``generated``, the time of this read."""
+        summary = dict(self.folder.summary())  # a copy: the folder keeps its own
+        summary["generated"] = _now()
+        return summary
+
+    def summary_json(self) -> bytes:
+        summary = self.folder.summary()
+        with self._lock:
+            if self._json is None or self._json[0] != summary["fingerprint"]:
+                self._json = (summary["fingerprint"], self._encode(summary))
+            body = self._json[1]
+        # The one field that changes on every request, put in front of the kept body.
+        return b'{"generated":' + json.dumps(_now()).encode() + b"," + body[1:]
+
+    def _encode(self, summary: Mapping[str, Any]) -> bytes:
+        """The summary as JSON, each model's part encoded again only when it changed."""
+        parts, kept = [], {}
+        for model in summary["signatures"]:
+            found = self._models.get(id(model))
+            if found is None or found[0] is not model:
+                found = (model, _dumps(model))
+            kept[id(model)] = found
+            parts.append(found[1])
+        self._models = kept
+        rest = _dumps({k: v for k, v in summary.items() if k != "signatures"})
+        return f'{rest[:-1]},"signatures":[{",".join(parts)}]}}'.encode()
