@@ -1,17 +1,20 @@
 """Read a data folder into the dashboard's summary: values, QQQ, positions and trades.
 
-Everything here reads and never writes (the dashboard mounts the folder read-only), and
-nothing in the folder can make it crash: the formats' owners read leniently
-(``PriceBook.load_lenient``, ``ledger.read_line``), so a line that cannot be used is skipped
-and reported, and a missing file or folder gives an empty state. The figures come from
-``ai_trader.valuation``, the same rules as the run's own summary: a day whose holdings
-cannot all be priced has no value (a gap in the chart, and a notice naming the symbols
-and days), never a value counting them as 0.
+The rules:
 
-``Folder`` keeps what it read: the price file is parsed again only when it changes, a
-position file that only grew is parsed from where the last read stopped, and a model's
-figures are worked out again only when its book or the prices changed. ``Source`` keeps
-the JSON on top, encoded again only when the summary's fingerprint changed.
+* Everything here reads and never writes (the dashboard mounts the folder read-only).
+* Nothing in the folder can make it crash: the formats' owners read leniently
+  (``PriceBook.load_lenient``, ``ledger.read_line``), so a line that cannot be used is
+  skipped and reported, and a missing file or folder gives an empty state.
+* Every figure of a book (its start and last day, how many days, the start and final
+  value, the returns, the value per day and QQQ's) is the ``Valuation`` of
+  ``ai_trader.valuation``, the same as the run's own summary; nothing here works one out
+  again. A day whose holdings cannot all be priced has no value (a gap in the chart, and
+  a notice naming the symbols and days), never a value counting them as 0.
+* ``Folder`` keeps what it read: the price file is parsed again only when it changes, a
+  position file that only grew is parsed from where the last read stopped, and a model's
+  figures are worked out again only when its book or the prices changed. ``Source`` keeps
+  the JSON on top, encoded again only when the summary's fingerprint changed.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from ai_trader.ledger import CASH
 from ai_trader.lock import LOCK_NAME, holder
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, MERGED_NAME
-from ai_trader.valuation import Memo, Valuation, day_ends, mark_price, opening_row, value_book
+from ai_trader.valuation import Memo, Valuation, mark_price, value_book
 
 __all__ = ["Folder", "Skipped", "Source", "summarise"]
 
@@ -41,6 +44,9 @@ AGENT_DATA = "agent_data"
 POSITION_FILE = Path("position") / "position.jsonl"
 # Days listed in a gap notice before "and N more".
 GAP_DAYS_SHOWN = 3
+# What a book is valued against when there is no price file: it dates the book by the
+# valuation's own rules and values nothing (no figure is taken from it).
+NO_PRICES = PriceBook({})
 COMPACT = (",", ":")
 
 # (mtime in ns, size, inode): a file replaced or changed has another; None when absent.
@@ -61,12 +67,6 @@ def stat_key(path: Path) -> StatKey:
 def read_prices(path: Path) -> tuple[PriceBook | None, list[Skipped]]:
     """The price book from ``merged.jsonl`` (None when it is missing) and the lines skipped."""
     return PriceBook.load_lenient(path)
-
-
-def read_positions(path: Path) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    """The usable rows of one ``position.jsonl`` and the lines skipped."""
-    found = ledger.read_lenient(path)
-    return found.values or [], found.skipped
 
 
 def find_signatures(data_dir: Path) -> dict[str, Path]:
@@ -216,6 +216,18 @@ def trades_by_day(
     return [{"date": day, "trades": trades} for day, trades in found.items()]
 
 
+def last_positions(rows: Sequence[Mapping[str, Any]], last_day: str | None) -> Mapping[str, Any]:
+    """The positions at the end of the last trading day (``day_ends``: the last row of that
+    day recording an action); the last row's when there is no trading day yet."""
+    if last_day is not None:
+        for row in reversed(rows):
+            if row["date"] == last_day and "this_action" in row:
+                found: Mapping[str, Any] = row["positions"]
+                return found
+    latest: Mapping[str, Any] = rows[-1]["positions"]
+    return latest
+
+
 def gap_notices(signature: str, valued: Valuation) -> list[str]:
     """One notice per reason a day has no value, naming the symbols and the days."""
     days: dict[str, list[str]] = {}
@@ -242,21 +254,20 @@ def model_summary(
     if not rows:
         model.notices.append(f"{signature}: no usable position rows yet")
         return model
-    ends = day_ends(rows)
-    days = list(ends)
-    model.days = len(days)
-    opening = opening_row(rows, days)
-    model.start_date = opening["date"] if opening is not None else (days[0] if days else None)
-    model.last_date = days[-1] if days else model.start_date
-    latest = ends[days[-1]]["positions"] if days else rows[-1]["positions"]
+    # Without prices the book still has its days (the same rules date it), and no value:
+    # against a book of no prices only the dates of the valuation are used.
+    valued = value_book(rows, book, memo) if book is not None else value_book(rows, NO_PRICES)
+    model.days = len(valued.days)
+    model.start_date = valued.start_date
+    model.last_date = valued.last_day or valued.start_date
+    model.trades = trades_by_day(rows, valued.days, book)
+    latest = last_positions(rows, valued.last_day)
     model.cash = float(latest.get(CASH, 0.0))
-    model.trades = trades_by_day(rows, days, book)
     held = sorted((s, n) for s, n in latest.items() if s != CASH and n)
     if book is None:
         model.holdings = [{"symbol": s, "shares": n, "price": None, "value": None} for s, n in held]
         return model
 
-    valued = value_book(rows, book, memo)
     model.initial_value = valued.initial_value
     model.final_value = valued.final_value
     model.total_return = valued.total_return
