@@ -15,8 +15,9 @@ from starlette.testclient import TestClient
 from ai_trader.agent.runner import Result, summarise
 from ai_trader.cli import build_parser, main
 from ai_trader.dashboard import data
-from ai_trader.dashboard.app import bind, build_app, render_page
+from ai_trader.dashboard.app import bind, build_app
 from ai_trader.dashboard.chart import Series, line_chart, nice_step
+from ai_trader.dashboard.page import chart_svg, page_body, render_page
 from ai_trader.errors import UserError
 from ai_trader.ledger import Ledger
 from ai_trader.market.pricebook import PriceBook
@@ -428,8 +429,6 @@ def test_a_model_whose_run_ended_is_not_shown_running(folder):
 
 
 def test_the_chart_has_one_line_per_model_plus_qqq_with_every_point(folder):
-    from ai_trader.dashboard.app import chart_svg
-
     svg = chart_svg(data.summarise(folder))
     assert polylines(svg) == {"model-a": 4, "model-b": 2, "QQQ": 4}
     assert svg.startswith("<svg")
@@ -544,6 +543,58 @@ def test_the_empty_state_is_served_for_a_missing_folder(tmp_path):
     client = TestClient(build_app(tmp_path / "missing"))
     assert "No results yet" in client.get("/").text
     assert client.get("/api/summary").json()["empty"] is True
+
+
+def test_a_notice_with_markup_is_shown_as_text_in_the_page(folder):
+    summary = data.summarise(folder)
+    summary["notices"].append('<script>alert("x")</script> & <b>more</b>')
+    page = render_page(summary)
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;more&lt;/b&gt;" in page
+    assert "<script>alert" not in page
+    assert "<b>more" not in page
+
+
+def test_a_data_folder_named_with_markup_is_escaped_wherever_the_page_shows_it(tmp_path):
+    data_dir = tmp_path / "<script>alert(1)</script>&x"  # missing: the empty state names it
+    page = TestClient(build_app(data_dir)).get("/").text
+    shown = escape(str(data_dir), quote=False)
+    assert f"Data: <code>{shown}</code>" in page
+    assert f"Nothing to show from <code>{shown}</code>" in page
+    assert f"<p class=notice>The data folder {shown} does not exist yet.</p>" in page
+    assert "<script>alert(1)" not in page
+
+
+def test_a_signature_with_markup_is_escaped_in_the_tables_and_the_chart(folder):
+    write_jsonl(position_file(folder, '<i>m&m"'), MODEL_B)
+    page = TestClient(build_app(folder)).get("/").text
+    assert '<a href="#&lt;i&gt;m&amp;m&#34;">&lt;i&gt;m&amp;m&#34;</a>' in page
+    assert '<section id="&lt;i&gt;m&amp;m&#34;"><h2>&lt;i&gt;m&amp;m&#34;: ' in page
+    assert polylines(page)["&lt;i&gt;m&amp;m&quot;"] == 2
+    assert "<i>" not in page
+
+
+def test_the_page_body_is_rendered_once_per_change_of_the_data(folder, monkeypatch):
+    rendered: list[str] = []
+
+    def counted(summary: dict) -> str:
+        rendered.append(summary["fingerprint"])
+        return page_body(summary)
+
+    def without_read_time(text: str) -> str:
+        return re.sub(r" · read [^ ]+ · ", " · ", text)
+
+    monkeypatch.setattr("ai_trader.dashboard.page.page_body", counted)
+    client = TestClient(build_app(folder))
+    first = client.get("/").text
+    assert without_read_time(client.get("/").text) == without_read_time(first)
+    assert len(rendered) == 1
+    with position_file(folder, "model-b").open("a") as handle:
+        handle.write(json.dumps(row(D2, 2, {"AAA": 4, "CASH": 460.0}, ("no_trade", "", 0))) + "\n")
+    changed = client.get("/").text
+    assert len(rendered) == 2
+    assert rendered[0] != rendered[1]
+    assert f'data-fingerprint="{rendered[1]}"' in changed
+    assert "<td class=nowrap>2025-10-03</td>" in changed.split('<section id="model-b">')[1]
 
 
 # --- reading only what changed ----------------------------------------------------------------

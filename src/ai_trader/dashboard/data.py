@@ -1,43 +1,52 @@
 """Read a data folder into the dashboard's summary: values, QQQ, positions and trades.
 
-Everything here reads and never writes (the dashboard mounts the folder read-only), and
-nothing in the folder can make it crash: the formats' owners read leniently
-(``PriceBook.load_lenient``, ``ledger.read_line``), so a line that cannot be used is skipped
-and reported, and a missing file or folder gives an empty state. The figures come from
-``ai_trader.valuation``, the same rules as the run's own summary: a day whose holdings
-cannot all be priced has no value (a gap in the chart, and a notice naming the symbols
-and days), never a value counting them as 0.
+The rules:
 
-``Folder`` keeps what it read: the price file is parsed again only when it changes, a
-position file that only grew is parsed from where the last read stopped, and a model's
-figures are worked out again only when its book or the prices changed.
+* Everything here reads and never writes (the dashboard mounts the folder read-only).
+* Nothing in the folder can make it crash: the formats' owners read leniently
+  (``PriceBook.load_lenient``, ``ledger.read_line``), so a line that cannot be used is
+  skipped and reported, and a missing file or folder gives an empty state.
+* Every figure of a book (its start and last day, how many days, the start and final
+  value, the returns, the value per day and QQQ's) is the ``Valuation`` of
+  ``ai_trader.valuation``, the same as the run's own summary; nothing here works one out
+  again. A day whose holdings cannot all be priced has no value (a gap in the chart, and
+  a notice naming the symbols and days), never a value counting them as 0.
+* ``Folder`` keeps what it read: the price file is parsed again only when it changes, a
+  position file that only grew is parsed from where the last read stopped, and a model's
+  figures are worked out again only when its book or the prices changed. ``Source`` keeps
+  the JSON on top, encoded again only when the summary's fingerprint changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ai_trader import ledger
 from ai_trader.jsonl import Skipped, numbered, parse_lenient
-from ai_trader.layout import AGENT_DATA, LOCK_NAME, MERGED_NAME, POSITION_DIR, POSITION_NAME
+from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import CASH
 from ai_trader.lock import holder
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
-from ai_trader.valuation import Memo, Valuation, day_ends, mark_price, opening_row, value_book
+from ai_trader.valuation import Memo, Valuation, mark_price, value_book
 
-__all__ = ["Folder", "Skipped", "summarise"]
+__all__ = ["Folder", "Skipped", "Source", "summarise"]
 
-POSITION_FILE = Path(POSITION_DIR) / POSITION_NAME
 # Days listed in a gap notice before "and N more".
 GAP_DAYS_SHOWN = 3
+# What a book is valued against when there is no price file: it dates the book by the
+# valuation's own rules and values nothing (no figure is taken from it).
+NO_PRICES = PriceBook({})
+COMPACT = (",", ":")
 
 # (mtime in ns, size, inode): a file replaced or changed has another; None when absent.
 StatKey = tuple[int, int, int] | None
@@ -59,34 +68,26 @@ def read_prices(path: Path) -> tuple[PriceBook | None, list[Skipped]]:
     return PriceBook.load_lenient(path)
 
 
-def read_positions(path: Path) -> tuple[list[dict[str, Any]], list[Skipped]]:
-    """The usable rows of one ``position.jsonl`` and the lines skipped."""
-    found = ledger.read_lenient(path)
-    return found.values or [], found.skipped
-
-
 def find_signatures(data_dir: Path) -> dict[str, Path]:
     """Each model signature with a position file under ``<data>/agent_data/``, by name."""
-    root = data_dir / AGENT_DATA
     try:
-        folders = sorted(p for p in root.iterdir() if p.is_dir())
+        books = [BookPaths(p) for p in sorted(books_dir(data_dir).iterdir()) if p.is_dir()]
     except OSError:
         return {}
-    return {p.name: p / POSITION_FILE for p in folders if (p / POSITION_FILE).is_file()}
+    return {b.signature: b.position_file for b in books if b.position_file.is_file()}
 
 
 def read_running(data_dir: Path) -> list[dict[str, str | None]]:
     """The signatures a live run holds now, each with the day it is trading when known
     (the date of its staged trades), oldest run first."""
-    root = data_dir / AGENT_DATA
     try:
-        folders = sorted(p for p in root.iterdir() if p.is_dir())
+        folders = sorted(p for p in books_dir(data_dir).iterdir() if p.is_dir())
     except OSError:
         return []
     running = []
     for folder in folders:
         try:
-            held = holder(folder / LOCK_NAME)
+            held = holder(BookPaths(folder).lock_file)
         except (OSError, RecursionError):
             continue  # a lock file we cannot read says nothing about a run
         if held is None:
@@ -212,6 +213,18 @@ def trades_by_day(
     return [{"date": day, "trades": trades} for day, trades in found.items()]
 
 
+def last_positions(rows: Sequence[Mapping[str, Any]], last_day: str | None) -> Mapping[str, Any]:
+    """The positions at the end of the last trading day (``day_ends``: the last row of that
+    day recording an action); the last row's when there is no trading day yet."""
+    if last_day is not None:
+        for row in reversed(rows):
+            if row["date"] == last_day and "this_action" in row:
+                found: Mapping[str, Any] = row["positions"]
+                return found
+    latest: Mapping[str, Any] = rows[-1]["positions"]
+    return latest
+
+
 def gap_notices(signature: str, valued: Valuation) -> list[str]:
     """One notice per reason a day has no value, naming the symbols and the days."""
     days: dict[str, list[str]] = {}
@@ -238,21 +251,20 @@ def model_summary(
     if not rows:
         model.notices.append(f"{signature}: no usable position rows yet")
         return model
-    ends = day_ends(rows)
-    days = list(ends)
-    model.days = len(days)
-    opening = opening_row(rows, days)
-    model.start_date = opening["date"] if opening is not None else (days[0] if days else None)
-    model.last_date = days[-1] if days else model.start_date
-    latest = ends[days[-1]]["positions"] if days else rows[-1]["positions"]
+    # Without prices the book still has its days (the same rules date it), and no value:
+    # against a book of no prices only the dates of the valuation are used.
+    valued = value_book(rows, book, memo) if book is not None else value_book(rows, NO_PRICES)
+    model.days = len(valued.days)
+    model.start_date = valued.start_date
+    model.last_date = valued.last_day or valued.start_date
+    model.trades = trades_by_day(rows, valued.days, book)
+    latest = last_positions(rows, valued.last_day)
     model.cash = float(latest.get(CASH, 0.0))
-    model.trades = trades_by_day(rows, days, book)
     held = sorted((s, n) for s, n in latest.items() if s != CASH and n)
     if book is None:
         model.holdings = [{"symbol": s, "shares": n, "price": None, "value": None} for s, n in held]
         return model
 
-    valued = value_book(rows, book, memo)
     model.initial_value = valued.initial_value
     model.final_value = valued.final_value
     model.total_return = valued.total_return
@@ -316,7 +328,7 @@ class Folder:
         self._summary: tuple[str, dict[str, Any]] | None = None
 
     def _read_prices(self) -> tuple[StatKey, PriceBook | None, list[Skipped]]:
-        merged = self.data_dir / MERGED_NAME
+        merged = merged_file(self.data_dir)
         key = stat_key(merged)
         if self._prices is None or key is None or key != self._prices_key:
             self._prices = read_prices(merged)
@@ -381,13 +393,13 @@ class Folder:
         exists: bool,
     ) -> dict[str, Any]:
         data_dir = self.data_dir
-        merged = data_dir / MERGED_NAME
+        merged = merged_file(data_dir)
         notices: list[str] = []
         if not exists:
             notices.append(f"The data folder {data_dir} does not exist yet.")
         if not models:
             notices.append(
-                f"No model runs yet: nothing under {data_dir / AGENT_DATA}. "
+                f"No model runs yet: nothing under {books_dir(data_dir)}. "
                 "Start a run (`docker compose up`) and this page fills in as it trades."
             )
         if book is None:
@@ -430,3 +442,57 @@ class Folder:
 def summarise(data_dir: Path) -> dict[str, Any]:
     """The summary of ``data_dir`` read from scratch (``Folder`` keeps it between calls)."""
     return Folder(data_dir).summary()
+
+
+# --- the JSON, kept while nothing changed ---------------------------------------------------
+
+
+def _dumps(value: Any) -> str:
+    # Strict JSON: a NaN or an infinity would be a bug upstream, not something to send.
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=COMPACT)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Source:
+    """The data folder behind the app. ``Folder`` reads only what changed; on top, the
+    JSON is kept while the fingerprint is the same, so an unchanged folder costs a few stat
+    calls. Called from worker threads, never on the event loop."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.folder = Folder(data_dir)
+        self._lock = threading.Lock()
+        self._json: tuple[str, bytes] | None = None
+        # Each model's JSON, by the model's dict (the folder keeps it while unchanged).
+        self._models: dict[int, tuple[dict[str, Any], str]] = {}
+
+    def summary(self) -> dict[str, Any]:
+        """The summary with ``generated``, the time of this read."""
+        summary = dict(self.folder.summary())  # a copy: the folder keeps its own
+        summary["generated"] = _now()
+        return summary
+
+    def summary_json(self) -> bytes:
+        summary = self.folder.summary()
+        with self._lock:
+            if self._json is None or self._json[0] != summary["fingerprint"]:
+                self._json = (summary["fingerprint"], self._encode(summary))
+            body = self._json[1]
+        # The one field that changes on every request, put in front of the kept body.
+        return b'{"generated":' + json.dumps(_now()).encode() + b"," + body[1:]
+
+    def _encode(self, summary: Mapping[str, Any]) -> bytes:
+        """The summary as JSON, each model's part encoded again only when it changed."""
+        parts, kept = [], {}
+        for model in summary["signatures"]:
+            found = self._models.get(id(model))
+            if found is None or found[0] is not model:
+                found = (model, _dumps(model))
+            kept[id(model)] = found
+            parts.append(found[1])
+        self._models = kept
+        rest = _dumps({k: v for k, v in summary.items() if k != "signatures"})
+        return f'{rest[:-1]},"signatures":[{",".join(parts)}]}}'.encode()

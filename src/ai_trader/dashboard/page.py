@@ -1,0 +1,126 @@
+"""The dashboard's page: ``templates/page.html`` rendered from the summary (``data``).
+
+The rules:
+
+* The page is a Jinja2 template with autoescaping always on: every value from the data
+  folder (signatures, notices, file names, reasons) is escaped by the template, never by
+  hand, and no HTML is built in Python strings. The one exception is the chart: ``chart``
+  draws the SVG and escapes its own text, and it goes in as ``Markup`` (``chart_markup``).
+* The template is compiled once, when this module is imported; a render never reads or
+  compiles it again.
+* The page has two parts. ``head`` says when the data was read, so it is rendered for
+  every request (a few lines); ``body`` is the rest, rendered once per change of the data
+  (``Page`` keeps it by the summary's fingerprint).
+* The page is self-contained: inline CSS, the chart as inline SVG, a few lines of script
+  that reload it when the data changes, and a meta refresh that does the same without
+  script. It works with no network at all.
+* The template only presents: numbers come formatted by the filters below (``money``,
+  ``percent``, ``shares``), figures come from the summary, which has them from
+  ``ai_trader.valuation``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from ai_trader.dashboard.chart import Series, line_chart
+
+REFRESH_SECONDS = 10
+# The page lists this many trading days of trades, newest first (the JSON has them all).
+TRADE_DAYS_SHOWN = 250
+
+
+def money(value: float | None) -> str:
+    return f"{value:,.2f}" if value is not None else "n/a"
+
+
+def percent(value: float | None) -> str:
+    return f"{value:+.2%}" if value is not None else "n/a"
+
+
+def shares(value: float) -> str:
+    return f"{value:g}"
+
+
+def recent_trades(
+    model: Mapping[str, Any],
+) -> tuple[list[tuple[Mapping[str, Any], float | None]], int]:
+    """The trading days the page lists, newest first, each with that day's value, and how
+    many earlier days are left to the JSON."""
+    values = {point["date"]: point["value"] for point in model["series"]}
+    shown = model["trades"][-TRADE_DAYS_SHOWN:]
+    older = len(model["trades"]) - TRADE_DAYS_SHOWN
+    return [(day, values.get(day["date"])) for day in reversed(shown)], older
+
+
+ENVIRONMENT = Environment(
+    loader=PackageLoader("ai_trader.dashboard", "templates"),
+    autoescape=True,
+    undefined=StrictUndefined,  # a misspelt name is an error, not an empty cell
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+ENVIRONMENT.filters.update(money=money, percent=percent, shares=shares)
+ENVIRONMENT.globals.update(recent_trades=recent_trades)
+TEMPLATE = ENVIRONMENT.get_template("page.html")
+# The template's two parts, its macros (Jinja2's documented ``Template.module``).
+_PARTS: dict[str, Callable[..., Markup]] = vars(TEMPLATE.module)
+
+
+def chart_svg(summary: Mapping[str, Any]) -> str:
+    """The chart: one line per model, and the benchmark's line."""
+    series = [
+        Series(m["signature"], [(p["date"], p["value"]) for p in m["series"]])
+        for m in summary["signatures"]
+    ]
+    bench = summary["benchmark"]
+    if bench["points"]:
+        series.append(
+            Series(
+                bench["symbol"], [(p["date"], p["value"]) for p in bench["points"]], benchmark=True
+            )
+        )
+    return line_chart(series, title="Portfolio value against QQQ (scaled to the same start)")
+
+
+def chart_markup(summary: Mapping[str, Any]) -> Markup:
+    # The only Markup in the dashboard: chart.py builds the SVG itself and escapes every
+    # name and label in it (html.escape), so the template must insert it as it is.
+    return Markup(chart_svg(summary))  # noqa: S704 (escaped by chart.py, as said above)
+
+
+def page_head(summary: Mapping[str, Any]) -> str:
+    """The page up to its data: the head, the title and when the data was read."""
+    return str(_PARTS["head"](summary, REFRESH_SECONDS))
+
+
+def page_body(summary: Mapping[str, Any]) -> str:
+    """The rest of the page: notices, skipped lines, the chart and each model's tables."""
+    return str(_PARTS["body"](summary, chart_markup(summary), REFRESH_SECONDS * 1000))
+
+
+def render_page(summary: Mapping[str, Any]) -> str:
+    """The whole page of a summary."""
+    return page_head(summary) + page_body(summary)
+
+
+class Page:
+    """The page of a changing summary: the body is rendered again only when the summary's
+    fingerprint changed, the head (with the time of the read) each time. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._body: tuple[str, str] | None = None
+
+    def render(self, summary: Mapping[str, Any]) -> str:
+        with self._lock:
+            if self._body is None or self._body[0] != summary["fingerprint"]:
+                self._body = (summary["fingerprint"], page_body(summary))
+            body = self._body[1]
+        return page_head(summary) + body
