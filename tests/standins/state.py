@@ -22,6 +22,10 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "always_fail": False,
         # Seconds to wait before answering each chat request.
         "delay": 0,
+        # Hold every chat request, unanswered, until `/_control/release` (or a new
+        # scenario, or a reset) lets it go. A test that must act while a run is in the
+        # middle of a model call waits for `held` in the stats, an event, not a clock.
+        "hold": False,
     },
     "jina": {
         "results": [
@@ -59,6 +63,7 @@ class State:
     def __init__(self, scenario: dict[str, Any] | None = None) -> None:
         self.lock = threading.Lock()
         self.scenario = _merged(scenario)
+        self.released = threading.Event()
         self._zero()
 
     def _zero(self) -> None:
@@ -66,7 +71,11 @@ class State:
         self.av_by_symbol: dict[str, int] = {}
         self.openai_requests = 0
         self.openai_bodies: list[Any] = []
+        self.openai_held = 0
         self.jina_requests = 0
+        # Whatever was held is let go, and what comes next is held again (if the scenario says).
+        self.released.set()
+        self.released = threading.Event()
 
     def reset(self) -> None:
         with self.lock:
@@ -77,6 +86,23 @@ class State:
             self.scenario = _merged(scenario)
             self._zero()
 
+    def release(self) -> None:
+        """Let every held chat request go, and those that arrive later pass unheld."""
+        with self.lock:
+            self.released.set()
+
+    def hold(self) -> None:
+        """Block the calling request while the scenario holds them; counted as held meanwhile."""
+        with self.lock:
+            if not self.scenario["openai"].get("hold") or self.released.is_set():
+                return
+            released = self.released
+            self.openai_held += 1
+        released.wait()
+        with self.lock:
+            if released is self.released:  # not zeroed by a new scenario meanwhile
+                self.openai_held -= 1
+
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return copy.deepcopy(
@@ -85,7 +111,11 @@ class State:
                         "requests": self.av_requests,
                         "by_symbol": self.av_by_symbol,
                     },
-                    "openai": {"requests": self.openai_requests, "bodies": self.openai_bodies},
+                    "openai": {
+                        "requests": self.openai_requests,
+                        "bodies": self.openai_bodies,
+                        "held": self.openai_held,
+                    },
                     "jina": {"requests": self.jina_requests},
                 }
             )
