@@ -108,7 +108,7 @@ def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
     if delay > 0:
         time.sleep(delay)
     # A held model keeps it there until the test lets it go.
-    state.hold()
+    state.hold(number)
     denied = unauthorized(headers)
     if denied:
         return (*denied, False)

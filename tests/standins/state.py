@@ -22,9 +22,10 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "always_fail": False,
         # Seconds to wait before answering each chat request.
         "delay": 0,
-        # Hold every chat request, unanswered, until `/_control/release` (or a new
-        # scenario, or a reset) lets it go. A test that must act while a run is in the
-        # middle of a model call waits for `held` in the stats, an event, not a clock.
+        # Hold chat requests, unanswered, until `/_control/release` (or a new scenario, or
+        # a reset) lets them go: true holds every one, N the N-th (counted from 1) and every
+        # one after it. A test that must act while a run is in the middle of a model call
+        # waits for `held` in the stats, an event, not a clock.
         "hold": False,
     },
     "jina": {
@@ -91,10 +92,12 @@ class State:
         with self.lock:
             self.released.set()
 
-    def hold(self) -> None:
-        """Block the calling request while the scenario holds them; counted as held meanwhile."""
+    def hold(self, number: int) -> None:
+        """Block the ``number``-th chat request if the scenario holds it; counted as held
+        meanwhile. ``"hold": true`` is 1: every request from the first."""
         with self.lock:
-            if not self.scenario["openai"].get("hold") or self.released.is_set():
+            first = int(self.scenario["openai"].get("hold") or 0)
+            if not first or number < first or self.released.is_set():
                 return
             released = self.released
             self.openai_held += 1
