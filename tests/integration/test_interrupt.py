@@ -60,8 +60,9 @@ def test_ctrl_c_during_a_run_leaves_no_container_or_network(tmp_path) -> None:
 
     It cannot race the run's end: the signal goes only after the stand-in reports the run's
     model call held (an event, not a guess at how long a run takes), and a held call is
-    never answered. The run's model client gives up on a call only after 120 s, and each
-    retry is held again, so the inner run is still in that call when Ctrl-C arrives.
+    never answered. The run's model client gives up on a call only after 120 s, and each of
+    its three retries is held again, so the inner run is still in its first day when Ctrl-C
+    arrives, a poll after the call was seen.
     """
     project = f"aitrader-int-{uuid.uuid4().hex[:8]}"
     inner = subprocess.Popen(
