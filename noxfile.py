@@ -563,6 +563,22 @@ def matrix(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def flakes(session: nox.Session) -> None:
+    """Run sessions or tests again and again with cores kept busy; print each test's failures.
+
+    `-- --runs 5 --load 1` runs the bare `nox` five times with one core kept busy by a busy
+    loop; name sessions (`integration`) or pytest targets (`tests/unit/test_x.py::test_y`)
+    after the options to run those instead, and `--pytest-args "-k EXPR"` to narrow them.
+    Each pytest run writes a JUnit report under .nox/flakes-reports; the table lists every test and
+    session that failed in any run (tools/flakes). Fails when anything failed once.
+    """
+    install_dev(session)
+    session.chdir(ROOT / "tools")
+    nox_command = f"{shlex.quote(sys.executable)} -m nox"
+    session.run("python", "-m", "flakes", "--nox", nox_command, *session.posargs)
+
+
+@nox.session(default=False)
 def mutants(session: nox.Session) -> None:
     """Break copies of the deployment on purpose and check the matrix notices; mutmut the core.
 

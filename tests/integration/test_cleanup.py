@@ -28,6 +28,9 @@ BUY = {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 
 # shows up as a day with one buy.
 TWO_BUYS = [BUY, BUY, {"content": "done <FINISH_SIGNAL>"}]
 REQUESTS_A_DAY = len(TWO_BUYS)
+# The request that asks the model for the third day's second buy, its first placed: the
+# stand-in holds it, unanswered, so the run stays between the two buys until it is stopped.
+HELD_REQUEST = 2 * REQUESTS_A_DAY + 2
 
 
 ROUTES = ["compose-stop", "compose-down", "ctrl-c-on-compose-up"]
@@ -49,10 +52,11 @@ StoppedStack = tuple[Stack, Stopped]
 
 
 def start_slow_run(stack: Stack, attached: bool) -> tuple[dict[str, str], Any]:
-    """A model answering in 0.5 s per step: the run lasts long enough to stop midway.
+    """A model that stops answering between the third day's two buys (HELD_REQUEST): the
+    run stays there until it is stopped.
 
     Returns the run's settings and, for an attached `compose up`, its process."""
-    stack.standins.set_scenario({"openai": {"delay": 0.5, "script": TWO_BUYS}})
+    stack.standins.set_scenario({"openai": {"script": TWO_BUYS, "hold": HELD_REQUEST}})
     config = short_config(
         end_date="2025-10-31",
         models=[SLOW_MODEL],
@@ -71,19 +75,24 @@ def start_slow_run(stack: Stack, attached: bool) -> tuple[dict[str, str], Any]:
             time.sleep(0.2)
     else:
         stack.up(**run)
-    stack.wait_for_log("slow [2/")  # two days committed, the third under way
     return run, process
 
 
 def wait_between_two_buys(stack: Stack) -> int:
-    """Wait until the model thinks about a day's second buy, its first already placed.
+    """Wait until the stand-in holds the model's request for a day's second buy, its first
+    already placed. Returns how many days were complete then.
 
-    Returns how many days were complete then."""
-    deadline = time.monotonic() + 30
-    while (requests := stack.standins.stats()["openai"]["requests"]) % REQUESTS_A_DAY != 2:
-        assert time.monotonic() < deadline, "the run never reached a day's second request"
+    The stop that follows cannot race the run: the held request is never answered, so the
+    run is still between the two buys when the stop arrives, however long that takes (its
+    model client would wait 120 s). It used to be a model answering in 0.5 s, and a stop
+    that took longer than that to arrive found the day's second buy placed, or the day done.
+    """
+    deadline = time.monotonic() + 150  # the run's start and two days; a bound, not a pace
+    while (stats := stack.standins.stats()["openai"])["held"] == 0:
+        assert time.monotonic() < deadline, f"the run never reached the held request: {stats}"
         time.sleep(0.05)
-    return requests // REQUESTS_A_DAY
+    assert stats["requests"] == HELD_REQUEST, stats
+    return (HELD_REQUEST - 1) // REQUESTS_A_DAY
 
 
 def stop_as_a_user(stack: Stack, route: str) -> Stopped:

@@ -37,7 +37,13 @@ EXPECTED_TOOLS = {
 
 @pytest.fixture(scope="module")
 def running(new_stack) -> Iterator[Stack]:
-    """A run kept busy by a slow model (1 s an answer), so its services stay up to be probed."""
+    """A run held in its first model call, so its services stay up to be probed.
+
+    The stand-in holds that call unanswered until the next scenario: the run stays in it,
+    whatever the load, until its model client gives up after 120 s, and the module's tests
+    take seconds. It used to be a model answering in 1 s a day: a run of about half a
+    minute, over whenever the run went faster than the tests.
+    """
     stack = new_stack()
     model = {"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow", "enabled": True}
     config = short_config(
@@ -45,7 +51,7 @@ def running(new_stack) -> Iterator[Stack]:
         models=[model],
         agent_config={"max_steps": 2, "max_retries": 0, "base_delay": 0},
     )
-    stack.standins.set_scenario({"openai": {"delay": 1.0}})
+    stack.standins.set_scenario({"openai": {"hold": True}})
     stack.up(AI_TRADER_CONFIG=stack.data_config("slow.json", config), OPENAI_API_KEY="sk-stand-in")
     try:
         stack.wait_for_log("step 4/4")

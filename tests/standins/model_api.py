@@ -107,6 +107,8 @@ def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
     # A slow model keeps a run going long enough to stop it in the middle.
     if delay > 0:
         time.sleep(delay)
+    # A held model keeps it there until the test lets it go.
+    state.hold(number)
     denied = unauthorized(headers)
     if denied:
         return (*denied, False)

@@ -99,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, model_api.as_stream(payload), "text/event-stream")
             else:
                 self._send(status, payload)
+        elif path == "/_control/release":
+            state.release()
+            self._send(200, {"status": "released"})
         elif path == "/_control/reset":
             state.reset()
             self._send(200, {"status": "reset"})
@@ -150,6 +153,7 @@ class StandIns:
         return self
 
     def stop(self) -> None:
+        self._server.state.release()  # no request thread stays blocked on a hold
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)
@@ -175,3 +179,6 @@ class StandIns:
 
     def reset(self) -> None:
         self._server.state.reset()
+
+    def release(self) -> None:
+        self._server.state.release()

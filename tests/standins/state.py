@@ -22,6 +22,11 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "always_fail": False,
         # Seconds to wait before answering each chat request.
         "delay": 0,
+        # Hold chat requests, unanswered, until `/_control/release` (or a new scenario, or
+        # a reset) lets them go: true holds every one, N the N-th (counted from 1) and every
+        # one after it. A test that must act while a run is in the middle of a model call
+        # waits for `held` in the stats, an event, not a clock.
+        "hold": False,
     },
     "jina": {
         "results": [
@@ -59,6 +64,7 @@ class State:
     def __init__(self, scenario: dict[str, Any] | None = None) -> None:
         self.lock = threading.Lock()
         self.scenario = _merged(scenario)
+        self.released = threading.Event()
         self._zero()
 
     def _zero(self) -> None:
@@ -66,7 +72,11 @@ class State:
         self.av_by_symbol: dict[str, int] = {}
         self.openai_requests = 0
         self.openai_bodies: list[Any] = []
+        self.openai_held = 0
         self.jina_requests = 0
+        # Whatever was held is let go, and what comes next is held again (if the scenario says).
+        self.released.set()
+        self.released = threading.Event()
 
     def reset(self) -> None:
         with self.lock:
@@ -77,6 +87,25 @@ class State:
             self.scenario = _merged(scenario)
             self._zero()
 
+    def release(self) -> None:
+        """Let every held chat request go, and those that arrive later pass unheld."""
+        with self.lock:
+            self.released.set()
+
+    def hold(self, number: int) -> None:
+        """Block the ``number``-th chat request if the scenario holds it; counted as held
+        meanwhile. ``"hold": true`` is 1: every request from the first."""
+        with self.lock:
+            first = int(self.scenario["openai"].get("hold") or 0)
+            if not first or number < first or self.released.is_set():
+                return
+            released = self.released
+            self.openai_held += 1
+        released.wait()
+        with self.lock:
+            if released is self.released:  # not zeroed by a new scenario meanwhile
+                self.openai_held -= 1
+
     def stats(self) -> dict[str, Any]:
         with self.lock:
             return copy.deepcopy(
@@ -85,7 +114,11 @@ class State:
                         "requests": self.av_requests,
                         "by_symbol": self.av_by_symbol,
                     },
-                    "openai": {"requests": self.openai_requests, "bodies": self.openai_bodies},
+                    "openai": {
+                        "requests": self.openai_requests,
+                        "bodies": self.openai_bodies,
+                        "held": self.openai_held,
+                    },
                     "jina": {"requests": self.jina_requests},
                 }
             )

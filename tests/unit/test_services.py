@@ -76,23 +76,34 @@ def server_info(url: str) -> Any:
 
 
 def raw_post(port: int, body: dict[str, Any], headers: dict[str, str]) -> tuple[int, bytes, Any]:
-    """A hand-made MCP POST, so Host and Origin are exactly what the test says."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.putrequest("POST", "/mcp", skip_host=True)
-        for name, value in {
-            "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
-            **headers,
-        }.items():
-            connection.putheader(name, value)
-        payload = json.dumps(body).encode()
-        connection.putheader("Content-Length", str(len(payload)))
-        connection.endheaders(payload)
-        reply = connection.getresponse()
-        return reply.status, reply.read(), reply.headers
-    finally:
-        connection.close()
+    """A hand-made MCP POST, so Host and Origin are exactly what the test says.
+
+    The whole request goes out in one write, so a refusal cannot race the server's close.
+    `http.client` sends the headers and the body in two writes; a server that refuses on
+    the headers alone (a missing or foreign Host, a foreign Origin) may then close with the
+    body still unread in its socket, and the kernel answers that close with a reset instead
+    of a FIN: the client can get ECONNRESET instead of the status. In one write, on
+    loopback, the request is one segment, wholly in the server's socket before the server
+    reads any of it, and one read takes all of it. The server closes with nothing unread,
+    so with a FIN, and the reply before it stays readable to its end.
+    """
+    payload = json.dumps(body).encode()
+    fields = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        **headers,
+        "Content-Length": str(len(payload)),
+    }
+    head = "".join(f"{name}: {value}\r\n" for name, value in fields.items())
+    request = f"POST /mcp HTTP/1.1\r\n{head}\r\n".encode("latin-1") + payload
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        connection.sendall(request)
+        reply = http.client.HTTPResponse(connection)
+        try:
+            reply.begin()
+            return reply.status, reply.read(), reply.headers
+        finally:
+            reply.close()
 
 
 INITIALIZE = {
@@ -293,7 +304,9 @@ def test_a_foreign_host_is_refused_with_421(services: Services, name: str):
 
 def test_a_missing_host_is_refused(services: Services):
     status, _, _ = raw_post(services.settings.ports["math"], INITIALIZE, {})
-    # HTTP/1.1 requires Host: the HTTP layer may refuse before the guard does (400).
+    # HTTP/1.1 requires Host: the HTTP layer may refuse before the guard does (400), and
+    # then closes the connection. That close cannot reset the reply away: raw_post sends the
+    # request in one write, so the server reads all of it and closes with nothing unread.
     assert status in (400, 421)
 
 
