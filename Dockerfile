@@ -3,7 +3,7 @@
 # On a host that cannot pull the default base, `nox -s build` builds a local one.
 ARG BASE_IMAGE=python:3.13.13-slim-trixie
 
-# --- builder: the locked dependencies, then the app, in a virtual environment -----
+# --- builder: the locked dependencies, then the app ---------------------------------
 FROM ${BASE_IMAGE} AS builder
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -13,8 +13,9 @@ WORKDIR /build
 # otherwise, so a plain clone (no wheelhouse) builds too; its wheels land in wheels/.
 COPY requirements/runtime.txt requirements/build.txt wheelhous[e] wheels/
 # Wheels in the build context (made on the host by `nox -s build`) win; without
-# them the same hash-pinned locks install from the index. /opt/build holds the
-# build backend, locked too: it builds the app below and stays in this stage.
+# them the same hash-pinned locks install from the index. /opt/build holds pip and
+# the build backend (locked too) and stays in this stage; /opt/venv gets no pip. Its
+# .pth file puts /opt/app, where the app goes below, on the venv's path.
 RUN python3 -m venv /opt/venv \
     && python3 -m venv /opt/build \
     && mv wheels/runtime.txt wheels/build.txt . \
@@ -23,23 +24,27 @@ RUN python3 -m venv /opt/venv \
        fi \
     && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: "$@" \
          -r runtime.txt \
+    && /opt/venv/bin/pip uninstall --yes pip \
     && /opt/build/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: "$@" \
-         -r build.txt
-# The app, after the dependencies (it changes far more often), built from this source
-# into a wheel and installed as a package: `ai-trader` is on PATH, nothing needs
-# PYTHONPATH, and pip writes the bytecode the runtime user could not.
+         -r build.txt \
+    && /opt/venv/bin/python -c "import pathlib, sysconfig; \
+pathlib.Path(sysconfig.get_path('purelib'), 'ai_trader_app.pth').write_text('/opt/app\n')"
+# The app, after the dependencies (it changes far more often): built from this source
+# into a wheel and installed as a package for the venv's Python, in a folder of its own
+# so that a code change leaves the dependency layer of the final image cached.
+# `ai-trader` is on PATH, nothing needs PYTHONPATH, and pip writes the bytecode.
 COPY pyproject.toml README.md app/
 COPY src/ app/src/
 RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation \
          --wheel-dir dist ./app \
-    && /opt/venv/bin/pip install --no-cache-dir --no-deps --no-index dist/ai_trader-*.whl \
-    && /opt/venv/bin/pip uninstall --yes pip
+    && /opt/build/bin/pip --python /opt/venv/bin/python install --no-cache-dir --no-deps \
+         --no-index --target /opt/app dist/ai_trader-*.whl
 
 # --- final: the environment and the app, run as a non-root user -------------------
 FROM ${BASE_IMAGE}
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
-    PATH=/opt/venv/bin:$PATH \
+    PATH=/opt/app/bin:/opt/venv/bin:$PATH \
     DATA_DIR=/app/data \
     LOG_DIR=/app/logs \
     SERVICE_HOST=0.0.0.0
@@ -59,8 +64,9 @@ ENTRYPOINT ["/app/entrypoint.sh"]
 CMD ["configs/default_config.json"]
 COPY entrypoint.sh /app/entrypoint.sh
 COPY configs/ /app/configs/
-# The dependencies and the app, one layer (rebuilt with the code, as the app is in it).
+# The dependencies (cached while the locks stay), then the app.
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/app /opt/app
 # A smoke test: the entry point runs, and the package and its heavy dependencies import.
 RUN ai-trader --version \
     && python -c "import ai_trader.cli, ai_trader.services.launcher, ai_trader.agent.runner, \
