@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from support import Services, cli_env, run_cli, running_services, service_env
 
-from ai_trader.layout import STAGE_NAME, BookPaths, books_dir
+from ai_trader.layout import STAGE_NAME, BookPaths, books_dir, merged_file
 from ai_trader.market.universe import ALL_SYMBOLS
 
 INIT = "2025-10-24"
@@ -393,16 +393,22 @@ def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
     assert len(dates) < 6  # the run stopped before its last day
 
 
+def data_without(services: Services, tmp_path: Path, symbol: str) -> Path:
+    """A data folder of its own whose merged.jsonl is the services' less ``symbol``."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = merged_file(services.settings.data_dir).read_text().splitlines()
+    kept = [line for line in lines if f'"2. Symbol": "{symbol}"' not in line]
+    assert len(kept) == len(lines) - 1
+    merged_file(data).write_text("\n".join(kept) + "\n")
+    return data
+
+
 def test_a_watchlist_symbol_missing_from_the_data_is_left_out_and_logged(
     services: Services, tmp_path: Path
 ):
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = (services.settings.data_dir / "merged.jsonl").read_text().splitlines()
-    kept = [line for line in lines if '"2. Symbol": "TSLA"' not in line]
-    assert len(kept) == len(lines) - 1
-    (data / "merged.jsonl").write_text("\n".join(kept) + "\n")
-    config = write_config(tmp_path, data / "agent_data", ["model"])
+    data = data_without(services, tmp_path, "TSLA")
+    config = write_config(tmp_path, books_dir(data), ["model"])
     with running_services(service_env(data), tmp_path / "serve.log") as serve:
         result = run_cli("run", str(config), env={**serve.env, "DATA_DIR": str(data)}, timeout=180)
     assert result.returncode == 0, result.stderr
@@ -414,13 +420,8 @@ def test_a_watchlist_symbol_missing_from_the_data_is_left_out_and_logged(
 def test_a_run_on_prices_without_the_benchmark_says_how_to_get_it_and_writes_nothing(
     services: Services, tmp_path: Path
 ):
-    data = tmp_path / "data"
-    data.mkdir()
-    lines = (services.settings.data_dir / "merged.jsonl").read_text().splitlines()
-    kept = [line for line in lines if '"2. Symbol": "QQQ"' not in line]
-    assert len(kept) == len(lines) - 1
-    (data / "merged.jsonl").write_text("\n".join(kept) + "\n")
-    config = write_config(tmp_path, data / "agent_data", ["model"])
+    data = data_without(services, tmp_path, "QQQ")
+    config = write_config(tmp_path, books_dir(data), ["model"])
     result = run_cli("run", str(config), env={**services.env, "DATA_DIR": str(data)}, timeout=60)
     assert result.returncode == 2
     assert one_error_line(result) == (
@@ -428,4 +429,4 @@ def test_a_run_on_prices_without_the_benchmark_says_how_to_get_it_and_writes_not
         "return is compared with: `ai-trader fetch` fetches QQQ (with the other symbols), "
         "then `ai-trader merge` adds it"
     )
-    assert not (data / "agent_data").exists()
+    assert not books_dir(data).exists()
