@@ -137,6 +137,8 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # Validate the config before the slow imports (openai, the MCP SDK): a bad key is
     # reported at once.
     config = load_config(args.config, settings.config_overrides)
+    if config.ignored:
+        log.info("config: %s read and not used (upstream's keys)", ", ".join(config.ignored))
     for index, model in enumerate(config.models):
         if model.enabled and builtin.unknown([model.basemodel]):
             known = ", ".join(f"{BUILTIN_PREFIX}{name}" for name in builtin.STRATEGIES)

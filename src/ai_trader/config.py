@@ -1,19 +1,37 @@
 """The run configuration: the original AI-Trader JSON keys, validated.
 
-Errors name the offending key (``models.0.signature: field required``) in one
-line. ``AGENT_MAX_STEP``, ``INIT_DATE`` and ``END_DATE`` override the file; the settings read
-them (they read all of the environment) and hand them over as ``overrides``.
+The rules:
+
+* Errors name the offending key (``models.0.signature: field required``) in one line.
+* An unknown key is an error, never ignored: a key this version does not read (a trading
+  cost, say) would otherwise leave figures published as if it applied.
+* Keys of upstream's configs that this version reads but does not use are accepted with the
+  one value that means what this version does (``agent_type: BaseAgent``, ``market: us``),
+  and listed once as ignored (``RunConfig.ignored``); any other value is an error.
+* A model's API key never stands in a config: ``api_key_env`` names the environment
+  variable that holds it (``openai_api_key``, upstream's way, is refused, saying so).
+* ``AGENT_MAX_STEP``, ``INIT_DATE`` and ``END_DATE`` override the file; the settings read them
+  (they read all of the environment) and hand them over as ``overrides``.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from ai_trader.context import valid_signature
 from ai_trader.errors import UserError, problems
@@ -24,8 +42,19 @@ MAX_INITIAL_CASH = 1e12
 
 
 class _Section(BaseModel):
-    # Unknown keys are allowed: the original configs carry a few we do not use.
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# Upstream's keys this version reads and does not use, with the value each must have.
+UPSTREAM_ONLY = {"agent_type": "BaseAgent", "market": "us"}
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _upstream_value(key: str, value: object) -> object:
+    wanted = UPSTREAM_ONLY[key]
+    if value is not None and value != wanted:
+        raise ValueError(f"{value!r} is not what this version runs: it runs {key} {wanted!r} only")
+    return value
 
 
 class DateRange(_Section):
@@ -45,6 +74,25 @@ class ModelEntry(_Section):
     signature: str
     enabled: bool = True
     openai_base_url: str | None = None
+    api_key_env: str | None = None  # the environment variable that holds this model's key
+    openai_api_key: object = None  # upstream's key in the config: always refused
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _variable_name(cls, value: str | None) -> str | None:
+        if value is not None and not _VARIABLE.fullmatch(value):
+            raise ValueError("must be the name of an environment variable, e.g. DEEPSEEK_API_KEY")
+        return value
+
+    @field_validator("openai_api_key")
+    @classmethod
+    def _no_key_here(cls, value: object) -> object:
+        if value is not None:
+            raise ValueError(
+                "a key never goes in a config: put it in an environment variable and "
+                "name that variable in api_key_env"
+            )
+        return value
 
     @field_validator("signature")
     @classmethod
@@ -79,6 +127,19 @@ class RunConfig(_Section):
     models: list[ModelEntry]
     agent_config: AgentConfig = AgentConfig()
     log_config: LogConfig = LogConfig()
+    agent_type: str | None = None  # upstream's; see UPSTREAM_ONLY
+    market: str | None = None  # upstream's; see UPSTREAM_ONLY
+
+    @field_validator("agent_type", "market")
+    @classmethod
+    def _upstream(cls, value: str | None, info: ValidationInfo) -> str | None:
+        _upstream_value(str(info.field_name), value)
+        return value
+
+    @property
+    def ignored(self) -> list[str]:
+        """The upstream keys the file set that this version does not use."""
+        return [key for key in UPSTREAM_ONLY if getattr(self, key) is not None]
 
     # A field validator, not a model validator, so the error names the key ("models: ...").
     @field_validator("models")
@@ -103,6 +164,11 @@ class RunConfig(_Section):
 
 def _describe(error: ValidationError) -> str:
     found = problems(error)
+    first = error.errors(include_url=False)[0]
+    if first["type"] == "extra_forbidden":
+        # pydantic says "Extra inputs are not permitted": say what it means for a run.
+        where = ".".join(str(part) for part in first["loc"])
+        found[0] = f"{where}: unknown key (this version does not read it; remove it)"
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return f"{found[0]}{more}"
 

@@ -11,7 +11,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ai_trader.errors import UserError
@@ -90,6 +90,13 @@ class Settings:
     config_overrides: dict[str, dict[str, str]]  # section -> key -> value
     dashboard_host: str
     dashboard_port: int
+    # The environment the settings were read from, for the variables a config names (a
+    # model's api_key_env). Never printed: it holds keys.
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def variable(self, name: str) -> str | None:
+        """A variable a config names, stripped; None when unset or blank."""
+        return _text(self.environ, name)
 
     def service_url(self, name: str) -> str:
         return f"http://{self.client_host}:{self.ports[name]}{MCP_PATH}"
@@ -211,4 +218,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         config_overrides=config_overrides(env),
         dashboard_host=_text(env, "DASHBOARD_HOST") or "127.0.0.1",
         dashboard_port=_port(env, "DASHBOARD_PORT", DASHBOARD_PORT),
+        environ=dict(env),
     )

@@ -21,7 +21,7 @@ def error(status: int, message: str, kind: str, code: str | None) -> tuple[int, 
     return status, {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
 
-def unauthorized(headers: Any) -> tuple[int, Any] | None:
+def unauthorized(state: State, headers: Any) -> tuple[int, Any] | None:
     auth = headers.get("Authorization", "")
     scheme, _, token = auth.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -31,6 +31,15 @@ def unauthorized(headers: Any) -> tuple[int, Any] | None:
             "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
             "invalid_request_error",
             None,
+        )
+    with state.lock:
+        keys = state.scenario["openai"].get("keys")
+    if keys is not None and token.strip() not in keys:
+        return error(
+            401,
+            "Incorrect API key provided. You can find your API key in your account settings.",
+            "invalid_request_error",
+            "invalid_api_key",
         )
     return None
 
@@ -66,7 +75,7 @@ def _substitute(value: Any, today: str | None) -> Any:
 
 
 def models(state: State, headers: Any, model_id: str | None) -> tuple[int, Any]:
-    denied = unauthorized(headers)
+    denied = unauthorized(state, headers)
     if denied:
         return denied
     with state.lock:
@@ -109,7 +118,7 @@ def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
         time.sleep(delay)
     # A held model keeps it there until the test lets it go.
     state.hold(number)
-    denied = unauthorized(headers)
+    denied = unauthorized(state, headers)
     if denied:
         return (*denied, False)
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):

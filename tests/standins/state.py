@@ -27,6 +27,8 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         # one after it. A test that must act while a run is in the middle of a model call
         # waits for `held` in the stats, an event, not a clock.
         "hold": False,
+        # When a list: the only keys accepted; any other gets OpenAI's 401 invalid_api_key.
+        "keys": None,
     },
     "jina": {
         "results": [

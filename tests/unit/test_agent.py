@@ -565,6 +565,64 @@ def test_a_run_commits_the_scripted_trade_for_each_day(books: Path, services: Se
     assert ledger.log_file("2025-10-30").exists()
 
 
+def keyed_env(services: Services, standins: StandIns, **variables: str) -> dict[str, str]:
+    """The run's environment: the stand-in as the model API, OPENAI_API_KEY as the shared
+    key, and the variables given."""
+    base = {"OPENAI_API_KEY": "shared-key", "OPENAI_API_BASE": standins.openai_base}
+    return {**services.env, **base, **variables}
+
+
+def test_a_model_with_its_own_key_variable_sends_that_key(
+    books: Path, services: Services, model_api
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH, "keys": ["deepseek-key"]})
+    entry = {**model_entry("scripted"), "api_key_env": "DEEPSEEK_API_KEY"}
+    config = run_config(books, entry)
+    env = keyed_env(services, standins, DEEPSEEK_API_KEY="deepseek-key")
+    outcome = run(Runner(config, load_settings(env)))
+    assert outcome.failures == []
+    assert actions(Ledger(books / "scripted")) == [("2025-10-30", "buy", "AAPL", 2)]
+
+
+def test_without_its_key_variable_the_model_sends_the_shared_key_and_is_refused(
+    books: Path, services: Services, model_api
+):
+    # The counterpart of the test above: the stand-in does refuse a key it was not given.
+    standins = model_api({"script": LOOK_UP_BUY_FINISH, "keys": ["deepseek-key"]})
+    config = run_config(books, model_entry("scripted"))
+    env = keyed_env(services, standins, DEEPSEEK_API_KEY="deepseek-key")
+    (failure,) = run(Runner(config, load_settings(env))).failures
+    assert str(failure) == (
+        "scripted on 2025-10-30: the model API refused the key (check OPENAI_API_KEY)"
+    )
+    assert actions(Ledger(books / "scripted")) == []
+
+
+def test_a_refused_key_names_the_models_own_variable(books: Path, services: Services, model_api):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH, "keys": ["deepseek-key"]})
+    entry = {**model_entry("scripted"), "api_key_env": "DEEPSEEK_API_KEY"}
+    env = keyed_env(services, standins, DEEPSEEK_API_KEY="revoked-key")
+    (failure,) = run(Runner(run_config(books, entry), load_settings(env))).failures
+    assert str(failure).endswith("the model API refused the key (check DEEPSEEK_API_KEY)")
+    assert "revoked-key" not in str(failure)
+
+
+def test_a_key_variable_that_is_not_set_is_refused_before_anything_is_written(
+    books: Path, services: Services, model_api
+):
+    standins = model_api({"script": LOOK_UP_BUY_FINISH})
+    entry = {**model_entry("scripted"), "api_key_env": "DEEPSEEK_API_KEY"}
+    config = run_config(books, entry)
+    with pytest.raises(UserError) as raised:
+        Runner(config, load_settings(keyed_env(services, standins, DEEPSEEK_API_KEY=" ")))
+    assert str(raised.value) == (
+        "model scripted: api_key_env names DEEPSEEK_API_KEY, which is not set (or empty) "
+        "in the environment"
+    )
+    assert raised.value.exit_code == 2
+    assert not books.exists()
+
+
 def test_a_model_unknown_to_the_server_is_skipped_and_the_others_run(
     books: Path, services: Services, model_api, caplog: pytest.LogCaptureFixture
 ):

@@ -211,11 +211,72 @@ def test_the_callers_dict_is_not_mutated_by_overrides():
     assert raw == before
 
 
-def test_unknown_keys_of_the_original_configs_are_accepted():
+@pytest.mark.parametrize(
+    ("place", "where"),
+    [
+        ((), "trading"),
+        (("agent_config",), "agent_config.trading"),
+        (("models", 0), "models.0.trading"),
+        (("log_config",), "log_config.trading"),
+        (("date_range",), "date_range.trading"),
+    ],
+)
+def test_an_unknown_key_is_an_error_naming_it(place: tuple, where: str):
+    # A cost this version does not charge must not be silently left out of the figures.
     raw = valid()
-    raw["models"][0]["extra_setting"] = 1
-    raw["something_else"] = {"a": 1}
-    assert parse_config(raw, "test.json").enabled_models[0].name == "builtin-momentum"
+    target: Any = raw
+    for step in place:
+        target = target[step]
+    target["trading"] = {"commission_bps": 10}
+    assert error_of(raw) == (
+        f"config test.json: {where}: unknown key (this version does not read it; remove it)"
+    )
+
+
+def test_upstreams_keys_are_accepted_with_their_one_meaning_and_listed_as_ignored():
+    raw = valid()
+    raw["market"] = "us"
+    config = parse_config(raw, "test.json")
+    assert config.ignored == ["agent_type", "market"]
+    del raw["agent_type"], raw["market"]
+    assert parse_config(raw, "test.json").ignored == []
+
+
+@pytest.mark.parametrize(("key", "value"), [("agent_type", "BaseAgent_Hour"), ("market", "cn")])
+def test_an_upstream_key_asking_for_what_this_version_does_not_run_is_an_error(
+    key: str, value: str
+):
+    raw = valid()
+    raw[key] = value
+    wanted = {"agent_type": "BaseAgent", "market": "us"}[key]
+    assert error_of(raw) == (
+        f"config test.json: {key}: {value!r} is not what this version runs: "
+        f"it runs {key} {wanted!r} only"
+    )
+
+
+def test_a_key_written_into_the_config_is_refused_saying_where_keys_go():
+    raw = valid()
+    raw["models"][1]["openai_api_key"] = "sk-secret-value"
+    message = error_of(raw)
+    assert message == (
+        "config test.json: models.1.openai_api_key: a key never goes in a config: put it in "
+        "an environment variable and name that variable in api_key_env"
+    )
+    assert "sk-secret-value" not in message
+
+
+@pytest.mark.parametrize("name", ["DEEPSEEK-KEY", "1KEY", "", "A B", "KEY\n"])
+def test_api_key_env_must_name_an_environment_variable(name: str):
+    raw = valid()
+    raw["models"][1]["api_key_env"] = name
+    assert "models.1.api_key_env: must be the name of an environment variable" in error_of(raw)
+
+
+def test_api_key_env_is_read_into_the_model_entry():
+    raw = valid()
+    raw["models"][1]["api_key_env"] = "DEEPSEEK_API_KEY"
+    assert parse_config(raw, "test.json").models[1].api_key_env == "DEEPSEEK_API_KEY"
 
 
 @pytest.mark.parametrize("cash", [float("inf"), float("nan"), 1e13, 0, -5])

@@ -87,8 +87,10 @@ class ModelTrader:
         max_retries: int,
         base_delay: float,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        key_variable: str = "OPENAI_API_KEY",
     ) -> None:
         self.client = client
+        self.key_variable = key_variable  # where the key came from, for a refusal's line
         self.model = model
         self.max_steps = max_steps
         self.max_retries = max_retries
@@ -122,7 +124,9 @@ class ModelTrader:
                 f"model {self.model!r} is not available: {exc.message}"
             ) from None
         except openai.AuthenticationError:
-            raise ModelFailed("the model API refused the key (check OPENAI_API_KEY)") from None
+            raise ModelFailed(
+                f"the model API refused the key (check {self.key_variable})"
+            ) from None
         except retryable as exc:
             raise ModelFailed(
                 f"model {self.model!r}: the API failed {self.max_retries + 1} time(s): "

@@ -173,6 +173,13 @@ class Runner:
             )
         dates = config.date_range
         self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
+        for entry in config.enabled_models:
+            # Before anything is written: a key named but not set is an input error.
+            if entry.api_key_env and not settings.variable(entry.api_key_env):
+                raise UserError(
+                    f"model {entry.signature}: api_key_env names {entry.api_key_env}, "
+                    "which is not set (or empty) in the environment"
+                )
         days = self.book.dates()
         if not trading_days(days, self.init_day, self.end_day):
             covered = f"{days[0]} to {days[-1]}" if days else "no days"
@@ -180,6 +187,12 @@ class Runner:
                 f"no trading day after init_date {self.init_day} up to end_date "
                 f"{self.end_day} in the price data (it covers {covered})"
             )
+
+    def _api_key(self, entry: ModelEntry) -> str | None:
+        """The model's own key (its api_key_env) or else OPENAI_API_KEY."""
+        if entry.api_key_env:
+            return self.settings.variable(entry.api_key_env)
+        return self.settings.openai_api_key
 
     def _entry_log(
         self, ledger: Ledger, signature: str, day: str
@@ -199,13 +212,14 @@ class Runner:
     def _model_trader(self, entry: ModelEntry) -> ModelTrader | None:
         if entry.builtin:
             return None
-        if not self.settings.openai_api_key:
+        key = self._api_key(entry)
+        if not key:
             raise ModelUnavailable("OPENAI_API_KEY is not set")
         import openai
 
         agent = self.config.agent_config
         client = openai.AsyncOpenAI(
-            api_key=self.settings.openai_api_key,
+            api_key=key,
             base_url=entry.openai_base_url or self.settings.openai_api_base,
             max_retries=0,  # ModelTrader retries with the config's backoff
             timeout=120,
@@ -216,6 +230,7 @@ class Runner:
             max_steps=agent.max_steps,
             max_retries=agent.max_retries,
             base_delay=agent.base_delay,
+            key_variable=entry.api_key_env or "OPENAI_API_KEY",
         )
 
     def _prompt(self, day: str, previous: str | None, positions: dict[str, float]) -> str:
