@@ -304,6 +304,9 @@ def measure(
     unknown: dict[str, str] = {}
     for gap in valued.gaps:
         unknown.setdefault(gap.date, gap.reason)
+    if valued.series and valued.series[0].value is None and valued.gaps:
+        # The start's gap comes first, dated the day it is valued, not the opening row's day.
+        unknown[valued.series[0].date] = valued.gaps[0].reason
     count, value = traded(rows, book)
     average = mean_value(points)
     if value.value is None:

@@ -215,3 +215,9 @@ def test_a_figure_as_json():
 def test_a_nonsense_year_or_rate_is_refused(periods: float, rf: float):
     with pytest.raises(ValueError, match="must be"):
         series_metrics(series(VALUES), periods_per_year=periods, risk_free_rate=rf)
+
+
+def test_of_two_troughs_as_deep_the_first_is_named():
+    got = series_metrics(series([100.0, 90.0, 100.0, 90.0]))
+    assert got.max_drawdown.value == close(Fraction(-1, 10))
+    assert (got.drawdown_peak, got.drawdown_trough) == (D[0], D[1])

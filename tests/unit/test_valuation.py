@@ -239,3 +239,11 @@ def test_the_risk_free_rate_and_the_year_are_passed_through():
     sharpe = (statistics.fmean(r) - rf) / statistics.stdev(r) * math.sqrt(365)
     assert got.model.sharpe.value == pytest.approx(sharpe, rel=1e-9)
     assert (got.model.periods_per_year, got.benchmark.risk_free_rate) == (365, 0.04)
+
+
+def test_an_unknown_start_is_named_with_its_reason():
+    book = bars(AAA={D2: (10.0, 12.0)}, QQQ=QQQ)  # AAA has no bar on D1, the first day
+    rows = [opening(0.0, AAA=1), day(D1, 0.0, AAA=1), day(D2, 0.0, AAA=1)]
+    got = measure(value_book(rows, book), rows, book).model
+    assert got.cumulative_return.reason == f"no value on {D0}: no price for AAA"
+    assert got.turnover.reason == f"no value on {D0}: no price for AAA"
