@@ -39,7 +39,14 @@ from typing import Any
 from ai_trader.ledger import CASH
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
-from ai_trader.metrics import PERIODS_PER_YEAR, Figure, Metrics, mean_value, series_metrics
+from ai_trader.metrics import (
+    PERIODS_PER_YEAR,
+    TOO_LARGE,
+    Figure,
+    Metrics,
+    mean_value,
+    series_metrics,
+)
 
 
 def mark_price(book: PriceBook, symbol: str, day: str) -> float | None:
@@ -287,7 +294,10 @@ def traded(rows: Sequence[Mapping[str, Any]], book: PriceBook) -> tuple[int, Fig
         total.append(abs(amount) * price)
     if unpriced is not None:
         return count, Figure.na(unpriced)
-    return count, Figure.of(math.fsum(total))
+    try:
+        return count, Figure.of(math.fsum(total))
+    except OverflowError:  # finite trades whose sum is not
+        return count, Figure.na(TOO_LARGE)
 
 
 def measure(

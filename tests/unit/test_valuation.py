@@ -247,3 +247,12 @@ def test_an_unknown_start_is_named_with_its_reason():
     got = measure(value_book(rows, book), rows, book).model
     assert got.cumulative_return.reason == f"no value on {D0}: no price for AAA"
     assert got.turnover.reason == f"no value on {D0}: no price for AAA"
+
+
+def test_traded_value_too_large_for_a_float_is_na():
+    book = bars(AAA={D1: (1e300, 1e300)}, QQQ=QQQ)
+    rows = [opening(0.0), traded(D1, 0.0, "buy", "AAA", 1), traded(D1, 0.0, "buy", "AAA", 1)]
+    for row in rows[1:]:
+        row["this_action"]["price"] = 1.7e308
+    got = measure(value_book(rows, book), rows, book).model
+    assert (got.trades.value, got.turnover.reason) == (2, "the result is too large to be a number")
