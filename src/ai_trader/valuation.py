@@ -19,6 +19,11 @@ The rules:
   (its mark on that day when the opening row is missing), its mark on each day after
   that gives the point, scaled to the start value. Its return is the last mark over the
   base.
+* The metrics (``measure``) are those of the points' values, and QQQ's are those of the
+  points' benchmark values, over the same days, by one set of formulas (``metrics``, written
+  out in docs/METRICS.md). A trade is a row whose action is buy or sell; it fills at the
+  price its row records (``this_action.price``), else at the day's open. QQQ is held, not
+  traded: its trades and turnover are n/a.
 """
 
 from __future__ import annotations
@@ -34,6 +39,14 @@ from typing import Any
 from ai_trader.ledger import CASH
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
+from ai_trader.metrics import (
+    PERIODS_PER_YEAR,
+    TOO_LARGE,
+    Figure,
+    Metrics,
+    mean_value,
+    series_metrics,
+)
 
 
 def mark_price(book: PriceBook, symbol: str, day: str) -> float | None:
@@ -245,3 +258,94 @@ def value_book(
         benchmark_return = _finite(last_mark / base - 1)
     start_date = opening["date"] if opening is not None else days[0]
     return Valuation(start_date, days, start_value, tuple(points), benchmark_return, tuple(gaps))
+
+
+# --- metrics -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Performance:
+    """The metric set of a model's book and of QQQ over the same days."""
+
+    model: Metrics
+    benchmark: Metrics
+
+    def to_json(self) -> dict[str, object]:
+        return {"model": self.model.to_json(), "benchmark": self.benchmark.to_json()}
+
+
+def traded(rows: Sequence[Mapping[str, Any]], book: PriceBook) -> tuple[int, Figure]:
+    """The number of trades in ``rows`` and the value they traded (buys and sells, each at
+    its row's price, else the day's open); n/a naming the first trade with no price."""
+    count, total = 0, []
+    unpriced: str | None = None
+    for row in rows:
+        action = row.get("this_action")
+        if not action or action.get("action") not in ("buy", "sell"):
+            continue
+        count += 1
+        symbol, amount = action.get("symbol", ""), action.get("amount", 0)
+        price = action.get("price")
+        if not isinstance(price, int | float) or isinstance(price, bool):
+            price = book.open(symbol, row["date"])
+        if price is None or not math.isfinite(price):
+            unpriced = unpriced or f"no price for the trade in {symbol} on {row['date']}"
+            continue
+        total.append(abs(amount) * price)
+    if unpriced is not None:
+        return count, Figure.na(unpriced)
+    try:
+        return count, Figure.of(math.fsum(total))
+    except OverflowError:  # finite trades whose sum is not
+        return count, Figure.na(TOO_LARGE)
+
+
+def measure(
+    valued: Valuation,
+    rows: Sequence[Mapping[str, Any]],
+    book: PriceBook,
+    *,
+    periods_per_year: float = PERIODS_PER_YEAR,
+    risk_free_rate: float = 0.0,
+) -> Performance:
+    """The metrics of the book ``valued`` from ``rows`` against ``book``, and QQQ's over the
+    same days: periods per year and an annual risk-free rate (default 0, as upstream)."""
+    points = [(p.date, p.value) for p in valued.series]
+    unknown: dict[str, str] = {}
+    for gap in valued.gaps:
+        unknown.setdefault(gap.date, gap.reason)
+    if valued.series and valued.series[0].value is None and valued.gaps:
+        # The start's gap comes first, dated the day it is valued, not the opening row's day.
+        unknown[valued.series[0].date] = valued.gaps[0].reason
+    count, value = traded(rows, book)
+    average = mean_value(points)
+    if value.value is None:
+        turnover = value
+    elif average is None:
+        day = next((d for d, v in points if v is None), None)
+        why = f"no value on {day}: {unknown.get(day or '', 'the value is unknown')}"
+        turnover = Figure.na(why if day else "no value: the book has no points")
+    elif average <= 0:
+        turnover = Figure.na("the average value is 0")
+    else:
+        turnover = Figure.of(value.value / average)
+    model = series_metrics(
+        points,
+        periods_per_year=periods_per_year,
+        risk_free_rate=risk_free_rate,
+        unknown=unknown,
+        trades=Figure(count),
+        turnover=turnover,
+    )
+    held = Figure.na(f"{BENCHMARK} is held, not traded")
+    benchmark = series_metrics(
+        [(p.date, p.benchmark) for p in valued.series],
+        periods_per_year=periods_per_year,
+        risk_free_rate=risk_free_rate,
+        unknown=dict.fromkeys(
+            (p.date for p in valued.series if p.benchmark is None), f"no {BENCHMARK} value"
+        ),
+        trades=held,
+        turnover=held,
+    )
+    return Performance(model, benchmark)
