@@ -158,6 +158,32 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     return max((failure.exit_code for failure in failures), default=0)
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from ai_trader import report
+    from ai_trader.fsutil import atomic_write_text
+
+    books = args.books.expanduser().resolve() if args.books else None
+    board = report.build(settings.data_dir, books, risk_free_rate=args.risk_free_rate)
+    text = report.render(board, args.format)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        atomic_write_text(args.output, text)
+        log.info("report: %d row(s) written to %s", len(board.rows), args.output)
+    return 0
+
+
+def _rate(text: str) -> float:
+    """An annual rate as a fraction (0.04 for 4%), above -1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("must be a number, e.g. 0.04 for 4%") from None
+    if not -1 < value < 1 or value != value:
+        raise argparse.ArgumentTypeError("must be a fraction between -1 and 1, e.g. 0.04")
+    return value
+
+
 def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.dashboard.app import serve
 
@@ -257,6 +283,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="models to trade at once (default: AGENT_JOBS or 4)",
     )
     run.set_defaults(handler=cmd_run)
+    leaderboard = commands.add_parser(
+        "report",
+        help="the leaderboard of DATA_DIR: every model's metrics and QQQ's",
+        description="Measure every book under DATA_DIR/agent_data (or --books) against "
+        "merged.jsonl and print the leaderboard: returns, volatility, Sharpe, Sortino, "
+        "Calmar, drawdown, win rate, trades and turnover (docs/METRICS.md), sorted by "
+        "return, with QQQ's row and the reason for every n/a.",
+    )
+    leaderboard.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    leaderboard.add_argument(
+        "--output", "-o", type=Path, default=None, help="write to this file (default: stdout)"
+    )
+    leaderboard.add_argument(
+        "--books", type=Path, default=None, help="the folder of the books (default: agent_data)"
+    )
+    leaderboard.add_argument(
+        "--risk-free-rate",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="annual risk-free rate as a fraction, for Sharpe and Sortino (default: 0)",
+    )
+    leaderboard.set_defaults(handler=cmd_report)
     dashboard = commands.add_parser(
         "dashboard",
         help="serve the results page (value against QQQ, positions, trades) from DATA_DIR",

@@ -1,0 +1,284 @@
+"""The leaderboard of a data folder: each book's metrics and QQQ's, in Markdown, CSV or JSON.
+
+The rules:
+
+* It presents what ``valuation`` measures (``value_book``, ``measure``; the formulas are in
+  docs/METRICS.md) and computes no figure of its own.
+* The books are read strictly, as the run reads them: a book or a price file that breaks its
+  rules stops the report with one line. A leaderboard with a silently skipped row would be
+  wrong, not partial.
+* Rows are sorted by cumulative return, highest first; a model whose return is n/a comes
+  after every number, by signature. QQQ's row is over the days of the model with the most
+  trading days (the first by signature on a tie), and every model row also carries QQQ over
+  its own days in the JSON.
+* An n/a figure is shown as n/a, and its reason is listed under the table (Markdown), in the
+  row's ``notes`` column (CSV) or beside the value (JSON). Every gap (a day a book could not
+  be valued) is named.
+* The JSON has a versioned schema (``SCHEMA``); a change to its shape gets a new version.
+  Nothing in any format depends on the time it was made: the same folder gives the same
+  bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ai_trader.errors import UserError
+from ai_trader.layout import BookPaths, books_dir, merged_file
+from ai_trader.ledger import Ledger
+from ai_trader.market.pricebook import PriceBook
+from ai_trader.market.universe import BENCHMARK
+from ai_trader.metrics import PERIODS_PER_YEAR, Figure, Metrics
+from ai_trader.valuation import Valuation, measure, value_book
+
+SCHEMA = "ai-trader.report/1"
+FORMATS = ("md", "csv", "json")
+# The figures of a row, in the order the tables show them: (key, heading, kind).
+COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("cumulative_return", "return", "signed"),
+    ("annualised_return", "annualised", "signed"),
+    ("volatility", "volatility", "percent"),
+    ("sharpe", "Sharpe", "ratio"),
+    ("sortino", "Sortino", "ratio"),
+    ("calmar", "Calmar", "ratio"),
+    ("max_drawdown", "max drawdown", "percent"),
+    ("win_rate", "win rate", "percent"),
+    ("average_win", "avg win", "signed"),
+    ("average_loss", "avg loss", "signed"),
+    ("trades", "trades", "count"),
+    ("turnover", "turnover", "ratio"),
+)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the leaderboard: a model's book, or QQQ (``benchmark``)."""
+
+    name: str
+    benchmark: bool
+    valued: Valuation
+    metrics: Metrics
+    qqq: Metrics | None  # QQQ over this model's own days (None on QQQ's own row)
+
+    @property
+    def final_value(self) -> float | None:
+        if self.benchmark:
+            points = [p.benchmark for p in self.valued.series]
+            return points[-1] if points else None
+        return self.valued.final_value
+
+
+@dataclass(frozen=True)
+class Leaderboard:
+    data_dir: Path
+    rows: tuple[Row, ...]  # sorted, QQQ last
+    periods_per_year: float
+    risk_free_rate: float
+
+
+def _sort_key(row: Row) -> tuple[int, float, str]:
+    value = row.metrics.cumulative_return.value
+    return (1, 0.0, row.name) if value is None else (0, -value, row.name)
+
+
+def build(
+    data_dir: Path,
+    books: Path | None = None,
+    *,
+    periods_per_year: float = PERIODS_PER_YEAR,
+    risk_free_rate: float = 0.0,
+) -> Leaderboard:
+    """Measure every book under ``books`` (DATA_DIR/agent_data by default) against the
+    folder's prices; UserError when there is nothing to report or a file breaks its rules."""
+    folder = books if books is not None else books_dir(data_dir)
+    try:
+        signatures = sorted(
+            p.name for p in folder.iterdir() if BookPaths(p).position_file.is_file()
+        )
+    except FileNotFoundError:
+        signatures = []
+    except OSError as exc:
+        raise UserError(f"cannot read the books in {folder}: {exc.strerror}") from None
+    if not signatures:
+        raise UserError(f"no books in {folder}: run `ai-trader run` first")
+    prices = PriceBook.load(merged_file(data_dir))
+    models: list[Row] = []
+    for signature in signatures:
+        rows = Ledger(folder / signature).rows()
+        valued = value_book(rows, prices)
+        measured = measure(
+            valued,
+            rows,
+            prices,
+            periods_per_year=periods_per_year,
+            risk_free_rate=risk_free_rate,
+        )
+        models.append(Row(signature, False, valued, measured.model, measured.benchmark))
+    basis = min(models, key=lambda r: (-len(r.valued.days), r.name))
+    assert basis.qqq is not None
+    qqq = Row(BENCHMARK, True, basis.valued, basis.qqq, None)
+    ordered = (*sorted(models, key=_sort_key), qqq)
+    return Leaderboard(data_dir, ordered, periods_per_year, risk_free_rate)
+
+
+# --- presenting ------------------------------------------------------------------------------
+
+
+def _cell(figure: Figure, kind: str) -> str:
+    if figure.value is None:
+        return "n/a"
+    if kind == "signed":
+        return f"{figure.value:+.2%}" if figure.value else "0.00%"
+    if kind == "percent":
+        return f"{figure.value:.2%}"
+    if kind == "count":
+        return str(int(figure.value))
+    return f"{figure.value:.2f}"
+
+
+def _money(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:,.2f}"
+
+
+def _period(row: Row) -> str:
+    first, last = row.valued.first_day, row.valued.last_day
+    return f"{first} to {last}" if first and last else "n/a"
+
+
+def _drawdown_dates(metrics: Metrics) -> str:
+    if metrics.drawdown_peak and metrics.drawdown_trough:
+        return f"{metrics.drawdown_peak} to {metrics.drawdown_trough}"
+    return ""
+
+
+def _notes(row: Row) -> list[str]:
+    """Why each n/a figure of the row is n/a, and every gap of its book."""
+    notes = [
+        f"{heading}: {figure.reason}"
+        for key, heading, _ in COLUMNS
+        if (figure := getattr(row.metrics, key)).value is None and figure.reason
+    ]
+    if not row.benchmark:
+        notes += [f"no value on {gap.date}: {gap.reason}" for gap in row.valued.gaps]
+    return notes
+
+
+def _label(row: Row) -> str:
+    return f"{row.name} (benchmark)" if row.benchmark else row.name
+
+
+def markdown(board: Leaderboard) -> str:
+    headings = ["#", "model", "period", "days", "final value", *(h for _, h, _ in COLUMNS)]
+    lines = [
+        f"# Leaderboard: {board.data_dir}",
+        "",
+        f"Annualised over {board.periods_per_year:g} periods a year; risk-free rate "
+        f"{board.risk_free_rate:.2%} a year. The formulas are in docs/METRICS.md.",
+        "",
+        "| " + " | ".join(headings) + " |",
+        "|" + "|".join("---" for _ in headings) + "|",
+    ]
+    for rank, row in enumerate(board.rows, start=1):
+        cells = [
+            "" if row.benchmark else str(rank),
+            _label(row),
+            _period(row),
+            str(len(row.valued.days)),
+            _money(row.final_value),
+            *(_cell(getattr(row.metrics, key), kind) for key, _, kind in COLUMNS),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    drawdowns = [
+        f"- {_label(row)}: max drawdown from {_drawdown_dates(row.metrics)}"
+        for row in board.rows
+        if _drawdown_dates(row.metrics)
+    ]
+    if drawdowns:
+        lines += ["", "Drawdowns (peak to trough):", "", *drawdowns]
+    notes = [f"- {_label(row)}: {note}" for row in board.rows for note in _notes(row)]
+    if notes:
+        lines += ["", "Why a figure is n/a, and the days without a value:", "", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(board: Leaderboard) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        [
+            "model",
+            "benchmark",
+            "first_day",
+            "last_day",
+            "days",
+            "final_value",
+            *(key for key, _, _ in COLUMNS),
+            "drawdown_peak",
+            "drawdown_trough",
+            "notes",
+        ]
+    )
+    for row in board.rows:
+        writer.writerow(
+            [
+                row.name,
+                "yes" if row.benchmark else "no",
+                row.valued.first_day or "",
+                row.valued.last_day or "",
+                len(row.valued.days),
+                "" if row.final_value is None else repr(row.final_value),
+                *(
+                    "" if (f := getattr(row.metrics, key)).value is None else repr(f.value)
+                    for key, _, _ in COLUMNS
+                ),
+                row.metrics.drawdown_peak or "",
+                row.metrics.drawdown_trough or "",
+                "; ".join(_notes(row)),
+            ]
+        )
+    return out.getvalue()
+
+
+def to_json(board: Leaderboard) -> str:
+    def row_json(row: Row) -> dict[str, Any]:
+        return {
+            "model": row.name,
+            "benchmark": row.benchmark,
+            "first_day": row.valued.first_day,
+            "last_day": row.valued.last_day,
+            "days": len(row.valued.days),
+            "final_value": row.final_value,
+            "metrics": row.metrics.to_json(),
+            "qqq_same_days": row.qqq.to_json() if row.qqq is not None else None,
+            "gaps": (
+                []
+                if row.benchmark
+                else [{"date": g.date, "reason": g.reason} for g in row.valued.gaps]
+            ),
+        }
+
+    document = {
+        "schema": SCHEMA,
+        "data_dir": str(board.data_dir),
+        "periods_per_year": board.periods_per_year,
+        "risk_free_rate": board.risk_free_rate,
+        "rows": [row_json(row) for row in board.rows],
+    }
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
+
+
+RENDERERS: dict[str, Callable[[Leaderboard], str]] = {
+    "md": markdown,
+    "csv": to_csv,
+    "json": to_json,
+}
+
+
+def render(board: Leaderboard, fmt: str) -> str:
+    return RENDERERS[fmt](board)
