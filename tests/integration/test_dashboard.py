@@ -95,7 +95,9 @@ def polylines(dom: str) -> dict[str, int]:
 def run_summary_line(logs: str, signature: str) -> tuple[str, str, str]:
     """Final value, return and QQQ return as the run printed them at its end."""
     found = re.search(
-        rf"^{re.escape(signature)}\s+\d+\s+([\d,]+\.\d\d)\s+(\S+%)\s+(\S+%|n/a)\s*$", logs, re.M
+        rf"^{re.escape(signature)}\s+\d+\s+([\d,]+\.\d\d)\s+(\S+%)\s+(\S+%|n/a)\s+\S+\s+\S+\s*$",
+        logs,
+        re.M,
     )
     assert found, f"no summary line for {signature} in the run's output:\n{logs[-3000:]}"
     return found.group(1), found.group(2), found.group(3)

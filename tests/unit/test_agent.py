@@ -49,6 +49,7 @@ from ai_trader.layout import BookPaths
 from ai_trader.ledger import CASH, Ledger, apply_trade
 from ai_trader.lock import signature_lock
 from ai_trader.market.pricebook import PriceBook
+from ai_trader.metrics import Figure
 from ai_trader.settings import Settings, load_settings
 from standins import StandIns
 
@@ -753,8 +754,16 @@ def test_the_summary_shows_value_return_and_the_benchmark():
     ]
     lines = format_summary(results).splitlines()
     assert "QQQ" in lines[0]
-    assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%"]
-    assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a"]
+    assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%", "n/a", "n/a"]
+    assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a", "n/a", "n/a"]
+
+
+def test_the_summary_shows_the_headline_metrics_valuation_measured():
+    result = Result(
+        "builtin", 5, "2025-10-27", "2025-10-31", 10500.0, 10000.0, -0.0125,
+        sharpe=Figure(1.234), max_drawdown=Figure(-0.0825),
+    )  # fmt: skip
+    assert format_summary([result]).splitlines()[1].split()[-2:] == ["1.23", "-8.25%"]
 
 
 def test_a_book_without_rows_is_summarised_as_its_cash_and_no_days(tmp_path: Path):
@@ -773,13 +782,13 @@ def test_a_book_with_only_its_opening_row_starts_at_the_first_open(tmp_path: Pat
 
 def test_the_summary_header_names_each_column():
     header = format_summary([]).split()
-    assert header == ["signature", "days", "final", "value", "return", "QQQ"]
+    assert header == ["signature", "days", "final", "value", "return", "QQQ", "Sharpe", "max", "DD"]
 
 
 def test_the_summary_shows_n_a_for_a_book_it_cannot_value():
     result = Result("gappy", 3, "2025-10-27", "2025-10-29", None, 10000.0, 0.01, ("AAPL", "MSFT"))
     assert format_summary([result]).splitlines()[1].split() == [
-        "gappy", "3", "n/a", "n/a", "+1.00%"
+        "gappy", "3", "n/a", "n/a", "+1.00%", "n/a", "n/a"
     ]  # fmt: skip
     (error,) = unpriced_errors([result])
     assert (

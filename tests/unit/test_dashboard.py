@@ -513,7 +513,7 @@ def test_the_json_summary_has_the_documented_shape(folder):
     model = summary["signatures"][0]
     assert set(model) == {
         "signature", "start_date", "last_date", "days", "initial_value", "final_value",
-        "total_return", "benchmark_return", "series", "cash", "holdings", "trades",
+        "total_return", "benchmark_return", "series", "cash", "holdings", "trades", "metrics",
     }  # fmt: skip
     assert set(model["series"][0]) == {"date", "value", "benchmark"}
     assert summary["benchmark"]["symbol"] == "QQQ"
@@ -802,3 +802,21 @@ def test_prices_with_the_benchmark_carry_no_such_notice(folder):
     summary = data.summarise(folder)
     assert summary["benchmark"]["missing"] is None
     assert not any("benchmark" in notice for notice in summary["notices"])
+
+
+# --- metrics ---------------------------------------------------------------------------------
+
+
+def test_each_models_metrics_are_valuations_own(folder):
+    from ai_trader.valuation import measure, value_book
+
+    rows = Ledger(folder / "agent_data" / "model-a").rows()
+    prices = PriceBook.load(folder / "merged.jsonl")
+    expected = measure(value_book(rows, prices), rows, prices).to_json()
+    assert by_name(data.summarise(folder), "model-a")["metrics"] == expected
+
+
+def test_the_page_shows_the_metrics_table_with_each_n_a_reason(folder):
+    page = TestClient(build_app(folder)).get("/").text
+    assert "<table class=metrics>" in page
+    assert 'title="QQQ is held, not traded">n/a</td>' in page

@@ -30,8 +30,9 @@ from ai_trader.ledger import Ledger
 from ai_trader.lock import remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, NASDAQ_100
+from ai_trader.metrics import Figure
 from ai_trader.settings import Settings
-from ai_trader.valuation import value_book
+from ai_trader.valuation import measure, value_book
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,10 @@ class Result:
     start_value: float  # the opening row valued at the first day's open (see valuation)
     benchmark_return: float | None
     unpriced: tuple[str, ...] = ()  # the holdings with no price on the last day
+    # Headline metrics (valuation.measure; docs/METRICS.md): n/a with a reason when the
+    # book cannot support them, None for a book with no rows at all.
+    sharpe: Figure | None = None
+    max_drawdown: Figure | None = None
 
     @property
     def total_return(self) -> float | None:
@@ -119,6 +124,7 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
         return Result(signature, 0, None, None, cash, cash, None)
     valued = value_book(rows, book)
     start = valued.initial_value if valued.initial_value is not None else cash
+    metrics = measure(valued, rows, book).model
     return Result(
         signature,
         len(valued.days),
@@ -128,17 +134,33 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
         start,
         valued.benchmark_return,
         valued.unpriced,
+        metrics.sharpe,
+        metrics.max_drawdown,
     )
 
 
 def format_summary(results: list[Result]) -> str:
-    lines = [f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {'QQQ':>9}"]
+    """The run's end: value and return against QQQ, and two headline metrics (every figure
+    is in `ai-trader report`)."""
+    header = (
+        f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {'QQQ':>9} "
+        f"{'Sharpe':>7} {'max DD':>8}"
+    )
+    lines = [header]
     for r in results:
         bench = f"{r.benchmark_return:+.2%}" if r.benchmark_return is not None else "n/a"
         value = f"{r.final_value:>13,.2f}" if r.final_value is not None else f"{'n/a':>13}"
         ret = f"{r.total_return:>+9.2%}" if r.total_return is not None else f"{'n/a':>9}"
-        lines.append(f"{r.signature:<24} {r.days:>5} {value} {ret} {bench:>9}")
+        sharpe = _figure(r.sharpe, "{:.2f}")
+        drawdown = _figure(r.max_drawdown, "{:.2%}")
+        lines.append(
+            f"{r.signature:<24} {r.days:>5} {value} {ret} {bench:>9} {sharpe:>7} {drawdown:>8}"
+        )
     return "\n".join(lines)
+
+
+def _figure(figure: Figure | None, pattern: str) -> str:
+    return "n/a" if figure is None or figure.value is None else pattern.format(figure.value)
 
 
 def unpriced_errors(results: list[Result]) -> list[RunFailed]:

@@ -37,7 +37,7 @@ from ai_trader.ledger import CASH
 from ai_trader.lock import holder
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
-from ai_trader.valuation import Memo, Valuation, mark_price, value_book
+from ai_trader.valuation import Memo, Valuation, mark_price, measure, value_book
 
 __all__ = ["Folder", "Skipped", "Source", "summarise"]
 
@@ -184,6 +184,8 @@ class Model:
     cash: float = 0.0
     holdings: list[dict[str, Any]] = field(default_factory=list)
     trades: list[dict[str, Any]] = field(default_factory=list)
+    # valuation.measure's figures for the book and for QQQ over its days (report's too)
+    metrics: dict[str, Any] | None = None
     notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -272,6 +274,7 @@ def model_summary(
     model.series = [
         {"date": p.date, "value": p.value, "benchmark": p.benchmark} for p in valued.series
     ]
+    model.metrics = measure(valued, rows, book).to_json()
     when = model.last_date or ""
     for symbol, shares in held:
         price = mark_price(book, symbol, when) if when else None

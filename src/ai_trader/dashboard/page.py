@@ -47,6 +47,26 @@ def shares(value: float) -> str:
     return f"{value:g}"
 
 
+# How each metric of valuation.measure is shown (its JSON: {"value": x} or {"na": why}).
+METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("annualised_return", "annualised", "{:+.2%}"),
+    ("volatility", "volatility", "{:.2%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("sortino", "Sortino", "{:.2f}"),
+    ("calmar", "Calmar", "{:.2f}"),
+    ("max_drawdown", "max drawdown", "{:.2%}"),
+    ("win_rate", "win rate", "{:.2%}"),
+    ("trades", "trades", "{:.0f}"),
+    ("turnover", "turnover", "{:.2f}"),
+)
+
+
+def metric(figure: Mapping[str, Any], pattern: str) -> str:
+    """A metric's value as the page shows it; n/a when it has none (its reason is beside)."""
+    value = figure.get("value")
+    return "n/a" if value is None else pattern.format(value)
+
+
 def recent_trades(
     model: Mapping[str, Any],
 ) -> tuple[list[tuple[Mapping[str, Any], float | None]], int]:
@@ -66,8 +86,8 @@ ENVIRONMENT = Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
-ENVIRONMENT.filters.update(money=money, percent=percent, shares=shares)
-ENVIRONMENT.globals.update(recent_trades=recent_trades)
+ENVIRONMENT.filters.update(money=money, percent=percent, shares=shares, metric=metric)
+ENVIRONMENT.globals.update(recent_trades=recent_trades, METRIC_COLUMNS=METRIC_COLUMNS)
 TEMPLATE = ENVIRONMENT.get_template("page.html")
 # The template's two parts, its macros (Jinja2's documented ``Template.module``).
 _PARTS: dict[str, Callable[..., Markup]] = vars(TEMPLATE.module)
