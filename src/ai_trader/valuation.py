@@ -33,6 +33,7 @@ import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from operator import mul
 from typing import Any
 
@@ -169,13 +170,16 @@ def worth(
 ) -> tuple[float | None, tuple[str, ...]]:
     """Cash plus every holding at ``prices``; (None, the unpriced symbols) when one has no
     price, (None, ()) when the sum is too large to be a number."""
-    # The loops run in C (map, filter, sum): a long book has days times holdings of them.
+    # The loops run in C (map, filter, fsum): a long book has days times holdings of them.
+    # math.fsum, not sum(): it rounds the exact sum once, so a value is the same on every
+    # Python (3.12 made sum() of floats compensated, and 3.11's differs in the last bits).
     held = list(filter(positions.__getitem__, positions))  # the symbols with shares
     if CASH in held:
         held.remove(CASH)
     cash = float(positions.get(CASH, 0.0))
     try:
-        total = sum(map(mul, map(positions.__getitem__, held), map(prices.__getitem__, held)), cash)
+        holdings = map(mul, map(positions.__getitem__, held), map(prices.__getitem__, held))
+        total = math.fsum(chain((cash,), holdings))
     except KeyError:
         return None, tuple(sorted(symbol for symbol in held if symbol not in prices))
     return (total, ()) if math.isfinite(total) else (None, ())

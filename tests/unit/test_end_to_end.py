@@ -137,11 +137,15 @@ def test_run_writes_a_log_for_each_trading_day(first_run: FirstRun):
 
 def test_run_prints_a_summary_with_the_benchmark(first_run: FirstRun):
     header, line = first_run.result.stdout.strip().splitlines()
-    assert header.split() == ["signature", "days", "final", "value", "return", "QQQ"]
+    assert header.split() == [
+        "signature", "days", "final", "value", "return", "QQQ", "Sharpe", "max", "DD"
+    ]  # fmt: skip
     fields = line.split()
     assert fields[:2] == [SIGNATURE, str(len(DAYS))]
     assert fields[3].endswith("%")
     assert fields[4].endswith("%")
+    assert float(fields[5]) == pytest.approx(float(fields[5]))  # a number, not n/a
+    assert fields[6].endswith("%")
 
 
 def test_a_builtin_run_does_not_load_the_openai_client(first_run: FirstRun):

@@ -256,3 +256,11 @@ def test_traded_value_too_large_for_a_float_is_na():
         row["this_action"]["price"] = 1.7e308
     got = measure(value_book(rows, book), rows, book).model
     assert (got.trades.value, got.turnover.reason) == (2, "the result is too large to be a number")
+
+
+def test_a_value_is_the_exactly_rounded_sum_on_every_python():
+    # 0.1 ten times: sum() gives 0.9999999999999999 on 3.11 and 1.0 on 3.12+; the value
+    # of a book must not depend on the Python that values it.
+    positions = {f"S{i}": 1 for i in range(10)} | {"CASH": 0.0}
+    value, missing = worth(positions, {f"S{i}": 0.1 for i in range(10)})
+    assert (value, missing) == (1.0, ())
