@@ -34,7 +34,7 @@ log = logging.getLogger("bench")
 def choose_base() -> str:
     """BASE_IMAGE, else the default base when present locally, else the local base.
 
-    `nox -s bench` passes the build session's own choice (the noxfile's choose_base) instead."""
+    `nox -s bench` passes the build's own choice (choose_base, scripts/bootstrap.py) instead."""
     wanted = os.environ.get("BASE_IMAGE")
     if wanted:
         return wanted
