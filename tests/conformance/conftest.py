@@ -33,13 +33,13 @@ from ai_trader.settings import DASHBOARD_PORT, DEFAULT_PORTS, PUBLISH_VARIABLES
 from conformance.commands import (
     ERROR,
     Row,
-    compose_argv,
     format_table,
     interpolated_names,
     package_bin,
     run_meta,
     tally,
 )
+from harness.compose import Compose, compose_command
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -190,83 +190,17 @@ def _version(package_dir: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- compose
+# The driver is tests/harness/compose.py, shared with the integration suite.
 
 
-class Compose:
-    """`docker compose` for one project, with an environment this run controls."""
-
-    def __init__(self, project: str, files: list[Path], env_file: Path, env: dict[str, str]):
-        compose = os.environ.get("AI_TRADER_COMPOSE") or "docker-compose"
-        self.project = project
-        self.files = files
-        self.env_file = env_file
-        self.prefix = compose_argv([compose], files, project, env_file)
-        controlled: set[str] = set()
-        for path in files:
-            controlled |= interpolated_names(path.read_text(encoding="utf-8"))
-        # Nothing from the developer's shell (a real key, a port, a bind address) applies.
-        inherited = {k: v for k, v in os.environ.items() if k not in controlled}
-        self.env = {**inherited, **env}
-
-    def with_files(self, *extra: Path) -> Compose:
-        return Compose(self.project, [*self.files, *extra], self.env_file, self.env)
-
-    def __call__(
-        self, *args: str, check: bool = True, timeout: float = COMPOSE_TIMEOUT
-    ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*self.prefix, *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and done.returncode != 0:
-            raise RuntimeError(
-                f"compose {' '.join(args)} exited {done.returncode}: "
-                f"{(done.stderr.strip() or done.stdout.strip())[-2000:]}"
-            )
-        return done
-
-    def down(self) -> None:
-        # A session of its own: a second Ctrl-C on the terminal must not cut the cleanup.
-        process = subprocess.Popen(
-            [*self.prefix, "down", "--volumes", "--remove-orphans", "--timeout", "5"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            start_new_session=True,
-        )
-        interrupted = False
-        while True:
-            try:
-                _, err = process.communicate(timeout=300)
-                break
-            except KeyboardInterrupt:
-                interrupted = True  # finish the cleanup first, then stop the run
-            except subprocess.TimeoutExpired:
-                process.kill()
-                _, err = process.communicate()
-                break
-        if process.returncode != 0:
-            print(f"compose down of {self.project} exited {process.returncode}: {err!r}")
-        if interrupted:
-            raise KeyboardInterrupt
-
-    def port(self, service: str, container_port: int) -> int:
-        out = self("port", service, str(container_port), timeout=60).stdout.strip()
-        host, _, port = out.rpartition(":")
-        if host != "127.0.0.1":
-            raise RuntimeError(f"{service}:{container_port} is published on {out!r}, not loopback")
-        return int(port)
-
-    def container_id(self, service: str) -> str:
-        return self("ps", "--all", "--quiet", service, timeout=60).stdout.strip()
-
-    def logs(self, service: str) -> str:
-        done = self("logs", "--no-color", "--no-log-prefix", service, check=False, timeout=60)
-        return done.stdout + done.stderr
+def stack_compose(project: str, files: list[Path], env_file: Path, env: dict[str, str]) -> Compose:
+    """The shared driver for one of these stacks: nothing from the developer's shell (a real
+    key, a port, a bind address) applies to a variable the compose files substitute."""
+    controlled: set[str] = set()
+    for path in files:
+        controlled |= interpolated_names(path.read_text(encoding="utf-8"))
+    return Compose(compose_command(), files, project, env_file=env_file, env=env,
+                   controlled=controlled, timeout=COMPOSE_TIMEOUT)  # fmt: skip
 
 
 def host_folders(root: Path) -> tuple[Path, Path, dict[str, str]]:
@@ -436,7 +370,7 @@ def main_stack(
 ) -> Iterator[MainStack]:
     data, _, env = host_folders(tmp_path_factory.mktemp("main"))
     env["END_DATE"] = RUN_END_DATE
-    run = Compose(_project("main"), [COMPOSE_FILE, STANDIN_FILE], empty_env_file, env)
+    run = stack_compose(_project("main"), [COMPOSE_FILE, STANDIN_FILE], empty_env_file, env)
     try:
         # 1. The offline default, as `docker compose up` runs it, so the book exists.
         done = run("up", "--exit-code-from", SERVICE, SERVICE, check=False)
@@ -446,7 +380,7 @@ def main_stack(
                 f"{run.logs(SERVICE)[-2000:]}"
             )
         # 2. The four services, kept up, with the dashboard and the Jina stand-in.
-        serve = run.with_files(SERVE_FILE, QUICK_HEALTH_FILE)
+        serve = run.with_file(SERVE_FILE, QUICK_HEALTH_FILE)
         serve("up", "--detach", "--wait", SERVICE, "jina", "dashboard")
         stack = MainStack(
             compose=serve,
@@ -472,7 +406,7 @@ def main_stack(
 def flood_stack(tmp_path_factory: pytest.TempPathFactory, empty_env_file: Path) -> Iterator[Stack]:
     """The services alone in a throwaway project: the flood cannot spoil the other checks."""
     _, _, env = host_folders(tmp_path_factory.mktemp("flood"))
-    serve = Compose(
+    serve = stack_compose(
         _project("flood"), [COMPOSE_FILE, SERVE_FILE, QUICK_HEALTH_FILE], empty_env_file, env
     )
     try:

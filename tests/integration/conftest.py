@@ -30,6 +30,8 @@ from docker.models.containers import Container
 
 from ai_trader.layout import BookPaths, books_dir
 from ai_trader.settings import DASHBOARD_PUBLISH_VARIABLE, DEFAULT_PORTS, PUBLISH_VARIABLES
+from harness.compose import CONTROLLED as CONTROLLED  # test_secrets.py reads it from here
+from harness.compose import Compose, compose_command
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILES = [ROOT / "docker-compose.yml", ROOT / "tests" / "integration" / "compose.test.yml"]
@@ -42,22 +44,6 @@ DASHBOARD = "dashboard"
 SERVICE_PORTS = DEFAULT_PORTS
 CONTAINER_UID = 1000
 IMAGE = f"{os.environ.get('AI_TRADER_IMAGE', 'ai-trader')}:{os.environ.get('AI_TRADER_TAG', 'dev')}"
-# Variables the product reads; the suite sets each one itself, so nothing from the
-# developer's shell or .env (a real key, say) leaks into a test.
-CONTROLLED = (
-    "ALPHAADVANTAGE_API_KEY",
-    "ALPHAVANTAGE_API_KEY",
-    "OPENAI_API_KEY",
-    "JINA_API_KEY",
-    "AGENT_MAX_STEP",
-    "INIT_DATE",
-    "END_DATE",
-    "AI_TRADER_CONFIG",
-    "AI_TRADER_UID",
-    "AI_TRADER_GID",
-    "AI_TRADER_RESTART",
-    "AI_TRADER_BIND",
-)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -88,9 +74,8 @@ def empty_env_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def docker_compose_command(empty_env_file: Path) -> str:
-    compose = os.environ.get("AI_TRADER_COMPOSE") or "docker compose"
     # An empty env file: the repository's .env (a developer's keys) must not apply.
-    return f"{compose if ' ' in compose else shlex.quote(compose)} --env-file {empty_env_file}"
+    return shlex.join([*compose_command(), "--env-file", str(empty_env_file)])
 
 
 @pytest.fixture(scope="session")
@@ -115,52 +100,7 @@ def docker_cleanup() -> list[str]:
     return ["down --volumes --remove-orphans --timeout 5"]
 
 
-# --- compose, driven directly -------------------------------------------------------
-
-
-class Compose:
-    """`docker compose -p PROJECT -f ... ARGS` with a controlled environment."""
-
-    def __init__(self, command: str, files: list[str], project: str) -> None:
-        self.command, self.files = command, files
-        self.argv = [*shlex.split(command), *(a for f in files for a in ("-f", f)), "-p", project]
-        self.project = project
-        self.base_env = {k: v for k, v in os.environ.items() if k not in CONTROLLED}
-
-    def with_file(self, path: Path) -> Compose:
-        """The same project with one more compose file laid over the others."""
-        return Compose(self.command, [*self.files, str(path)], self.project)
-
-    def __call__(
-        self,
-        *args: str,
-        env: dict[str, str] | None = None,
-        check: bool = True,
-        timeout: float = 300,
-    ) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(
-            [*self.argv, *args],
-            env={**self.base_env, **(env or {})},
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-        if check and done.returncode != 0:
-            raise AssertionError(
-                f"compose {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-            )
-        return done
-
-    def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-        """A compose command left running (an attached `up`), its output kept in a pipe."""
-        return subprocess.Popen(
-            [*self.argv, *args],
-            env={**self.base_env, **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+# --- compose, driven directly (tests/harness/compose.py) ----------------------------
 
 
 @pytest.fixture(scope="session")

@@ -87,7 +87,7 @@ RELEASE_SCRIPT = REPO_ROOT / "scripts" / "release.py"
 RELEASE_PROJECT_FILES = (
     "noxfile.py",
     "pyproject.toml",  # the noxfile reads the supported Pythons from it
-    "scripts/bootstrap.py",  # and loads its host checks from here
+    "scripts/bootstrap.py",  # and its sessions load the host provisioning from here
     "scripts/release.py",
     "src/ai_trader/__init__.py",
     "docker-compose.yml",

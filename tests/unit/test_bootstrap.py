@@ -2,7 +2,9 @@
 
 The decisions are pure, so each is checked here for the hosts that matter (root or not,
 Debian, Ubuntu, another Linux, macOS) without Docker, root or apt. Two tests run nox
-itself on a copy of the noxfile to check what it does with the Pythons it finds.
+itself on a copy of the noxfile to check what it does with the Pythons it finds (the
+`pythons` session, which the sessions with an interpreter of their own require), and that
+`nox -l` writes nothing.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 
 import pytest
 
@@ -260,10 +262,12 @@ def test_missing_pythons_are_one_line_naming_the_sessions_and_how_to_get_them() 
 
 @pytest.fixture
 def nox_copy(tmp_path: Path) -> Path:
-    """The noxfile and its helper in a folder of their own, so nothing lands in the tree."""
+    """The noxfile and its helpers in a folder of their own, so nothing lands in the tree."""
     (tmp_path / "scripts").mkdir()
+    (tmp_path / "tools").mkdir()
     shutil.copy2(ROOT / "noxfile.py", tmp_path / "noxfile.py")
     shutil.copy2(ROOT / "scripts/bootstrap.py", tmp_path / "scripts/bootstrap.py")
+    shutil.copy2(ROOT / "tools/facts.py", tmp_path / "tools/facts.py")
     shutil.copy2(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
     return tmp_path
 
@@ -289,7 +293,7 @@ def test_a_python_only_pyenv_holds_is_put_on_path_for_nox(tmp_path: Path, nox_co
     binary = tmp_path / "pyenv" / "versions" / f"{minor}.99" / "bin" / f"python{minor}"
     binary.parent.mkdir(parents=True)
     binary.symlink_to(sys.executable)
-    done = run_nox(nox_copy, "--list", env=bare_env(tmp_path, tmp_path / "pyenv"))
+    done = run_nox(nox_copy, "-s", "pythons", env=bare_env(tmp_path, tmp_path / "pyenv"))
     assert done.returncode == 0, done.stderr
     shim = nox_copy / ".nox" / ".pythons" / f"python{minor}"
     assert str(binary) in shim.read_text()
@@ -299,6 +303,45 @@ def test_a_python_only_pyenv_holds_is_put_on_path_for_nox(tmp_path: Path, nox_co
     assert ran.stdout.strip() == minor
 
 
+def test_a_tests_session_starts_after_the_pythons_session(tmp_path: Path, nox_copy: Path) -> None:
+    # `tests-X.Y` requires `pythons`, which runs first and puts the wrapper on PATH; nox
+    # looks for the session's interpreter only when the session starts, after it. (The
+    # session then fails at its install: the copy has no lock. What matters is the venv it
+    # made first. nox finds its own interpreter anyway, so this checks the order and the
+    # venv; a Python other than nox's own, checked by hand, needs the wrapper.)
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    binary = tmp_path / "pyenv" / "versions" / f"{minor}.99" / "bin" / f"python{minor}"
+    binary.parent.mkdir(parents=True)
+    binary.symlink_to(sys.executable)
+    done = run_nox(nox_copy, "-s", f"tests-{minor}", env=bare_env(tmp_path, tmp_path / "pyenv"))
+    started = [line for line in done.stderr.splitlines() if "Running session" in line]
+    assert started == ["nox > Running session pythons", f"nox > Running session tests-{minor}"]
+    assert (nox_copy / ".nox" / ".pythons" / f"python{minor}").is_file()
+    assert f"Python interpreter {minor} not found" not in done.stderr
+    venv_python = nox_copy / ".nox" / f"tests-{minor.replace('.', '-')}" / "bin" / "python"
+    ran = subprocess.run([str(venv_python), "-c", "import sys; print(sys.version_info[:2])"],
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert ran.stdout.strip() == str(sys.version_info[:2])
+
+
+def test_listing_the_sessions_writes_nothing(tmp_path: Path, nox_copy: Path) -> None:
+    # A Python only pyenv holds: the listing must still not write its wrapper (or anything).
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    binary = tmp_path / "pyenv" / "versions" / f"{minor}.99" / "bin" / f"python{minor}"
+    binary.parent.mkdir(parents=True)
+    binary.symlink_to(sys.executable)
+    # Python's own cache of the noxfile's bytecode is not the noxfile's doing.
+    env = {**bare_env(tmp_path, tmp_path / "pyenv"), "PYTHONDONTWRITEBYTECODE": "1"}
+    before = sorted(tmp_path.rglob("*"))
+    done = run_nox(nox_copy, "--list", env=env)
+    assert done.returncode == 0, done.stderr
+    assert sorted(tmp_path.rglob("*")) == before
+    listed = [line for line in done.stdout.splitlines() if line[:2] in ("* ", "- ")]
+    assert len(listed) >= 15, done.stdout
+    # Every session has a docstring, which is what `nox -l` shows beside its name.
+    assert all(" -> " in line for line in listed), done.stdout
+
+
 def test_a_python_on_path_removes_an_earlier_wrapper(tmp_path: Path, nox_copy: Path) -> None:
     minor = f"{sys.version_info.major}.{sys.version_info.minor}"
     stale = nox_copy / ".nox" / ".pythons" / f"python{minor}"
@@ -306,7 +349,7 @@ def test_a_python_on_path_removes_an_earlier_wrapper(tmp_path: Path, nox_copy: P
     stale.write_text('#!/bin/sh\nexec /nonexistent/python "$@"\n')
     env = bare_env(tmp_path, tmp_path / "no-pyenv")
     (tmp_path / "empty" / f"python{minor}").symlink_to(sys.executable)  # on PATH now
-    done = run_nox(nox_copy, "--list", env=env)
+    done = run_nox(nox_copy, "-s", "pythons", env=env)
     assert done.returncode == 0, done.stderr
     assert not stale.exists()
 
@@ -325,13 +368,13 @@ def test_a_sessions_own_python_on_path_leaves_the_wrappers_alone(
     (venv_bin / f"python{minor}").symlink_to(sys.executable)
     env = bare_env(tmp_path, tmp_path / "no-pyenv")
     env["PATH"] = os.pathsep.join([str(venv_bin), env["PATH"]])
-    done = run_nox(nox_copy, "--list", env=env)
+    done = run_nox(nox_copy, "-s", "pythons", env=env)
     assert done.returncode == 0, done.stderr
     assert wrapper.exists()
 
 
 def test_a_python_found_nowhere_is_reported_at_once(tmp_path: Path, nox_copy: Path) -> None:
-    done = run_nox(nox_copy, "--list", env=bare_env(tmp_path, tmp_path / "no-pyenv"))
+    done = run_nox(nox_copy, "-s", "pythons", env=bare_env(tmp_path, tmp_path / "no-pyenv"))
     assert done.returncode == 0, done.stderr
     reported = [line for line in done.stderr.splitlines() if "not found on PATH" in line]
     assert len(reported) == 1, done.stderr
@@ -347,14 +390,8 @@ def test_a_session_whose_python_is_missing_fails_rather_than_skips(nox_copy: Pat
 
 def test_uv_is_asked_to_write_each_venvs_bytecode_and_pip_needs_no_flag() -> None:
     # Where PYTHONDONTWRITEBYTECODE is set, nothing else ever writes it (see compiled()).
-    probe = (
-        "import runpy, types\n"
-        "ns = runpy.run_path('noxfile.py')\n"
-        "for backend in ('uv', 'virtualenv'):\n"
-        "    print(backend, ns['compiled'](types.SimpleNamespace(venv_backend=backend)))\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["uv ('--compile-bytecode',)", "virtualenv ()"]
+    said = [
+        f"{backend} {bootstrap.compiled(SimpleNamespace(venv_backend=backend))}"
+        for backend in ("uv", "virtualenv")
+    ]
+    assert said == ["uv ('--compile-bytecode',)", "virtualenv ()"]

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _load() -> ModuleType:
-    # tools/ is not on the test path (nothing imports the tools but their own entry points).
+    # By its path: the module itself, not the package `python -m flakes` runs.
     spec = importlib.util.spec_from_file_location("flakes_tool", ROOT / "tools/flakes/flakes.py")
     assert spec is not None
     assert spec.loader is not None

@@ -14,16 +14,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import noxfile
 from docker.models.containers import Container
 
+import facts
 from bench.probes import BenchError
 from bench.report import Figure
 
 if TYPE_CHECKING:
     from bench.timings import Started
 
-ROOT = noxfile.ROOT
+ROOT = facts.ROOT
 PARALLEL_MODELS = (1, 4, 8)
 PARALLEL_ROUNDS = 3  # at most: 17 runs a round (13 solo, 3 with --jobs, 1 start-up floor)
 

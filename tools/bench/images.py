@@ -23,14 +23,14 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import noxfile
 from docker.models.containers import Container
 
+import facts
 from bench.probes import BenchError
 from bench.report import MB, Figure
 from integration import engine
 
-ROOT = noxfile.ROOT
+ROOT = facts.ROOT
 LABEL = "ai-trader-bench"
 
 log = logging.getLogger("bench")
@@ -207,9 +207,9 @@ class ImageFigures:
         """A timed `docker build` with the nox build's arguments; output timed step by step."""
         created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         argv = ["docker", "build", "--force-rm", "--build-arg", f"BASE_IMAGE={self.base}",
-                "--build-arg", f"VERSION={noxfile.project_version()}", "--build-arg",
-                f"REVISION={noxfile.git_revision()}", "--build-arg", f"CREATED={created}",
-                *noxfile.EXTRA_BUILD_ARGS, *extra, "--tag", tag, str(context)]  # fmt: skip
+                "--build-arg", f"VERSION={facts.project_version()}", "--build-arg",
+                f"REVISION={facts.git_revision()}", "--build-arg", f"CREATED={created}",
+                *facts.EXTRA_BUILD_ARGS, *extra, "--tag", tag, str(context)]  # fmt: skip
         began = time.monotonic()
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1

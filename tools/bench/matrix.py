@@ -1,5 +1,5 @@
 """How long the bare ``nox`` takes, and how busy it keeps the cores: ``nox -s matrix``
-(``python -m bench.matrix [NOX ARGUMENTS]`` from tests/ with a Python that has nox).
+(``python -m bench.matrix [NOX ARGUMENTS]`` from tools/ with a Python that has nox).
 
 It runs nox as a child process (the bare ``nox`` unless arguments are given), passes its
 output through, and reads the machine's CPU counters (``/proc/stat``, Linux) when it starts,

@@ -1,5 +1,5 @@
 """How fast the dashboard answers a long backtest: ``measure()``, which ``nox -s bench``
-calls, and ``python -m bench.dashboard`` (from tests/) on its own.
+calls, and ``python -m bench.dashboard`` (from tools/) on its own.
 
 It writes a synthetic data folder (``days`` trading days of prices for the NASDAQ-100 and
 QQQ, and ``models`` books in the ledger's own format, every row carrying every symbol as

@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import docker
-import noxfile
 from docker.models.containers import Container
 
+import facts
 from ai_trader.settings import DEFAULT_PORTS
 from bench.images import LABEL, ImageFigures
 from bench.latency import LATENCY_SIGNATURES, LatencyFigures
@@ -41,7 +41,7 @@ from bench.report import MB, Figure, Relative, fmt, signed
 from bench.workloads import WorkloadFigures
 from integration import engine
 
-ROOT = noxfile.ROOT
+ROOT = facts.ROOT
 CONTAINER_UID = 1000
 READY_LIMIT = 60.0  # seconds after the start before a start counts as failed
 STOP_GRACE = 10  # `docker stop --time`: docker's own default

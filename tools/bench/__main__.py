@@ -23,8 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import noxfile
-
+import facts
 from bench import report
 from bench.timings import Bench
 from integration import engine
@@ -35,11 +34,11 @@ log = logging.getLogger("bench")
 def choose_base() -> str:
     """BASE_IMAGE, else the default base when present locally, else the local base.
 
-    `nox -s bench` passes the build session's own choice (noxfile.choose_base) instead."""
+    `nox -s bench` passes the build's own choice (choose_base, scripts/bootstrap.py) instead."""
     wanted = os.environ.get("BASE_IMAGE")
     if wanted:
         return wanted
-    return noxfile.DEFAULT_BASE if engine.image_exists(noxfile.DEFAULT_BASE) else noxfile.LOCAL_BASE
+    return facts.DEFAULT_BASE if engine.image_exists(facts.DEFAULT_BASE) else facts.LOCAL_BASE
 
 
 def measure(bench: Bench) -> dict[str, Any]:
@@ -91,7 +90,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         "base": bench.base,
         "runs": bench.runs,
         "skip_build": bench.skip_build,
-        "revision": noxfile.git_revision(),
+        "revision": facts.git_revision(),
         "machine": machine,
         "load": {
             "before": machine["load_average_at_start"],
@@ -122,7 +121,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    default_image = f"{noxfile.IMAGE}:dev"
+    default_image = f"{facts.IMAGE}:dev"
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Measure the ai-trader image (size, builds, start, stop, latency, "
@@ -136,10 +135,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--base",
         default=None,
-        help=f"the base image (default: BASE_IMAGE, else {noxfile.DEFAULT_BASE} if present, "
-        f"else {noxfile.LOCAL_BASE})",
+        help=f"the base image (default: BASE_IMAGE, else {facts.DEFAULT_BASE} if present, "
+        f"else {facts.LOCAL_BASE})",
     )
-    parser.add_argument("--out", default=str(noxfile.ROOT / ".bench"), help="default .bench/")
+    parser.add_argument("--out", default=str(facts.ROOT / ".bench"), help="default .bench/")
     parser.add_argument(
         "--skip-build", action="store_true", help="skip the cold build and rebuild timings"
     )

@@ -1,0 +1,1 @@
+"""What the container suites share (integration and conformance): the compose driver."""
