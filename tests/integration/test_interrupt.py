@@ -55,6 +55,16 @@ def model_calls_held(project: str) -> int:
         return 0  # published, or answering, only once it has started
 
 
+def interruptible() -> None:
+    """In the inner run's process before it starts: Ctrl-C does what it does in a terminal.
+
+    A process started in the background by a shell without job control (`nox &` in a
+    script, some CI runners) inherits SIGINT ignored, and Python then never turns it into
+    KeyboardInterrupt: the inner run would go on to its end whatever the test sends.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_during_a_run_leaves_no_container_or_network(tmp_path) -> None:
     """Ctrl-C reaches the inner pytest run while its container is in the middle of a run.
 
@@ -70,7 +80,7 @@ def test_ctrl_c_during_a_run_leaves_no_container_or_network(tmp_path) -> None:
          "-o", f"python_functions={INNER_FUNCTIONS}", "tests/integration/test_interrupt.py",
          "--basetemp", str(tmp_path)],
         cwd=ROOT, env={**os.environ, "AI_TRADER_IT_PROJECT": project},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, preexec_fn=interruptible,
     )  # fmt: skip
     try:
         # A bound on a wait for an event that comes in seconds, so a broken stand-in fails
