@@ -32,7 +32,7 @@ from typing_extensions import TypedDict
 
 from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
-from ai_trader.jsonl import BadLine, Lenient, loads
+from ai_trader.jsonl import BadLine, Lenient, loads, numbered
 from ai_trader.jsonl import read_lenient as read_lenient_lines
 from ai_trader.layout import BookPaths
 
@@ -243,6 +243,26 @@ def ordered_reader(after: str | None = None) -> Callable[[str], dict[str, Any]]:
         return row
 
     return read
+
+
+def read_strict(path: Path) -> list[dict[str, Any]]:
+    """A book for reading only (the report's): every row, in order, or UserError naming the
+    first line that breaks the rules. Unlike ``Ledger.rows`` it never repairs, so it never
+    writes, and its rows come from pydantic's parser (faster; keys in the model's order)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it ({exc})") from None
+    read = ordered_reader()
+    rows = []
+    for number, line in numbered(text):
+        try:
+            rows.append(read(line))
+        except BadLine as exc:
+            raise UserError(f"{path}:{number}: {exc}") from None
+    return rows
 
 
 def read_lenient(path: Path) -> Lenient[dict[str, Any]]:

@@ -4,9 +4,10 @@ The rules:
 
 * It presents what ``valuation`` measures (``value_book``, ``measure``; the formulas are in
   docs/METRICS.md) and computes no figure of its own.
-* The books are read strictly, as the run reads them: a book or a price file that breaks its
-  rules stops the report with one line. A leaderboard with a silently skipped row would be
-  wrong, not partial.
+* The books are read strictly, by the run's rules: a book or a price file that breaks them
+  stops the report with one line. A leaderboard with a silently skipped row would be
+  wrong, not partial. The report writes nothing into the data folder (a cut last line is
+  an error here, not a repair).
 * Rows are sorted by cumulative return, highest first; a model whose return is n/a comes
   after every number, by signature. QQQ's row is over the days of the model with the most
   trading days (the first by signature on a tie), and every model row also carries QQQ over
@@ -31,7 +32,7 @@ from typing import Any
 
 from ai_trader.errors import UserError
 from ai_trader.layout import BookPaths, books_dir, merged_file
-from ai_trader.ledger import Ledger
+from ai_trader.ledger import read_strict
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
 from ai_trader.metrics import PERIODS_PER_YEAR, Figure, Metrics
@@ -110,7 +111,7 @@ def build(
     prices = PriceBook.load(merged_file(data_dir))
     models: list[Row] = []
     for signature in signatures:
-        rows = Ledger(folder / signature).rows()
+        rows = read_strict(BookPaths(folder / signature).position_file)
         valued = value_book(rows, prices)
         measured = measure(
             valued,

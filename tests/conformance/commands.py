@@ -75,16 +75,6 @@ def interpolated_names(compose_text: str) -> set[str]:
     return set(_INTERPOLATED.findall(compose_text))
 
 
-def compose_argv(
-    compose: Sequence[str], files: Iterable[Path | str], project: str, env_file: Path | str
-) -> list[str]:
-    """The compose prefix for one project: the binary, an env file, the files, the name."""
-    argv = [*compose, "--env-file", str(env_file)]
-    for path in files:
-        argv += ["-f", str(path)]
-    return [*argv, "-p", project]
-
-
 def run_meta(signature: str, today: str, books: str, token: str) -> dict[str, Any]:
     """The run context the agent's client sends with each tool call: ``books`` is relative
     to the services' data folder, ``token`` that of the signature's lock."""

@@ -17,7 +17,6 @@ from conformance.commands import (
     PASS,
     Row,
     applicability,
-    compose_argv,
     conformance_list_argv,
     conformance_server_argv,
     describe_change,
@@ -54,14 +53,6 @@ Client scenarios (test against a client):
 
 
 # --------------------------------------------------------------------------- command lines
-
-
-def test_compose_argv_names_the_env_file_each_compose_file_and_the_project() -> None:
-    argv = compose_argv(["docker-compose"], [Path("a.yml"), "b.yml"], "proj", Path("e.env"))
-
-    assert argv == [
-        "docker-compose", "--env-file", "e.env", "-f", "a.yml", "-f", "b.yml", "-p", "proj",
-    ]  # fmt: skip
 
 
 def test_run_meta_puts_the_context_under_the_ai_trader_run_key() -> None:

@@ -145,3 +145,12 @@ def test_the_cli_refuses_a_rate_that_is_not_a_fraction(data: Path, rate: str):
     done = run_cli("report", "--risk-free-rate", rate, env=cli_env({"DATA_DIR": str(data)}))
     assert done.returncode == 2
     assert "--risk-free-rate" in done.stderr
+
+
+def test_a_book_with_a_cut_last_line_is_an_error_and_the_report_writes_nothing(data: Path):
+    position = Ledger(books_dir(data) / "bold").position_file
+    cut = position.read_text()[:-20]
+    position.write_text(cut)
+    with pytest.raises(UserError, match=rf"{position}:5: not valid JSON"):
+        report.build(data)
+    assert position.read_text() == cut  # the run repairs a cut line; the report never writes

@@ -31,6 +31,7 @@ import http.client
 import json
 import os
 import random
+import resource
 import shutil
 import socket
 import statistics
@@ -241,6 +242,24 @@ def _health_while(port: int, work: threading.Thread) -> list[float]:
     return times
 
 
+def time_report(data_dir: Path) -> tuple[float, float | None]:
+    """Wall and CPU seconds of `ai-trader report --format json` over ``data_dir`` in a new
+    process (imports, every book and the prices read, every metric), its output discarded."""
+    env = {**os.environ, "DATA_DIR": str(data_dir)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    began = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "ai_trader", "report", "--format", "json", "-o", os.devnull],
+        env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    wall = time.perf_counter() - began
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"ai-trader report exited {done.returncode}: {done.stderr[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
 def parse_floor(data_dir: Path) -> tuple[float, float]:
     """Wall and CPU seconds to read every JSON file under ``data_dir`` and ``json.loads``
     each of its lines: what any reader of these files pays before it checks anything."""
@@ -275,6 +294,7 @@ def measure(
             "cpus": os.cpu_count(),
             "load_before": [round(x, 2) for x in os.getloadavg()],
         }
+        figures["report_cold"] = time_report(data_dir)
         with dashboard(data_dir) as server:
             port = server.port
             floors: list[tuple[float, float | None]] = [parse_floor(data_dir)]
@@ -309,6 +329,7 @@ def measure(
 
 
 TIMINGS = {
+    "report_cold": "ai-trader report, a new process",
     "cold": "/api/summary, cold",
     "parse_floor": "json.loads of the same files (floor)",
     "warm": "/api/summary, unchanged",

@@ -28,6 +28,7 @@ AIMS: dict[str, float] = {
     "dashboard_cold": 0.3,
     "dashboard_warm": 0.3,
     "dashboard_one_day_more": 0.3,
+    "report_cold": 2.0,  # issue 26: `ai-trader report` over 5,000 days x 4 models, cold
 }
 
 # Aims on the relative figures (issue 14): ("excess", limit in the figure's unit) or

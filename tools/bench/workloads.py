@@ -187,6 +187,7 @@ class WorkloadFigures:
              [found["one_day_more"][0]]),
             ("dashboard_parse_floor", "dashboard floor: json.loads of the same files",
              [found["parse_floor"][0]]),
+            ("report_cold", f"ai-trader report, cold ({size})", [found["report_cold"][0]]),
         ):  # fmt: skip
             self.add(Figure.of(key, label, "s", value, how))
         floor = found["parse_floor"][0]
