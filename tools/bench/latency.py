@@ -91,9 +91,12 @@ class LatencyFigures:
         def buy_calls(signature: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
             # A new simulated day (a new run context) every TRADES_PER_DAY buys, as the
             # agent moves from day to day: the day's stage holds at most that many trades.
+            # Days only move forward: the trade service refuses a day already passed.
+            if -(-total // TRADES_PER_DAY) > len(days):
+                raise BenchError(f"{total} buys need more trading days than the {len(days)}")
             calls = []
             for i in range(total):
-                day = days[(i // TRADES_PER_DAY) % len(days)]
+                day = days[i // TRADES_PER_DAY]
                 meta = RunContext(signature, day, BOOKS, tokens[signature]).to_meta()
                 calls.append(({"symbol": cheapest(day), "amount": 1}, meta))
             return calls

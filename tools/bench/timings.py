@@ -26,6 +26,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,9 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
             measure()
         except Exception as exc:  # recorded; the other measurements still run
             reason = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # a task group's error: say what failed inside it
+                reason += f" <- {type(exc).__name__}: {exc}"
             self.errors.append(f"{name}: {reason}")
             log.error("  %s failed: %s", name, reason)
         self.details.setdefault("section_seconds", {})[name] = round(time.monotonic() - began, 1)
@@ -679,8 +683,10 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
         for run in range(self.runs):
             data = self.copy_of(prices, f"services-{run}")
             # The books the latency calls trade on; the run context names them per call.
+            # Opened the day before the data's first day: every day of it is still open.
+            opening = (date.fromisoformat(dates[0]) - timedelta(days=1)).isoformat()
             for signature in LATENCY_SIGNATURES:
-                Ledger(books_dir(data) / signature).ensure_initialized(dates[0], NASDAQ_100, 1e9)
+                Ledger(books_dir(data) / signature).ensure_initialized(opening, NASDAQ_100, 1e9)
                 # Its lock file now, so that it is handed to the container's user with the
                 # rest; the latency calls hold it (measure_latency) as a run would.
                 with signature_lock(books_dir(data) / signature):
