@@ -9,7 +9,6 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +27,15 @@ from ai_trader.layout import LOCK_NAME, books_dir
 from ai_trader.lock import holder
 from ai_trader.settings import PORT_VARIABLES
 from standins import StandIns
-from unit.support import Services, cli_env, free_ports, run_cli, service_env
+from unit.support import (
+    Services,
+    cli_env,
+    free_ports,
+    run_cli,
+    service_env,
+    start_serve,
+    wait_serving,
+)
 
 # Kills in batches: each batch is a test of its own, so pytest-xdist spreads them over its
 # lanes; the table adds the batches of a check up.
@@ -109,15 +116,10 @@ def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
 @contextlib.contextmanager
 def own_serve(data_dir: Path, ports: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
     env = {**service_env(data_dir), **ports}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ai_trader", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = data_dir.parent / f"serve-{data_dir.name}.log"
+    process = start_serve(env, log)
     try:
-        ready = run_cli("wait-ready", "--timeout", "60", env=env, timeout=90)
-        assert ready.returncode == 0, ready.stderr
+        wait_serving(process, log)
         yield process
     finally:
         if process.poll() is None:

@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -163,25 +164,46 @@ class Services:
         return Session(ledger, RunContext(signature, today, books, lock.token), lock)
 
 
-@contextlib.contextmanager
-def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
-    """Start `ai-trader serve` and, alongside, `ai-trader wait-ready`; once it is ready yield it;
-    on exit stop it with SIGTERM and check that it exits 0."""
+LISTENING = "serve: listening on"  # what serve says once all four services answer
+# Only keeps a serve that neither listens nor exits from hanging the suite: no measure of
+# speed (a loaded machine once took more than a minute to start one under coverage).
+SERVE_GUARD_SECONDS = 900.0
+
+
+def start_serve(env: Mapping[str, str], log: Path) -> subprocess.Popen[str]:
+    """`ai-trader serve` with its output in ``log``; ``wait_serving`` waits for it."""
     with log.open("w", encoding="utf-8") as sink:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [sys.executable, "-m", "ai_trader", "serve"],
-            env=env,
+            env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
             text=True,
         )
+
+
+def wait_serving(process: subprocess.Popen[str], log: Path) -> None:
+    """Block until serve says it is listening, or fail as soon as it exits: waits on what
+    serve does (an event), never on how long it takes."""
+    deadline = time.monotonic() + SERVE_GUARD_SECONDS
+    while True:
+        text = log.read_text(encoding="utf-8", errors="replace")
+        if LISTENING in text:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"serve exited {process.returncode} before it listened:\n{text}", False)
+        if time.monotonic() > deadline:
+            pytest.fail(f"serve neither listened nor exited (a hang):\n{text}", False)
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
+    """Start `ai-trader serve`; once it says it listens, yield it; on exit stop it with
+    SIGTERM and check that it exits 0."""
+    process = start_serve(env, log)
     try:
-        ready = run_cli("wait-ready", "--timeout", "60", env=env, timeout=90)
-        if ready.returncode != 0:
-            pytest.fail(
-                f"the services did not become ready:\n{ready.stderr}\n{log.read_text()}",
-                pytrace=False,
-            )
+        wait_serving(process, log)
         running = Services(env, load_settings(env), process, log)
         try:
             yield running

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import Services, cli_env, run_cli, running_services, service_env
+from support import (
+    Services,
+    cli_env,
+    run_cli,
+    running_services,
+    service_env,
+    start_serve,
+    wait_serving,
+)
 
 from ai_trader.layout import STAGE_NAME, BookPaths, books_dir, merged_file
 from ai_trader.market.universe import ALL_SYMBOLS
@@ -363,11 +371,9 @@ def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
         )
     )
     finish = [{"content": "Holding. <FINISH_SIGNAL>"}]
-    serve = subprocess.Popen(
-        [sys.executable, "-m", "ai_trader", "serve"], env=env, stderr=subprocess.DEVNULL
-    )
+    serve = start_serve(env, tmp_path / "serve.log")
     with StandIns({"openai": {"script": finish, "delay": 0.3}}) as standins:
-        assert run_cli("wait-ready", "--timeout", "60", env=env, timeout=90).returncode == 0
+        wait_serving(serve, tmp_path / "serve.log")
         run_env = {**env, "OPENAI_API_KEY": "k", "OPENAI_API_BASE": standins.openai_base}
         agent = subprocess.Popen(
             [sys.executable, "-m", "ai_trader", "run", str(config)],
