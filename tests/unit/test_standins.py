@@ -6,6 +6,8 @@ import re
 import signal
 import subprocess
 import sys
+import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -331,3 +333,43 @@ def test_process_plays_the_scenario_file(processes, tmp_path):
     processes.append(process)
     params = {"function": "TIME_SERIES_DAILY", "symbol": "TSLA", "apikey": "k"}
     assert "Time Series (Daily)" in HTTP.get(f"{url}/alphavantage/query", params=params).json()
+
+
+# -- holding chat requests ------------------------------------------------------------------
+
+
+def chat_in_thread(standins: StandIns) -> tuple[threading.Thread, list]:
+    answers: list = []
+    worker = threading.Thread(target=lambda: answers.append(chat(standins, [SYSTEM, USER])))
+    worker.start()
+    return worker, answers
+
+
+def wait_held(standins: StandIns, count: int, worker: threading.Thread) -> None:
+    # The stand-in's own count of held requests: an event, not a clock.
+    while standins.stats()["openai"]["held"] < count:
+        assert worker.is_alive()
+        time.sleep(0.01)
+
+
+def test_a_held_chat_request_waits_unanswered_until_released(standins):
+    standins.set_scenario({"openai": {"hold": True, "script": [{"content": "ok"}]}})
+    worker, answers = chat_in_thread(standins)
+    wait_held(standins, 1, worker)
+    assert answers == []  # held: not answered
+    standins.release()
+    worker.join()
+    assert answers[0].choices[0].message.content == "ok"
+    assert standins.stats()["openai"]["held"] == 0
+
+
+def test_hold_n_lets_the_first_requests_through_and_holds_from_the_nth(standins):
+    standins.set_scenario({"openai": {"hold": 3, "script": [{"content": "ok"}]}})
+    for _ in range(2):
+        assert chat(standins, [SYSTEM, USER]).choices[0].message.content == "ok"
+    assert standins.stats()["openai"]["held"] == 0
+    worker, answers = chat_in_thread(standins)
+    wait_held(standins, 1, worker)  # the third is held
+    standins.release()
+    worker.join()
+    assert answers[0].choices[0].message.content == "ok"
