@@ -431,15 +431,17 @@ class Ledger:
     ) -> dict[str, Any]:
         """Stage one trade for ``day``; raises TradeRejected when the rules forbid it, and
         UserError when the day is not open to trading (done already, or before the stage)."""
-        staged = self.staged_day()
-        if staged is not None and staged > day:
-            raise UserError(
-                f"{day} is before the day already staged ({staged}); a trade is never dated back"
-            )
         last = self.last_staged(day)
         if last is None:
-            # The day's first trade: a stage of an earlier day (begin_day drops it, but a
-            # day that went by without a run leaves it) must not mix with this one.
+            # The day's first trade (a stage of ``day`` would hold only ``day``): a stage of
+            # a later day refuses it; one of an earlier day (begin_day drops it, but a day
+            # that went by without a run leaves it) must not mix with this one.
+            staged = self.staged_day()
+            if staged is not None and staged > day:
+                raise UserError(
+                    f"{day} is before the day already staged ({staged}); "
+                    "a trade is never dated back"
+                )
             done = self.last_row()
             if done is not None and done["date"] >= day:
                 raise UserError(

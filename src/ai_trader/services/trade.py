@@ -16,6 +16,7 @@ A refusal is a tool error of one line, and nothing is written.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -48,18 +49,30 @@ class TradeAnswer(TypedDict):
     positions: dict[str, int | float]  # non-zero holdings (whole shares) and CASH after it
 
 
-def book_of(data_dir: Path, run: RunContext) -> Ledger:
-    """The ledger a call may change, or a tool error saying why it may not (see above)."""
-    root = Path(os.path.realpath(data_dir))
+def _is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def book_of(root: Path, run: RunContext) -> Ledger:
+    """The ledger a call may change, or a tool error saying why it may not (see above).
+    ``root`` is the data folder as ``os.path.realpath`` gives it, resolved once."""
     folder = root.joinpath(*books_folder(run.books).parts, run.signature)
     ledger = Ledger(folder)
     paths = BookPaths(folder)
-    for path in (paths.position_file, paths.pending_file, paths.lock_file):
-        if not Path(os.path.realpath(path)).is_relative_to(root):
-            raise ToolError(
-                f"the book of signature {run.signature!r} leads out of the data folder "
-                f"({path.relative_to(root)} is a link elsewhere); nothing was traded"
-            )
+    # One resolution of the folders down to the position folder, and an lstat of each of
+    # the book's files (none may be a link): a fraction of resolving every file's path.
+    inside = Path(os.path.realpath(paths.position_dir)).is_relative_to(root)
+    files = (paths.position_file, paths.pending_file, paths.lock_file)
+    link = None if inside else paths.position_dir
+    link = link or next((path for path in files if _is_link(path)), None)
+    if link is not None:
+        raise ToolError(
+            f"the book of signature {run.signature!r} leads out of the data folder "
+            f"({link.relative_to(root)} is a link elsewhere); nothing was traded"
+        )
     if not ledger.position_file.is_file():
         # The agent opens the book before it trades; a context naming no book is wrong.
         raise ToolError(
@@ -80,6 +93,7 @@ def whole(value: float) -> int | float:
 def build(data_dir: Path) -> Service:
     server = Service("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
     source = PriceSource(merged_file(data_dir))
+    root = Path(os.path.realpath(data_dir))
 
     async def execute(
         action: Literal["buy", "sell"], symbol: str, shares: int, ctx: Context
@@ -88,7 +102,7 @@ def build(data_dir: Path) -> Service:
         if symbol not in TRADABLE:
             raise ToolError(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
         try:
-            ledger = book_of(data_dir, run)
+            ledger = book_of(root, run)
         except OSError as exc:  # a name too long for the file system, a folder unreadable
             raise ToolError(f"cannot open the book of {run.signature!r}: {exc.strerror}") from None
         price = (await source.current()).open(symbol, run.today)
