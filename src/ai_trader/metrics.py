@@ -33,6 +33,29 @@ from dataclasses import dataclass
 PERIODS_PER_YEAR = 252
 TOO_LARGE = "the result is too large to be a number"
 
+# How every presenter (the run's summary, the report, the dashboard) writes each figure, in
+# the order the tables show them: (the Metrics field, its heading, its format).
+DISPLAY: tuple[tuple[str, str, str], ...] = (
+    ("cumulative_return", "return", "{:+.2%}"),
+    ("annualised_return", "annualised", "{:+.2%}"),
+    ("volatility", "volatility", "{:.2%}"),
+    ("sharpe", "Sharpe", "{:.2f}"),
+    ("sortino", "Sortino", "{:.2f}"),
+    ("calmar", "Calmar", "{:.2f}"),
+    ("max_drawdown", "max drawdown", "{:.2%}"),
+    ("win_rate", "win rate", "{:.2%}"),
+    ("average_win", "avg win", "{:+.2%}"),
+    ("average_loss", "avg loss", "{:+.2%}"),
+    ("trades", "trades", "{:.0f}"),
+    ("turnover", "turnover", "{:.2f}"),
+)
+FORMATS = {key: pattern for key, _, pattern in DISPLAY}
+
+
+def shown(value: float | None, pattern: str) -> str:
+    """A figure's value as the tables write it; n/a when it has none."""
+    return "n/a" if value is None else pattern.format(value)
+
 
 @dataclass(frozen=True)
 class Figure:

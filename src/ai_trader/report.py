@@ -35,26 +35,12 @@ from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import read_strict
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
-from ai_trader.metrics import PERIODS_PER_YEAR, Figure, Metrics
+from ai_trader.metrics import DISPLAY, PERIODS_PER_YEAR, Figure, Metrics, shown
 from ai_trader.valuation import Valuation, measure, value_book
 
 SCHEMA = "ai-trader.report/1"
 FORMATS = ("md", "csv", "json")
-# The figures of a row, in the order the tables show them: (key, heading, kind).
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("cumulative_return", "return", "signed"),
-    ("annualised_return", "annualised", "signed"),
-    ("volatility", "volatility", "percent"),
-    ("sharpe", "Sharpe", "ratio"),
-    ("sortino", "Sortino", "ratio"),
-    ("calmar", "Calmar", "ratio"),
-    ("max_drawdown", "max drawdown", "percent"),
-    ("win_rate", "win rate", "percent"),
-    ("average_win", "avg win", "signed"),
-    ("average_loss", "avg loss", "signed"),
-    ("trades", "trades", "count"),
-    ("turnover", "turnover", "ratio"),
-)
+COLUMNS = DISPLAY  # the figures of a row, in the order the tables show them
 
 
 @dataclass(frozen=True)
@@ -131,16 +117,8 @@ def build(
 # --- presenting ------------------------------------------------------------------------------
 
 
-def _cell(figure: Figure, kind: str) -> str:
-    if figure.value is None:
-        return "n/a"
-    if kind == "signed":
-        return f"{figure.value:+.2%}" if figure.value else "0.00%"
-    if kind == "percent":
-        return f"{figure.value:.2%}"
-    if kind == "count":
-        return str(int(figure.value))
-    return f"{figure.value:.2f}"
+def _cell(figure: Figure, pattern: str) -> str:
+    return shown(figure.value, pattern)
 
 
 def _money(value: float | None) -> str:
@@ -192,7 +170,7 @@ def markdown(board: Leaderboard) -> str:
             _period(row),
             str(len(row.valued.days)),
             _money(row.final_value),
-            *(_cell(getattr(row.metrics, key), kind) for key, _, kind in COLUMNS),
+            *(_cell(getattr(row.metrics, key), pattern) for key, _, pattern in COLUMNS),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     drawdowns = [

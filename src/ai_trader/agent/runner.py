@@ -30,7 +30,7 @@ from ai_trader.ledger import Ledger
 from ai_trader.lock import remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, NASDAQ_100
-from ai_trader.metrics import Figure
+from ai_trader.metrics import FORMATS, Figure, shown
 from ai_trader.settings import Settings
 from ai_trader.valuation import measure, value_book
 
@@ -151,8 +151,8 @@ def format_summary(results: list[Result]) -> str:
         bench = f"{r.benchmark_return:+.2%}" if r.benchmark_return is not None else "n/a"
         value = f"{r.final_value:>13,.2f}" if r.final_value is not None else f"{'n/a':>13}"
         ret = f"{r.total_return:>+9.2%}" if r.total_return is not None else f"{'n/a':>9}"
-        sharpe = _figure(r.sharpe, "{:.2f}")
-        drawdown = _figure(r.max_drawdown, "{:.2%}")
+        sharpe = _figure(r.sharpe, FORMATS["sharpe"])
+        drawdown = _figure(r.max_drawdown, FORMATS["max_drawdown"])
         lines.append(
             f"{r.signature:<24} {r.days:>5} {value} {ret} {bench:>9} {sharpe:>7} {drawdown:>8}"
         )
@@ -160,7 +160,7 @@ def format_summary(results: list[Result]) -> str:
 
 
 def _figure(figure: Figure | None, pattern: str) -> str:
-    return "n/a" if figure is None or figure.value is None else pattern.format(figure.value)
+    return shown(figure.value if figure is not None else None, pattern)
 
 
 def unpriced_errors(results: list[Result]) -> list[RunFailed]:

@@ -29,6 +29,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ai_trader.dashboard.chart import Series, line_chart
+from ai_trader.metrics import DISPLAY, shown
 
 REFRESH_SECONDS = 10
 # The page lists this many trading days of trades, newest first (the JSON has them all).
@@ -47,24 +48,18 @@ def shares(value: float) -> str:
     return f"{value:g}"
 
 
-# How each metric of valuation.measure is shown (its JSON: {"value": x} or {"na": why}).
-METRIC_COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("annualised_return", "annualised", "{:+.2%}"),
-    ("volatility", "volatility", "{:.2%}"),
-    ("sharpe", "Sharpe", "{:.2f}"),
-    ("sortino", "Sortino", "{:.2f}"),
-    ("calmar", "Calmar", "{:.2f}"),
-    ("max_drawdown", "max drawdown", "{:.2%}"),
-    ("win_rate", "win rate", "{:.2%}"),
-    ("trades", "trades", "{:.0f}"),
-    ("turnover", "turnover", "{:.2f}"),
+# The metrics the page's table shows, as every presenter writes them (metrics.DISPLAY); the
+# return is in the overview above it.
+METRIC_COLUMNS = tuple(
+    column
+    for column in DISPLAY
+    if column[0] not in {"cumulative_return", "average_win", "average_loss"}
 )
 
 
 def metric(figure: Mapping[str, Any], pattern: str) -> str:
-    """A metric's value as the page shows it; n/a when it has none (its reason is beside)."""
-    value = figure.get("value")
-    return "n/a" if value is None else pattern.format(value)
+    """A metric of the summary's JSON ({"value": x} or {"na": why}) as the page shows it."""
+    return shown(figure.get("value"), pattern)
 
 
 def recent_trades(
