@@ -220,19 +220,16 @@ def _figures(
     if not all(map(math.isfinite, returns)):
         return Figure.na(TOO_LARGE), found, (None, None)
 
-    # Drawdown: the deepest fall from the running peak, the start included.
-    peak, peak_at, deepest = known[0], 0, 0.0
-    deepest_peak = deepest_trough = 0
-    for i, value in enumerate(known):
-        if value > peak:
-            peak, peak_at = value, i
-        fall = value / peak - 1.0
-        if fall < deepest:
-            deepest, deepest_peak, deepest_trough = fall, peak_at, i
+    # Drawdown: the deepest point of the drawdown series (the start included; known[0] > 0,
+    # so every point has one), the first when two are as deep, and the peak it fell from.
+    falls = [fall for fall in drawdowns(known) if fall is not None]
+    deepest = min(falls)
     found["max_drawdown"] = Figure.of(deepest)
     dates: Dates = (None, None)
     if deepest < 0:
-        dates = (points[deepest_peak][0], points[deepest_trough][0])
+        trough = falls.index(deepest)
+        peak = known.index(max(known[: trough + 1]))
+        dates = (points[peak][0], points[trough][0])
 
     # Wins and losses: a period that gained, one that lost; a flat period is neither.
     wins = [r for r in returns if r > 0]
@@ -296,6 +293,23 @@ def _calmar(found: Mapping[str, Figure]) -> Figure:
 def _gap(day: str, unknown: Mapping[str, str] | None) -> Figure:
     why = (unknown or {}).get(day, "the value is unknown")
     return Figure.na(f"no value on {day}: {why}")
+
+
+def drawdowns(values: Sequence[float | None]) -> list[float | None]:
+    """The drawdown at each point: its value over the running peak (the highest value up to
+    and including it, the start included), less 1. A fraction <= 0, and 0 at a new peak;
+    ``max_drawdown`` is the lowest of them, and the dashboard's drawdown chart draws them.
+
+    None where the data cannot support one: from the first unknown value on (the peak after
+    it is unknown, so is every fall from it), and while the peak is not above 0."""
+    falls: list[float | None] = []
+    peak = -math.inf
+    for value in values:
+        if value is None:
+            break
+        peak = max(peak, value)
+        falls.append(value / peak - 1.0 if peak > 0 else None)
+    return falls + [None] * (len(values) - len(falls))
 
 
 def mean_value(points: Sequence[tuple[str, float | None]]) -> float | None:

@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import pytest
 
-from ai_trader.metrics import Figure, Metrics, series_metrics
+from ai_trader.metrics import Figure, Metrics, drawdowns, series_metrics
 
 D = ["2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06", "2025-10-07", "2025-10-08"]
 VALUES = [100.0, 110.0, 99.0, 103.95, 124.74]  # +10%, -10%, +5%, +20%
@@ -91,6 +91,40 @@ def test_the_drawdown_counts_a_fall_from_the_start_point():
     got = series_metrics(series([100.0, 80.0, 90.0]))
     assert got.max_drawdown.value == close(Fraction(-1, 5))
     assert (got.drawdown_peak, got.drawdown_trough) == (D[0], D[1])
+
+
+def test_the_drawdown_series_is_each_value_over_its_running_peak_less_one():
+    # Peaks 100, 100, 120, 120, 120, 130: by hand, 0, -10%, 0, -10%, -20%, 0.
+    got = drawdowns([100.0, 90.0, 120.0, 108.0, 96.0, 130.0])
+    expected = [0, Fraction(90, 100) - 1, 0, Fraction(108, 120) - 1, Fraction(96, 120) - 1, 0]
+    assert got == [close(x) for x in expected]
+    assert got[0] == got[2] == got[5] == 0.0  # a new peak is exactly 0
+
+
+def test_a_series_that_only_rises_has_no_drawdown_anywhere():
+    assert drawdowns([100.0, 100.0, 101.5, 250.0]) == [0.0, 0.0, 0.0, 0.0]
+
+
+def test_an_unknown_value_in_the_drawdown_series_is_a_gap_not_a_zero():
+    # After an unknown value the running peak is unknown (the gap may have been higher),
+    # so every later point is unknown too, as max drawdown is then n/a.
+    assert drawdowns([100.0, 90.0, None, 95.0, 120.0]) == [0.0, close(-0.1), None, None, None]
+    assert drawdowns([None, 100.0]) == [None, None]
+    assert drawdowns([]) == []
+
+
+def test_a_drawdown_needs_a_peak_above_zero():
+    assert drawdowns([0.0, -5.0, 50.0, 40.0]) == [None, None, 0.0, close(Fraction(-1, 5))]
+    assert drawdowns([100.0, 0.0]) == [0.0, -1.0]  # everything lost: a true -100%
+
+
+@pytest.mark.parametrize(
+    "values",
+    [VALUES, [100.0, 90.0, 120.0, 108.0, 96.0, 130.0], [100.0, 80.0, 90.0], [5.0, 6.0, 7.0]],
+)
+def test_max_drawdown_is_the_lowest_point_of_the_drawdown_series(values):
+    # The dashboard draws the series and shows max drawdown: they cannot disagree.
+    assert series_metrics(series(values)).max_drawdown.value == min(drawdowns(values))
 
 
 def test_a_flat_period_is_neither_a_win_nor_a_loss():
