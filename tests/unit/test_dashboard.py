@@ -473,6 +473,34 @@ def test_tick_steps_are_round(span, step):
     assert nice_step(span) == pytest.approx(step)
 
 
+def test_a_drawdown_chart_that_never_fell_has_a_flat_line_on_a_readable_axis():
+    svg = line_chart([Series("m", [(D0, 0.0), (D1, 0.0), (D2, 0.0)])], unit="%")
+    assert polylines(svg) == {"m": 3}
+    ticks = re.findall(r'dy="4" text-anchor="end" fill="#374151">([^<]*)</text>', svg)
+    assert ticks == ["-1.0%", "-0.5%", "0.0%", "0.5%", "1.0%"]
+
+
+def test_the_tick_at_zero_is_written_0_never_minus_0():
+    # Adding 0.2 four times to -0.8 gives -5.6e-17, which would print as "-0.0".
+    svg = line_chart([Series("m", [(D0, 0.0), (D1, -0.7)])], unit="%")
+    ticks = re.findall(r'dy="4" text-anchor="end" fill="#374151">([^<]*)</text>', svg)
+    assert ticks == ["-0.8%", "-0.6%", "-0.4%", "-0.2%", "0.0%"]
+
+
+def test_each_line_carries_the_lowest_value_it_joins_exactly():
+    svg = line_chart([Series("m", [(D0, 3.0), (D1, -2.5), (D2, None), (D3, 0.1)])])
+    assert re.findall(r'data-points="(\d+)" data-low="([^"]*)"', svg) == [
+        ("2", "-2.5"),
+        ("1", "0.1"),
+    ]
+
+
+def test_a_chart_can_be_told_from_another_on_the_page_by_its_id():
+    assert line_chart([Series("m", [(D0, 1.0)])], element_id="value-chart").startswith(
+        '<svg xmlns="http://www.w3.org/2000/svg" id="value-chart" class="chart"'
+    )
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 

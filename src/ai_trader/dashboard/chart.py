@@ -2,9 +2,11 @@
 
 Days are spaced evenly along the x axis (trading days, not calendar days), values on a
 linear y axis with rounded ticks. Each run of known values of a series is one
-``<polyline>`` carrying ``data-series`` (its name) and ``data-points`` (how many points it
-joins), so a test can count lines and points in the rendered page. An unknown value
-(None) is a gap: the line stops before it and starts again after it.
+``<polyline>`` carrying ``data-series`` (its name), ``data-points`` (how many points it
+joins) and ``data-low`` (the lowest value it joins, exactly), so a test can count lines and
+points and read the lowest value in the rendered page. An unknown value (None) is a gap:
+the line stops before it and starts again after it. ``element_id`` tells one chart of a
+page from another.
 """
 
 from __future__ import annotations
@@ -64,13 +66,21 @@ def _known_runs(points: Sequence[tuple[str, float | None]]) -> list[list[tuple[s
 
 
 def line_chart(
-    series: Sequence[Series], *, width: int = 960, height: int = 420, title: str = ""
+    series: Sequence[Series],
+    *,
+    width: int = 960,
+    height: int = 420,
+    title: str = "",
+    element_id: str = "",
+    unit: str = "",
 ) -> str:
-    """The SVG markup of a line chart of ``series`` (an empty-state chart when none has points)."""
+    """The SVG markup of a line chart of ``series`` (an empty-state chart when none has points);
+    ``unit`` follows each value the chart writes (the y ticks, a point's tooltip)."""
     left, right, top, bottom = 84, 24, 36 if title else 16, 64
     plot_w, plot_h = width - left - right, height - top - bottom
+    svg_id = f' id="{escape(element_id)}"' if element_id else ""
     parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img" '
+        f'<svg xmlns="http://www.w3.org/2000/svg"{svg_id} class="chart" role="img" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
         f'font-family="system-ui, sans-serif" font-size="12">'
     ]
@@ -96,8 +106,11 @@ def line_chart(
         pad = abs(high) * 0.01 or 1.0
         low, high = low - pad, high + pad
     step = nice_step(high - low)
-    low, high = math.floor(low / step) * step, math.ceil(high / step) * step
+    # Each tick a whole multiple of the step, so the tick at 0 is exactly 0 (never "-0.0").
+    ticks = [k * step for k in range(math.floor(low / step), math.ceil(high / step) + 1)]
+    low, high = ticks[0], ticks[-1]
     decimals = _decimals(step)
+    label = escape(unit)
     index = {day: i for i, day in enumerate(dates)}
 
     def x(day: str) -> float:
@@ -108,18 +121,19 @@ def line_chart(
     def y(value: float) -> float:
         return top + plot_h * (high - value) / (high - low)
 
+    # Every line of a chart shares the days: each day's x is written once, not once a line.
+    xs = {day: _fmt(x(day)) for day in dates}
+
     # grid and y labels
-    tick = low
-    while tick <= high + step / 2:
+    for tick in ticks:
         ty = _fmt(y(tick))
         parts.append(
             f'<line x1="{left}" y1="{ty}" x2="{left + plot_w}" y2="{ty}" stroke="#e5e7eb"/>'
         )
         parts.append(
             f'<text x="{left - 8}" y="{ty}" dy="4" text-anchor="end" fill="#374151">'
-            f"{tick:,.{decimals}f}</text>"
+            f"{tick:,.{decimals}f}{label}</text>"
         )
-        tick += step
     # x labels: every day when there are few, else first, last and a few evenly between
     last = len(dates) - 1
     shown = (
@@ -150,9 +164,11 @@ def line_chart(
         colour = colours[s.name]
         dash = ' stroke-dasharray="6 4"' if s.benchmark else ""
         for run in _known_runs(s.points):
-            coords = " ".join(f"{_fmt(x(day))},{_fmt(y(v))}" for day, v in run)
+            coords = " ".join(f"{xs[day]},{_fmt(y(v))}" for day, v in run)
+            lowest = min(v for _, v in run)
             parts.append(
                 f'<polyline data-series="{escape(s.name)}" data-points="{len(run)}" '
+                f'data-low="{lowest!r}" '
                 f'points="{coords}" fill="none" stroke="{colour}" stroke-width="2"'
                 f' stroke-linejoin="round"{dash}/>'
             )
@@ -163,8 +179,8 @@ def line_chart(
             if v is None:
                 continue
             parts.append(
-                f'<circle cx="{_fmt(x(day))}" cy="{_fmt(y(v))}" r="2.5">'
-                f"<title>{escape(s.name)} {escape(day)}: {v:,.2f}</title></circle>"
+                f'<circle cx="{xs[day]}" cy="{_fmt(y(v))}" r="2.5">'
+                f"<title>{escape(s.name)} {escape(day)}: {v:,.2f}{label}</title></circle>"
             )
         parts.append("</g>")
 
