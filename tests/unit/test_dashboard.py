@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 import socket
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from ai_trader.cli import build_parser, main
 from ai_trader.dashboard import data
 from ai_trader.dashboard.app import bind, build_app
 from ai_trader.dashboard.chart import Series, line_chart, nice_step
-from ai_trader.dashboard.page import chart_svg, page_body, render_page
+from ai_trader.dashboard.page import chart_svg, drawdown_svg, page_body, render_page
 from ai_trader.errors import UserError
 from ai_trader.ledger import Ledger
 from ai_trader.market.pricebook import PriceBook
@@ -101,6 +101,35 @@ def polylines(svg: str) -> dict[str, int]:
     return {name: int(points) for name, points in found}
 
 
+def chart_in(page: str, element_id: str) -> str:
+    """The one chart of ``page`` with that id (the value chart or the drawdown chart)."""
+    found = re.findall(rf'<svg [^>]*id="{element_id}".*?</svg>', page, re.S)
+    assert len(found) == 1, f"{len(found)} charts with id {element_id}"
+    return str(found[0])
+
+
+def lowest(svg: str) -> dict[str, float]:
+    """Each series' lowest value in a chart: the least ``data-low`` of its lines."""
+    found: dict[str, float] = {}
+    for name, low in re.findall(r'data-series="([^"]*)" [^>]*data-low="([^"]*)"', svg):
+        found[unescape(name)] = min(found.get(unescape(name), float(low)), float(low))
+    return found
+
+
+def metrics_table(page: str) -> dict[str, dict[str, str]]:
+    """The page's metrics table: each row's cells by column heading, by the row's name."""
+    table = re.search(r"<table class=metrics>.*?</table>", page, re.S)
+    assert table is not None
+    headings = [unescape(h) for h in re.findall(r"<th[^>]*>(.*?)</th>", table.group(0))]
+    rows = {}
+    for line in re.findall(r"<tr[^>]*>(.*?)</tr>", table.group(0).split("<tbody>")[1], re.S):
+        cells = [
+            unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(r"<td[^>]*>(.*?)</td>", line)
+        ]
+        rows[cells[0]] = dict(zip(headings, cells, strict=True))
+    return rows
+
+
 # --- values ----------------------------------------------------------------------------------
 
 
@@ -179,7 +208,9 @@ def test_a_gap_in_a_held_symbols_prices_is_a_gap_in_the_value_and_a_notice(gappy
         in (summary["notices"])
     )
     page = TestClient(build_app(gappy)).get("/").text
-    runs = re.findall(r'<polyline data-series="model-g" data-points="(\d+)"', page)
+    runs = re.findall(
+        r'<polyline data-series="model-g" data-points="(\d+)"', chart_in(page, "value-chart")
+    )
     assert runs == ["2", "1"]  # the line stops before D2 and starts again at D3
     assert "no price for CCC on 2025-10-03" in page
 
@@ -501,6 +532,69 @@ def test_a_chart_can_be_told_from_another_on_the_page_by_its_id():
     )
 
 
+# --- the drawdown chart ----------------------------------------------------------------------
+
+# Model D, 1000 in cash, buys 30 AAA at 10 on D1 and holds: D1 700 + 30*12 = 1060,
+# D2 700 + 30*11 = 1030 (a fall of 1030/1060 - 1 from the D1 peak), D3 700 + 30*13 = 1090.
+MODEL_D = [
+    row(D0, 0, {"AAA": 0, "CASH": 1000.0}),
+    row(D1, 1, {"AAA": 30, "CASH": 700.0}, ("buy", "AAA", 30)),
+    row(D2, 2, {"AAA": 30, "CASH": 700.0}, ("no_trade", "", 0)),
+    row(D3, 3, {"AAA": 30, "CASH": 700.0}, ("no_trade", "", 0)),
+]
+
+
+def test_the_drawdown_chart_has_one_line_per_model_plus_qqq_below_the_value_chart(folder):
+    page = TestClient(build_app(folder)).get("/").text
+    assert page.index('id="value-chart"') < page.index('id="drawdown-chart"')
+    svg = chart_in(page, "drawdown-chart")
+    assert polylines(svg) == {"model-a": 4, "model-b": 2, "QQQ": 4}  # the same days
+    # Model A only rises (1000, 1030, 1035, 1050): 0 everywhere. QQQ (1000, 1100, 1050,
+    # 1200) falls once, from its D1 peak, by hand 1050/1100 - 1.
+    assert lowest(svg) == {
+        "model-a": 0.0,
+        "model-b": 0.0,
+        "QQQ": pytest.approx((1050 / 1100 - 1) * 100),
+    }
+    assert "<title>model-a 2025-10-03: 0.00%</title>" in svg  # a point's tooltip, in %
+
+
+def test_each_lines_lowest_drawdown_is_the_max_drawdown_in_the_metrics_table(folder):
+    write_jsonl(position_file(folder, "model-d"), MODEL_D)
+    summary = TestClient(build_app(folder)).get("/api/summary").json()
+    page = TestClient(build_app(folder)).get("/").text
+    low = lowest(chart_in(page, "drawdown-chart"))
+    table = metrics_table(page)
+    basis = summary["benchmark"]["basis"]
+    rows = {m["signature"]: m["signature"] for m in summary["signatures"]}
+    figures = {m["signature"]: m["metrics"]["model"] for m in summary["signatures"]}
+    rows["QQQ"] = f"QQQ ({basis}'s days)"  # the chart draws the QQQ of the longest book
+    figures["QQQ"] = by_name(summary, basis)["metrics"]["benchmark"]
+    assert set(low) == set(rows) == {"model-a", "model-b", "model-d", "QQQ"}
+    assert low["model-d"] == pytest.approx((1030 / 1060 - 1) * 100)  # by hand
+    for name, row_name in rows.items():
+        assert low[name] == figures[name]["max_drawdown"]["value"] * 100  # the same number
+        assert f"{low[name]:.2f}%" == table[row_name]["max drawdown"]  # as the table shows it
+
+
+def test_a_gap_stops_the_drawdown_line_where_max_drawdown_is_n_a(gappy):
+    page = TestClient(build_app(gappy)).get("/").text
+    svg = chart_in(page, "drawdown-chart")
+    # model-g: 1000, 1010, unknown, 1020. After the gap the peak is unknown, so the line
+    # ends at D1; it never reads the gap as 0.
+    runs = re.findall(r'<polyline data-series="model-g" data-points="(\d+)"', svg)
+    assert runs == ["2"]
+    assert lowest(svg)["model-g"] == 0.0
+    assert metrics_table(page)["model-g"]["max drawdown"] == "n/a"
+    assert f'title="no value on {D2}: no price for CCC">n/a</td>' in page
+
+
+def test_the_drawdown_chart_is_drawn_from_the_summarys_own_series(folder):
+    summary = data.summarise(folder)
+    assert "drawdown" not in json.dumps(summary["signatures"][0]["series"])  # no extra JSON
+    assert polylines(drawdown_svg(summary)) == {"model-a": 4, "model-b": 2, "QQQ": 4}
+
+
 # --- the app ---------------------------------------------------------------------------------
 
 
@@ -511,7 +605,7 @@ def test_the_page_shows_the_chart_the_returns_positions_and_trades(folder):
     assert reply.headers["content-type"].startswith("text/html")
     page = reply.text
     assert "<title>ai-trader results</title>" in page
-    assert polylines(page) == {"model-a": 4, "model-b": 2, "QQQ": 4}
+    assert polylines(chart_in(page, "value-chart")) == {"model-a": 4, "model-b": 2, "QQQ": 4}
     assert "+5.00%" in page  # model-a's return
     assert "+20.00%" in page  # QQQ's
     assert "sell 10 AAA</span> @ 13.00" in page
@@ -597,7 +691,8 @@ def test_a_signature_with_markup_is_escaped_in_the_tables_and_the_chart(folder):
     page = TestClient(build_app(folder)).get("/").text
     assert '<a href="#&lt;i&gt;m&amp;m&#34;">&lt;i&gt;m&amp;m&#34;</a>' in page
     assert '<section id="&lt;i&gt;m&amp;m&#34;"><h2>&lt;i&gt;m&amp;m&#34;: ' in page
-    assert polylines(page)["&lt;i&gt;m&amp;m&quot;"] == 2
+    assert polylines(chart_in(page, "value-chart"))["&lt;i&gt;m&amp;m&quot;"] == 2
+    assert polylines(chart_in(page, "drawdown-chart"))["&lt;i&gt;m&amp;m&quot;"] == 2
     assert "<i>" not in page
 
 

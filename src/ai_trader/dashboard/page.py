@@ -4,8 +4,12 @@ The rules:
 
 * The page is a Jinja2 template with autoescaping always on: every value from the data
   folder (signatures, notices, file names, reasons) is escaped by the template, never by
-  hand, and no HTML is built in Python strings. The one exception is the chart: ``chart``
+  hand, and no HTML is built in Python strings. The one exception is the charts: ``chart``
   draws the SVG and escapes its own text, and it goes in as ``Markup`` (``chart_markup``).
+* Two charts, over the same days: the value of each model and of QQQ, and below it their
+  drawdowns (``metrics.drawdowns`` of the same points, in percent), whose lowest point is
+  the max drawdown in the metrics table. Both are drawn with the body, once per change of
+  the data, from the series the summary already has: ``/api/summary`` carries no more.
 * The template is compiled once, when this module is imported; a render never reads or
   compiles it again.
 * The page has two parts. ``head`` says when the data was read, so it is rendered for
@@ -22,14 +26,14 @@ The rules:
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from ai_trader.dashboard.chart import Series, line_chart
-from ai_trader.metrics import DISPLAY, shown
+from ai_trader.metrics import DISPLAY, drawdowns, shown
 
 REFRESH_SECONDS = 10
 # The page lists this many trading days of trades, newest first (the JSON has them all).
@@ -101,13 +105,51 @@ def chart_svg(summary: Mapping[str, Any]) -> str:
                 bench["symbol"], [(p["date"], p["value"]) for p in bench["points"]], benchmark=True
             )
         )
-    return line_chart(series, title="Portfolio value against QQQ (scaled to the same start)")
+    return line_chart(
+        series,
+        title="Portfolio value against QQQ (scaled to the same start)",
+        element_id="value-chart",
+    )
 
 
-def chart_markup(summary: Mapping[str, Any]) -> Markup:
+def drawdown_points(
+    points: Sequence[Mapping[str, Any]], key: str
+) -> list[tuple[str, float | None]]:
+    """The drawdown of the summary's ``points`` (``key``: "value" or "benchmark") at each
+    date, in percent: ``metrics.drawdowns``, the max drawdown's own series, times 100."""
+    falls = drawdowns([point[key] for point in points])
+    return [
+        (point["date"], None if fall is None else fall * 100)
+        for point, fall in zip(points, falls, strict=True)
+    ]
+
+
+def drawdown_svg(summary: Mapping[str, Any]) -> str:
+    """The drawdown chart: one line per model, and QQQ's over the days of the model whose
+    QQQ the value chart draws (``benchmark.basis``), gaps kept."""
+    series = [
+        Series(m["signature"], drawdown_points(m["series"], "value")) for m in summary["signatures"]
+    ]
+    bench = summary["benchmark"]
+    for model in summary["signatures"]:
+        if model["signature"] == bench["basis"]:
+            points = drawdown_points(model["series"], "benchmark")
+            series.append(Series(bench["symbol"], points, benchmark=True))
+    return line_chart(
+        series,
+        height=320,
+        title="Drawdown: the fall from each line's running peak, in %",
+        element_id="drawdown-chart",
+        unit="%",
+    )
+
+
+def chart_markup(summary: Mapping[str, Any]) -> tuple[Markup, Markup]:
+    """The value chart and the drawdown chart, as the template inserts them."""
     # The only Markup in the dashboard: chart.py builds the SVG itself and escapes every
     # name and label in it (html.escape), so the template must insert it as it is.
-    return Markup(chart_svg(summary))  # noqa: S704 (escaped by chart.py, as said above)
+    value, drawdown = chart_svg(summary), drawdown_svg(summary)
+    return Markup(value), Markup(drawdown)  # noqa: S704 (escaped by chart.py, as said above)
 
 
 def page_head(summary: Mapping[str, Any]) -> str:
@@ -116,8 +158,8 @@ def page_head(summary: Mapping[str, Any]) -> str:
 
 
 def page_body(summary: Mapping[str, Any]) -> str:
-    """The rest of the page: notices, skipped lines, the chart and each model's tables."""
-    return str(_PARTS["body"](summary, chart_markup(summary), REFRESH_SECONDS * 1000))
+    """The rest of the page: notices, skipped lines, the charts and each model's tables."""
+    return str(_PARTS["body"](summary, *chart_markup(summary), REFRESH_SECONDS * 1000))
 
 
 def render_page(summary: Mapping[str, Any]) -> str:
