@@ -1,6 +1,7 @@
-"""The dashboard service: after a run, its JSON matches the positions on the host and
-headless Chromium renders one line per model plus QQQ; an empty folder is a clear empty
-state; `compose up` runs the trading to its end and leaves the dashboard up."""
+"""The dashboard service: after a run, its JSON matches the positions on the host, and
+headless Chromium renders one line per model plus QQQ, the metrics table `ai-trader report`
+computes on the host, and a drawdown chart; an empty folder is a clear empty state;
+`compose up` runs the trading to its end and leaves the dashboard up."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import signal
 import subprocess
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,12 @@ import engine
 import pytest
 from conftest import ROOT, Dashboard, Stack, short_config
 
+from ai_trader import report
+from ai_trader.metrics import DISPLAY, Metrics, shown
+
 pytestmark = pytest.mark.container
+# The tests that read the one folder of two runs share its stack: keep them on one worker.
+AFTER_TWO_RUNS = pytest.mark.xdist_group("dashboard-after-two-runs")
 
 CHROMIUM = os.environ.get("AI_TRADER_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -69,27 +76,90 @@ def chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 class Polylines(HTMLParser):
-    """``data-series`` → ``data-points`` of every polyline in a document."""
+    """``data-series`` → ``data-points`` and ``data-low`` of every polyline in the chart
+    (the ``<svg>``) whose id is ``chart``."""
 
-    def __init__(self) -> None:
+    def __init__(self, chart: str) -> None:
         super().__init__()
+        self.chart = chart
+        self.inside = False
         self.found: dict[str, int] = {}
+        self.low: dict[str, float] = {}
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
-        if tag == "polyline":
+        if tag == "svg":
+            self.inside = attributes.get("id") == self.chart
+        if tag == "polyline" and self.inside:
             points = attributes.get("points") or ""
             declared = int(attributes.get("data-points") or -1)
             assert len(points.split()) == declared, attributes
-            self.found[attributes.get("data-series") or ""] = declared
+            name = attributes.get("data-series") or ""
+            assert name not in self.found, f"{name} is broken into more than one line"
+            self.found[name] = declared
+            self.low[name] = float(attributes.get("data-low") or "nan")
 
     handle_startendtag = handle_starttag
 
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self.inside = False
 
-def polylines(dom: str) -> dict[str, int]:
-    parser = Polylines()
+
+def polylines(dom: str, chart: str) -> Polylines:
+    parser = Polylines(chart)
     parser.feed(dom)
-    return parser.found
+    return parser
+
+
+class MetricsTable(HTMLParser):
+    """The text of each cell of ``<table class="metrics">``: its headings, and its body's
+    rows by their first cell (the model, or "QQQ (model's days)")."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.depth = 0  # inside the table
+        self.cell: list[str] | None = None
+        self.headings: list[str] = []
+        self.rows: list[list[str]] = []
+        self.in_body = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table" and (self.depth or ("class", "metrics") in attrs):
+            self.depth += 1
+        elif not self.depth:
+            return
+        elif tag == "tbody":
+            self.in_body = True
+        elif tag == "tr" and self.in_body:
+            self.rows.append([])
+        elif tag in ("th", "td"):
+            self.cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.depth:
+            return
+        if tag == "table":
+            self.depth -= 1
+        elif tag in ("th", "td") and self.cell is not None:
+            text = " ".join("".join(self.cell).split())
+            if tag == "th" and not self.in_body:
+                self.headings.append(text)
+            elif self.rows:
+                self.rows[-1].append(text)
+            self.cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self.cell is not None:
+            self.cell.append(data)
+
+
+def metrics_table(dom: str) -> tuple[list[str], dict[str, dict[str, str]]]:
+    parser = MetricsTable()
+    parser.feed(dom)
+    rows = {row[0]: dict(zip(parser.headings, row, strict=True)) for row in parser.rows}
+    assert len(rows) == len(parser.rows), parser.rows
+    return list(rows), rows
 
 
 def run_summary_line(logs: str, signature: str) -> tuple[str, str, str]:
@@ -142,22 +212,61 @@ def assert_matches_the_run(model: dict[str, Any], logs: str) -> None:
 # --- tests -----------------------------------------------------------------------------------
 
 
-def test_after_a_run_the_page_shows_one_line_per_model_plus_qqq(
-    stack: Stack, dashboard: Callable[..., Dashboard], tmp_path: Path
-) -> None:
-    # The offline default, then a second model that starts later, in the same data folder.
-    stack.up(END_DATE=END)
-    assert stack.wait_exit() == 0, stack.logs_text()
-    first_logs = stack.logs_text()
-    entry = {**short_config()["models"][0], "name": LATE, "signature": LATE}
-    late = short_config(END, models=[entry])
-    late["date_range"]["init_date"] = "2025-10-03"
-    stack.up(AI_TRADER_CONFIG=stack.data_config("late.json", late))
-    assert stack.wait_exit() == 0, stack.logs_text()
-    late_logs = stack.logs_text()
+def assert_shows_the_host_figures(cells: dict[str, str], figures: Metrics) -> None:
+    """A row of the page's metrics table shows each figure as the host computes it, in the
+    format every presenter uses (``metrics.DISPLAY``)."""
+    formats = {heading: (key, pattern) for key, heading, pattern in DISPLAY}
+    shown_here = [heading for heading in cells if heading in formats]
+    assert "max drawdown" in shown_here, cells
+    for heading in shown_here:
+        key, pattern = formats[heading]
+        assert cells[heading] == shown(getattr(figures, key).value, pattern), heading
+    peak, trough = figures.drawdown_peak, figures.drawdown_trough
+    assert cells["drawdown"] == (f"{peak} to {trough}" if peak else "")
 
-    board = dashboard()
-    url = board.up()
+
+@dataclass(frozen=True)
+class AfterTwoRuns:
+    """The offline default, then a second model that starts later, in one data folder;
+    the dashboard over it, and the page as headless Chromium rendered it."""
+
+    stack: Stack
+    board: Dashboard
+    url: str
+    logs: dict[str, str]  # each run's output, by its model's signature
+    dom: str
+
+
+@pytest.fixture(scope="module")
+def after_two_runs(
+    new_stack: Callable[..., Stack], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AfterTwoRuns]:
+    stack = new_stack()
+    board = Dashboard(stack)
+    try:
+        stack.up(END_DATE=END)
+        assert stack.wait_exit() == 0, stack.logs_text()
+        first_logs = stack.logs_text()
+        entry = {**short_config()["models"][0], "name": LATE, "signature": LATE}
+        late = short_config(END, models=[entry])
+        late["date_range"]["init_date"] = "2025-10-03"
+        stack.up(AI_TRADER_CONFIG=stack.data_config("late.json", late))
+        assert stack.wait_exit() == 0, stack.logs_text()
+        late_logs = stack.logs_text()
+        url = board.up()
+        profile = tmp_path_factory.mktemp("chromium") / "profile-dom"
+        dom = chromium(profile, "--dump-dom", f"{url}/").stdout
+        yield AfterTwoRuns(stack, board, url, {SIGNATURE: first_logs, LATE: late_logs}, dom)
+    finally:
+        board.remove()
+        stack.down()
+
+
+@AFTER_TWO_RUNS
+def test_after_a_run_the_page_shows_one_line_per_model_plus_qqq(
+    after_two_runs: AfterTwoRuns, tmp_path: Path
+) -> None:
+    url, board, stack = after_two_runs.url, after_two_runs.board, after_two_runs.stack
 
     # The JSON agrees with the files on the host and with the runs' own summaries.
     summary = summary_of(url)
@@ -165,7 +274,7 @@ def test_after_a_run_the_page_shows_one_line_per_model_plus_qqq(
     assert summary["skipped"] == []
     models = {m["signature"]: m for m in summary["signatures"]}
     assert sorted(models) == [LATE, SIGNATURE]
-    for signature, logs in ((SIGNATURE, first_logs), (LATE, late_logs)):
+    for signature, logs in after_two_runs.logs.items():
         assert_matches_the_host(models[signature], stack.positions(signature))
         assert_matches_the_run(models[signature], logs)
     points = {name: len(m["series"]) for name, m in models.items()}
@@ -174,9 +283,9 @@ def test_after_a_run_the_page_shows_one_line_per_model_plus_qqq(
     assert len(summary["benchmark"]["points"]) == points[SIGNATURE]
 
     # Headless Chromium renders one line per model plus QQQ, each with all its points.
-    dom = chromium(tmp_path / "profile-dom", "--dump-dom", f"{url}/").stdout
+    dom = after_two_runs.dom
     assert "<title>ai-trader results</title>" in dom
-    assert polylines(dom) == {**points, "QQQ": points[SIGNATURE]}
+    assert polylines(dom, "value-chart").found == {**points, "QQQ": points[SIGNATURE]}
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
@@ -191,6 +300,43 @@ def test_after_a_run_the_page_shows_one_line_per_model_plus_qqq(
     # ... and the dashboard's own process could not write there if it tried.
     with pytest.raises(RuntimeError, match="Read-only file system"):
         engine.exec_python(board.container(), "open('/app/data/probe', 'w')")
+
+
+@AFTER_TWO_RUNS
+def test_the_rendered_page_shows_each_models_metrics_and_qqqs_as_the_host_computes_them(
+    after_two_runs: AfterTwoRuns,
+) -> None:
+    # The host's own leaderboard of the same books (`ai-trader report`, run on the host):
+    # each model's figures, and QQQ's over that model's own days.
+    host = {row.name: row for row in report.build(after_two_runs.stack.data).rows}
+    names, table = metrics_table(after_two_runs.dom)
+    qqq = {signature: f"QQQ ({signature}'s days)" for signature in (LATE, SIGNATURE)}
+    assert names == [LATE, qqq[LATE], SIGNATURE, qqq[SIGNATURE]]  # one row each, in order
+    for signature in (LATE, SIGNATURE):
+        assert_shows_the_host_figures(table[signature], host[signature].metrics)
+        over_its_days = host[signature].qqq
+        assert over_its_days is not None
+        assert_shows_the_host_figures(table[qqq[signature]], over_its_days)
+    assert table[SIGNATURE]["trades"] != "n/a"
+    assert table[qqq[SIGNATURE]]["trades"] == "n/a"  # QQQ is held, not traded
+
+
+@AFTER_TWO_RUNS
+def test_the_rendered_drawdown_chart_has_one_line_per_model_plus_qqq_down_to_its_max_drawdown(
+    after_two_runs: AfterTwoRuns,
+) -> None:
+    host = {row.name: row for row in report.build(after_two_runs.stack.data).rows}
+    lines = polylines(after_two_runs.dom, "drawdown-chart")
+    # The same days as the value chart: the opening row plus 6 and 3 trading days; QQQ
+    # over the days of the longest book, as in the value chart.
+    assert lines.found == {SIGNATURE: 7, LATE: 4, "QQQ": 7}
+    deepest = {name: host[name].metrics for name in (SIGNATURE, LATE)}
+    over_its_days = host[SIGNATURE].qqq
+    assert over_its_days is not None
+    deepest["QQQ"] = over_its_days
+    for name, figures in deepest.items():
+        assert figures.max_drawdown.value is not None, name
+        assert lines.low[name] == figures.max_drawdown.value * 100, name  # in percent
 
 
 @pytest.mark.parametrize("folder", ["empty", "missing"])
