@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -34,6 +34,7 @@ from pydantic import (
 )
 
 from ai_trader.context import valid_signature
+from ai_trader.costs import MAX_BPS, MAX_MIN_COMMISSION, Costs
 from ai_trader.errors import UserError, problems
 
 BUILTIN_PREFIX = "builtin/"
@@ -116,6 +117,23 @@ class AgentConfig(_Section):
     initial_cash: Annotated[float, Field(gt=0, le=MAX_INITIAL_CASH, allow_inf_nan=False)] = 10000.0
 
 
+# A cost is a plain number (strict: "1" or true is not one), never negative or infinite.
+_COST: dict[str, Any] = {"strict": True, "ge": 0, "allow_inf_nan": False}
+Bps = Annotated[float, Field(le=MAX_BPS, **_COST)]
+
+
+class TradingConfig(_Section):
+    """The run's trading costs (``costs`` states the rules); every one 0 by default."""
+
+    commission_bps: Bps = 0.0
+    min_commission: Annotated[float, Field(le=MAX_MIN_COMMISSION, **_COST)] = 0.0
+    slippage_bps: Bps = 0.0
+
+    @property
+    def costs(self) -> Costs:
+        return Costs(self.commission_bps, self.min_commission, self.slippage_bps)
+
+
 class LogConfig(_Section):
     # None: DATA_DIR/agent_data (the settings decide where data lives). A relative path
     # is taken from the working directory, as in the original.
@@ -126,6 +144,7 @@ class RunConfig(_Section):
     date_range: DateRange
     models: list[ModelEntry]
     agent_config: AgentConfig = AgentConfig()
+    trading: TradingConfig = TradingConfig()
     log_config: LogConfig = LogConfig()
     agent_type: str | None = None  # upstream's; see UPSTREAM_ONLY
     market: str | None = None  # upstream's; see UPSTREAM_ONLY

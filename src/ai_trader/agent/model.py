@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ai_trader.agent.builtin import CallTool
 from ai_trader.agent.toolbox import ToolRefused, ToolSpec
+from ai_trader.costs import FREE, Costs
 from ai_trader.ledger import CASH
 from ai_trader.retrying import async_retrying
 
@@ -52,12 +53,14 @@ def system_prompt(
     positions: Mapping[str, float],
     opens: Mapping[str, float],
     closes: Mapping[str, float],
+    costs: Costs = FREE,
 ) -> str:
     held = {k: v for k, v in positions.items() if v and k != CASH}
+    fees = "no fees" if costs.free else f"with trading costs: {costs.describe()}"
     return (
         f"You are a stock-trading agent. Today is {today}.\n"
         "You trade NASDAQ-100 stocks through the tools: buy and sell whole shares at today's "
-        "open, long only, no fees. Look up prices with get_price_local (past days give open, "
+        f"open, long only, {fees}. Look up prices with get_price_local (past days give open, "
         "high, low, close and volume; today gives only the open). Use the math tools for "
         "arithmetic and get_information for news published before today.\n"
         f"Cash: {positions.get(CASH, 0.0):.2f}\n"

@@ -182,6 +182,7 @@ def unpriced_errors(results: list[Result]) -> list[RunFailed]:
 class Runner:
     def __init__(self, config: RunConfig, settings: Settings, jobs: int | None = None) -> None:
         self.config = config
+        self.costs = config.trading.costs
         self.settings = settings
         self.jobs = jobs or settings.agent_jobs
         self.log_path: Path = config.log_path(settings.agent_data_dir)
@@ -260,7 +261,7 @@ class Runner:
         closes = {
             s: p for s in NASDAQ_100 if previous and (p := self.book.close(s, previous)) is not None
         }
-        return system_prompt(day, positions, opens, closes)
+        return system_prompt(day, positions, opens, closes, self.costs)
 
     def _watchlist(
         self, day: str, previous: str | None, record: Callable[[dict[str, Any]], None]
@@ -316,7 +317,7 @@ class Runner:
             log.info("%s: nothing to do, every day up to %s is done", entry.signature, self.end_day)
         for number, day in enumerate(days, start=1):
             ledger.begin_day(day)
-            context = RunContext(entry.signature, day, self.books, token)
+            context = RunContext(entry.signature, day, self.books, token, self.costs)
             await self._check_prices(toolbox, context)
             call = partial(toolbox.call, context=context)
             record = self._entry_log(ledger, entry.signature, day)
@@ -326,7 +327,7 @@ class Runner:
                 if trader is None:
                     strategy = builtin.strategy(entry.basemodel)
                     watchlist = self._watchlist(day, previous, record)
-                    await strategy(call, record, day, previous, positions, watchlist)
+                    await strategy(call, record, day, previous, positions, watchlist, self.costs)
                 else:
                     await trader.trade_day(
                         call,
