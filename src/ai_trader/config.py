@@ -36,6 +36,7 @@ from pydantic import (
 from ai_trader.context import valid_signature
 from ai_trader.costs import MAX_BPS, MAX_MIN_COMMISSION, Costs
 from ai_trader.errors import UserError, problems
+from ai_trader.usage import Pricing
 
 BUILTIN_PREFIX = "builtin/"
 # Far above any sensible starting cash, and small enough that sums stay exact to the cent.
@@ -58,6 +59,11 @@ def _upstream_value(key: str, value: object) -> object:
     return value
 
 
+# A cost is a plain number (strict: "1" or true is not one), never negative or infinite.
+_COST: dict[str, Any] = {"strict": True, "ge": 0, "allow_inf_nan": False}
+Bps = Annotated[float, Field(le=MAX_BPS, **_COST)]
+
+
 class DateRange(_Section):
     init_date: date
     end_date: date
@@ -69,6 +75,20 @@ class DateRange(_Section):
         return self
 
 
+class PricingConfig(_Section):
+    """A model's prices, dollars per million tokens (``usage`` states how they apply)."""
+
+    input_per_million: Annotated[float, Field(**_COST)]
+    output_per_million: Annotated[float, Field(**_COST)]
+    cached_input_per_million: Annotated[float, Field(**_COST)] | None = None
+
+    @property
+    def pricing(self) -> Pricing:
+        return Pricing(
+            self.input_per_million, self.output_per_million, self.cached_input_per_million
+        )
+
+
 class ModelEntry(_Section):
     name: str
     basemodel: str
@@ -77,6 +97,18 @@ class ModelEntry(_Section):
     openai_base_url: str | None = None
     api_key_env: str | None = None  # the environment variable that holds this model's key
     openai_api_key: object = None  # upstream's key in the config: always refused
+    pricing: PricingConfig | None = None
+    # Stop this model before a day that would pass it (see the runner's budget check).
+    max_cost_usd: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _budget_needs_prices(self) -> ModelEntry:
+        if self.max_cost_usd is not None and self.pricing is None and not self.builtin:
+            raise ValueError(
+                "max_cost_usd needs pricing (input_per_million and output_per_million) "
+                "to count dollars"
+            )
+        return self
 
     @field_validator("api_key_env")
     @classmethod
@@ -115,11 +147,6 @@ class AgentConfig(_Section):
     max_retries: Annotated[int, Field(ge=0)] = 3
     base_delay: Annotated[float, Field(ge=0)] = 1.0
     initial_cash: Annotated[float, Field(gt=0, le=MAX_INITIAL_CASH, allow_inf_nan=False)] = 10000.0
-
-
-# A cost is a plain number (strict: "1" or true is not one), never negative or infinite.
-_COST: dict[str, Any] = {"strict": True, "ge": 0, "allow_inf_nan": False}
-Bps = Annotated[float, Field(le=MAX_BPS, **_COST)]
 
 
 class TradingConfig(_Section):
