@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     BaseModel,
@@ -34,7 +34,9 @@ from pydantic import (
 )
 
 from ai_trader.context import valid_signature
+from ai_trader.costs import MAX_BPS, MAX_MIN_COMMISSION, Costs
 from ai_trader.errors import UserError, problems
+from ai_trader.usage import Pricing
 
 BUILTIN_PREFIX = "builtin/"
 # Far above any sensible starting cash, and small enough that sums stay exact to the cent.
@@ -57,6 +59,11 @@ def _upstream_value(key: str, value: object) -> object:
     return value
 
 
+# A cost is a plain number (strict: "1" or true is not one), never negative or infinite.
+_COST: dict[str, Any] = {"strict": True, "ge": 0, "allow_inf_nan": False}
+Bps = Annotated[float, Field(le=MAX_BPS, **_COST)]
+
+
 class DateRange(_Section):
     init_date: date
     end_date: date
@@ -68,6 +75,20 @@ class DateRange(_Section):
         return self
 
 
+class PricingConfig(_Section):
+    """A model's prices, dollars per million tokens (``usage`` states how they apply)."""
+
+    input_per_million: Annotated[float, Field(**_COST)]
+    output_per_million: Annotated[float, Field(**_COST)]
+    cached_input_per_million: Annotated[float, Field(**_COST)] | None = None
+
+    @property
+    def pricing(self) -> Pricing:
+        return Pricing(
+            self.input_per_million, self.output_per_million, self.cached_input_per_million
+        )
+
+
 class ModelEntry(_Section):
     name: str
     basemodel: str
@@ -76,6 +97,18 @@ class ModelEntry(_Section):
     openai_base_url: str | None = None
     api_key_env: str | None = None  # the environment variable that holds this model's key
     openai_api_key: object = None  # upstream's key in the config: always refused
+    pricing: PricingConfig | None = None
+    # Stop this model before a day that would pass it (see the runner's budget check).
+    max_cost_usd: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
+
+    @model_validator(mode="after")
+    def _budget_needs_prices(self) -> ModelEntry:
+        if self.max_cost_usd is not None and self.pricing is None and not self.builtin:
+            raise ValueError(
+                "max_cost_usd needs pricing (input_per_million and output_per_million) "
+                "to count dollars"
+            )
+        return self
 
     @field_validator("api_key_env")
     @classmethod
@@ -116,6 +149,18 @@ class AgentConfig(_Section):
     initial_cash: Annotated[float, Field(gt=0, le=MAX_INITIAL_CASH, allow_inf_nan=False)] = 10000.0
 
 
+class TradingConfig(_Section):
+    """The run's trading costs (``costs`` states the rules); every one 0 by default."""
+
+    commission_bps: Bps = 0.0
+    min_commission: Annotated[float, Field(le=MAX_MIN_COMMISSION, **_COST)] = 0.0
+    slippage_bps: Bps = 0.0
+
+    @property
+    def costs(self) -> Costs:
+        return Costs(self.commission_bps, self.min_commission, self.slippage_bps)
+
+
 class LogConfig(_Section):
     # None: DATA_DIR/agent_data (the settings decide where data lives). A relative path
     # is taken from the working directory, as in the original.
@@ -126,6 +171,7 @@ class RunConfig(_Section):
     date_range: DateRange
     models: list[ModelEntry]
     agent_config: AgentConfig = AgentConfig()
+    trading: TradingConfig = TradingConfig()
     log_config: LogConfig = LogConfig()
     agent_type: str | None = None  # upstream's; see UPSTREAM_ONLY
     market: str | None = None  # upstream's; see UPSTREAM_ONLY

@@ -18,6 +18,10 @@ The rules (the trade service enforces the last two, see ``services.trade``):
 * ``token`` is the secret the run wrote into the signature's lock when it took it
   (``lock.ExclusiveLock``): a trade is accepted only while a live process holds that lock
   with that token, so only the run that holds a signature trades for it.
+* ``costs`` is the run's trading costs (``costs.Costs``, from its config's ``trading``
+  section). It is sent only when some cost is set: no entry means no costs, so a free run's
+  calls are what they were before costs existed. Costs are the run's own choice for its
+  own book, like its day, so they travel with the call and the services keep none.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import PurePosixPath
+
+from ai_trader.costs import FREE, Costs
 
 # A reverse-DNS-style prefix, as the MCP specification asks of custom ``_meta`` keys.
 META_KEY = "ai-trader/run"
@@ -55,17 +61,19 @@ class RunContext:
     today: str  # YYYY-MM-DD, the simulated trading day
     books: str  # relative to the data folder: the folder that holds <signature>/position/
     token: str  # the signature lock's token (see the module's docstring)
+    costs: Costs = FREE  # the run's trading costs
 
-    def to_meta(self) -> dict[str, dict[str, str]]:
+    def to_meta(self) -> dict[str, dict[str, object]]:
         """The ``_meta`` entry for a tool call."""
-        return {
-            META_KEY: {
-                "signature": self.signature,
-                "today": self.today,
-                "books": self.books,
-                "token": self.token,
-            }
+        entry: dict[str, object] = {
+            "signature": self.signature,
+            "today": self.today,
+            "books": self.books,
+            "token": self.token,
         }
+        if not self.costs.free:
+            entry["costs"] = self.costs.to_json()
+        return {META_KEY: entry}
 
 
 def valid_day(text: object) -> bool:
@@ -138,4 +146,15 @@ def from_meta(meta: Mapping[str, object] | None) -> RunContext:
             "signature's lock sends it)"
         )
     assert isinstance(signature, str)
-    return RunContext(signature, today, books, token)
+    return RunContext(signature, today, books, token, _costs(raw.get("costs")))
+
+
+def _costs(raw: object) -> Costs:
+    if raw is None:
+        return FREE
+    if not isinstance(raw, Mapping):
+        raise ContextError("run context: costs must be an object (commission_bps, ...)")
+    try:
+        return Costs.from_mapping(raw)
+    except (TypeError, ValueError) as exc:
+        raise ContextError(f"run context: costs: {exc}") from None

@@ -36,6 +36,7 @@ LOCK_NAME = ".lock"
 POSITION_DIR = "position"
 POSITION_NAME = "position.jsonl"
 STAGE_NAME = "pending.jsonl"
+USAGE_NAME = "usage.jsonl"  # each committed day's model requests, tokens and dollars
 LOG_DIR = "log"
 LOG_NAME = "log.jsonl"
 TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
@@ -90,6 +91,10 @@ class BookPaths:
     @property
     def pending_file(self) -> Path:
         return self.position_dir / STAGE_NAME
+
+    @property
+    def usage_file(self) -> Path:
+        return self.position_dir / USAGE_NAME
 
     def log_file(self, day: str) -> Path:
         return self.root / LOG_DIR / day / LOG_NAME

@@ -13,7 +13,9 @@ the dashboard's lenient read skips and reports the row):
 * every row has ``CASH``; no holding and no cash is negative (long only, no credit);
 * the dates never go back: each row is dated on or after the one before it;
 * a trade is for a day after the last committed day, and never for a day before the one
-  already staged (``record_trade``): a day that is done stays done.
+  already staged (``record_trade``): a day that is done stays done;
+* a trade fills at the open, moved and charged by the run's costs (``costs``); a book
+  written with costs records each fill's ``price`` and ``fee`` in ``this_action``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,14 @@ import math
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from ai_trader.costs import FREE, Costs
 from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
 from ai_trader.jsonl import BadLine, Lenient, loads, numbered
@@ -68,30 +72,72 @@ def whole_shares(amount: object) -> int:
     return int(amount)
 
 
-def apply_trade(
-    positions: Mapping[str, float], action: str, symbol: str, amount: int, price: float
-) -> dict[str, float]:
-    """The positions after one fill at ``price``: long only, whole shares, no fees."""
+@dataclass(frozen=True)
+class Fill:
+    """One trade as it filled: the positions after it, the price a share, and the fee."""
+
+    positions: dict[str, float]
+    price: float
+    fee: float
+
+
+def fill_trade(
+    positions: Mapping[str, float],
+    action: str,
+    symbol: str,
+    amount: int,
+    open_price: float,
+    costs: Costs = FREE,
+) -> Fill:
+    """One trade at the day's open under ``costs`` (``costs`` says how a fill and its fee
+    are priced): long only, whole shares, cash never below 0."""
     after = dict(positions)
     held = int(after.get(symbol, 0))
     cash = float(after.get(CASH, 0.0))
-    cost = round(price * amount, 4)
+    if action not in ("buy", "sell"):
+        raise TradeRejected(f"unknown action {action!r}")
+    price = costs.fill_price(action, open_price)
+    gross = round(price * amount, 4)
+    fee = costs.fee(gross)
     if action == "buy":
-        if cost > cash + 1e-9:
+        if gross + fee > cash + 1e-9:
             raise TradeRejected(
-                f"insufficient cash: buying {amount} {symbol} at {price} costs {cost:.2f}, "
-                f"cash is {cash:.2f}"
+                f"insufficient cash: buying {amount} {symbol} {_at(price, open_price, costs)} "
+                f"costs {_with_fee(gross, fee, costs)}, cash is {cash:.2f}"
             )
         after[symbol] = held + amount
-        after[CASH] = round(cash - cost, 4)
-    elif action == "sell":
+        after[CASH] = round(cash - gross - fee, 4)
+    else:
         if amount > held:
             raise TradeRejected(f"insufficient shares: selling {amount} {symbol}, holding {held}")
+        if fee > cash + gross + 1e-9:
+            raise TradeRejected(
+                f"insufficient cash for the fee: selling {amount} {symbol} "
+                f"{_at(price, open_price, costs)} yields {gross:.2f} and the fee is {fee:.2f} "
+                f"({costs.describe()}), cash is {cash:.2f}"
+            )
         after[symbol] = held - amount
-        after[CASH] = round(cash + cost, 4)
-    else:
-        raise TradeRejected(f"unknown action {action!r}")
-    return after
+        after[CASH] = round(cash + gross - fee, 4)
+    return Fill(after, price, fee)
+
+
+def _at(price: float, open_price: float, costs: Costs) -> str:
+    if price == open_price:
+        return f"at {price}"
+    return f"at {price} (the open {open_price} with {costs.slippage_bps:g} bp slippage)"
+
+
+def _with_fee(gross: float, fee: float, costs: Costs) -> str:
+    if costs.free:
+        return f"{gross:.2f}"
+    return f"{gross:.2f} plus a fee of {fee:.2f} ({costs.describe()}) = {gross + fee:.2f}"
+
+
+def apply_trade(
+    positions: Mapping[str, float], action: str, symbol: str, amount: int, price: float
+) -> dict[str, float]:
+    """The positions after one fill at ``price`` with no costs."""
+    return fill_trade(positions, action, symbol, amount, price).positions
 
 
 # --- the book on disk ---------------------------------------------------------------------
@@ -114,6 +160,8 @@ class Action(TypedDict):
     action: StrictStr
     symbol: NotRequired[StrictStr]
     amount: NotRequired[Amount]
+    price: NotRequired[Amount]  # the fill price a share, in a book written with costs
+    fee: NotRequired[Amount]  # the commission paid, in a book written with costs
 
 
 class PositionRow(TypedDict):
@@ -427,10 +475,17 @@ class Ledger:
         return True
 
     def record_trade(
-        self, day: str, action: str, symbol: str, amount: int, price: float
+        self,
+        day: str,
+        action: str,
+        symbol: str,
+        amount: int,
+        price: float,
+        costs: Costs = FREE,
     ) -> dict[str, Any]:
-        """Stage one trade for ``day``; raises TradeRejected when the rules forbid it, and
-        UserError when the day is not open to trading (done already, or before the stage)."""
+        """Stage one trade for ``day`` at the open ``price`` under ``costs``; raises
+        TradeRejected when the rules forbid it, and UserError when the day is not open to
+        trading (done already, or before the stage)."""
         last = self.last_staged(day)
         if last is None:
             # The day's first trade (a stage of ``day`` would hold only ``day``): a stage of
@@ -452,12 +507,16 @@ class Ledger:
             positions, last_id = self.committed()
         else:
             positions, last_id = dict(last["positions"]), int(last["id"])
-        after = apply_trade(positions, action, symbol, amount, price)
+        filled = fill_trade(positions, action, symbol, amount, price, costs)
+        this_action: dict[str, Any] = {"action": action, "symbol": symbol, "amount": amount}
+        if not costs.free:
+            # A free run's rows stay as they always were (fill = open, no fee).
+            this_action.update(price=filled.price, fee=filled.fee)
         row = {
             "date": day,
             "id": last_id + 1,
-            "this_action": {"action": action, "symbol": symbol, "amount": amount},
-            "positions": after,
+            "this_action": this_action,
+            "positions": filled.positions,
         }
         self._append_stage(jsonl_line(row).encode())
         return row

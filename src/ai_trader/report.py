@@ -15,6 +15,8 @@ The rules:
 * An n/a figure is shown as n/a, and its reason is listed under the table (Markdown), in the
   row's ``notes`` column (CSV) or beside the value (JSON). Every gap (a day a book could not
   be valued) is named.
+* Each model row also carries its book's accounting (``usage``): trading fees, tokens and
+  dollars, unknown (n/a, with the reason) where the book cannot say.
 * The JSON has a versioned schema (``SCHEMA``); a change to its shape gets a new version.
   Nothing in any format depends on the time it was made: the same folder gives the same
   bytes.
@@ -36,11 +38,15 @@ from ai_trader.ledger import read_strict
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
 from ai_trader.metrics import DISPLAY, PERIODS_PER_YEAR, Figure, Metrics, shown
+from ai_trader.usage import DISPLAY as USAGE_DISPLAY
+from ai_trader.usage import Totals, combined, read_usage, totals
 from ai_trader.valuation import Valuation, measure, value_book
 
-SCHEMA = "ai-trader.report/1"
+SCHEMA = "ai-trader.report/2"  # 2: each row's accounting (fees, tokens, dollars)
 FORMATS = ("md", "csv", "json")
 COLUMNS = DISPLAY  # the figures of a row, in the order the tables show them
+ACCOUNTING = USAGE_DISPLAY  # then the book's fees, tokens and dollars
+CSV_ACCOUNTING = ("fees", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd")
 
 
 @dataclass(frozen=True)
@@ -52,6 +58,7 @@ class Row:
     valued: Valuation
     metrics: Metrics
     qqq: Metrics | None  # QQQ over this model's own days (None on QQQ's own row)
+    accounting: Totals | None = None  # fees, tokens and dollars (None on QQQ's own row)
 
     @property
     def final_value(self) -> float | None:
@@ -67,6 +74,11 @@ class Leaderboard:
     rows: tuple[Row, ...]  # sorted, QQQ last
     periods_per_year: float
     risk_free_rate: float
+
+    @property
+    def total(self) -> Totals:
+        """Every model's fees, tokens and dollars together."""
+        return combined({r.name: r.accounting for r in self.rows if r.accounting is not None})
 
 
 def _sort_key(row: Row) -> tuple[int, float, str]:
@@ -97,7 +109,8 @@ def build(
     prices = PriceBook.load(merged_file(data_dir))
     models: list[Row] = []
     for signature in signatures:
-        rows = read_strict(BookPaths(folder / signature).position_file)
+        paths = BookPaths(folder / signature)
+        rows = read_strict(paths.position_file)
         valued = value_book(rows, prices)
         measured = measure(
             valued,
@@ -106,7 +119,8 @@ def build(
             periods_per_year=periods_per_year,
             risk_free_rate=risk_free_rate,
         )
-        models.append(Row(signature, False, valued, measured.model, measured.benchmark))
+        accounting = totals(rows, read_usage(paths.usage_file))
+        models.append(Row(signature, False, valued, measured.model, measured.benchmark, accounting))
     basis = min(models, key=lambda r: (-len(r.valued.days), r.name))
     assert basis.qqq is not None
     qqq = Row(BENCHMARK, True, basis.valued, basis.qqq, None)
@@ -136,12 +150,19 @@ def _drawdown_dates(metrics: Metrics) -> str:
     return ""
 
 
+def _accounting(row: Row) -> list[tuple[str, Figure | None]]:
+    """The row's fees, tokens and dollars as (heading, figure); None on QQQ's row."""
+    paid = row.accounting
+    return [(heading, getattr(paid, key) if paid else None) for key, heading, _ in ACCOUNTING]
+
+
 def _notes(row: Row) -> list[str]:
     """Why each n/a figure of the row is n/a, and every gap of its book."""
+    figures = [(h, getattr(row.metrics, key)) for key, h, _ in COLUMNS] + _accounting(row)
     notes = [
         f"{heading}: {figure.reason}"
-        for key, heading, _ in COLUMNS
-        if (figure := getattr(row.metrics, key)).value is None and figure.reason
+        for heading, figure in figures
+        if figure is not None and figure.value is None and figure.reason
     ]
     if not row.benchmark:
         notes += [f"no value on {gap.date}: {gap.reason}" for gap in row.valued.gaps]
@@ -153,7 +174,15 @@ def _label(row: Row) -> str:
 
 
 def markdown(board: Leaderboard) -> str:
-    headings = ["#", "model", "period", "days", "final value", *(h for _, h, _ in COLUMNS)]
+    headings = [
+        "#",
+        "model",
+        "period",
+        "days",
+        "final value",
+        *(h for _, h, _ in COLUMNS),
+        *(h for _, h, _ in ACCOUNTING),
+    ]
     lines = [
         f"# Leaderboard: {board.data_dir}",
         "",
@@ -171,6 +200,10 @@ def markdown(board: Leaderboard) -> str:
             str(len(row.valued.days)),
             _money(row.final_value),
             *(_cell(getattr(row.metrics, key), pattern) for key, _, pattern in COLUMNS),
+            *(
+                "" if figure is None else _cell(figure, pattern)
+                for (_, figure), (_, _, pattern) in zip(_accounting(row), ACCOUNTING, strict=True)
+            ),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     drawdowns = [
@@ -180,10 +213,24 @@ def markdown(board: Leaderboard) -> str:
     ]
     if drawdowns:
         lines += ["", "Drawdowns (peak to trough):", "", *drawdowns]
+    together = board.total
+    lines += [
+        "",
+        "All models together: "
+        + ", ".join(
+            f"{heading} {_cell(getattr(together, key), pattern)}"
+            for key, heading, pattern in ACCOUNTING
+        )
+        + ".",
+    ]
     notes = [f"- {_label(row)}: {note}" for row in board.rows for note in _notes(row)]
     if notes:
         lines += ["", "Why a figure is n/a, and the days without a value:", "", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _csv(figure: Figure) -> str:
+    return "" if figure.value is None else repr(figure.value)
 
 
 def to_csv(board: Leaderboard) -> str:
@@ -198,6 +245,7 @@ def to_csv(board: Leaderboard) -> str:
             "days",
             "final_value",
             *(key for key, _, _ in COLUMNS),
+            *CSV_ACCOUNTING,
             "drawdown_peak",
             "drawdown_trough",
             "notes",
@@ -212,9 +260,10 @@ def to_csv(board: Leaderboard) -> str:
                 row.valued.last_day or "",
                 len(row.valued.days),
                 "" if row.final_value is None else repr(row.final_value),
+                *(_csv(getattr(row.metrics, key)) for key, _, _ in COLUMNS),
                 *(
-                    "" if (f := getattr(row.metrics, key)).value is None else repr(f.value)
-                    for key, _, _ in COLUMNS
+                    _csv(getattr(row.accounting, key)) if row.accounting else ""
+                    for key in CSV_ACCOUNTING
                 ),
                 row.metrics.drawdown_peak or "",
                 row.metrics.drawdown_trough or "",
@@ -235,6 +284,7 @@ def to_json(board: Leaderboard) -> str:
             "final_value": row.final_value,
             "metrics": row.metrics.to_json(),
             "qqq_same_days": row.qqq.to_json() if row.qqq is not None else None,
+            "accounting": row.accounting.to_json() if row.accounting else None,
             "gaps": (
                 []
                 if row.benchmark
@@ -248,6 +298,7 @@ def to_json(board: Leaderboard) -> str:
         "periods_per_year": board.periods_per_year,
         "risk_free_rate": board.risk_free_rate,
         "rows": [row_json(row) for row in board.rows],
+        "accounting_total": board.total.to_json(),
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 

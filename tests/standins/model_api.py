@@ -113,6 +113,10 @@ def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
         known = list(config.get("models", []))
         script = list(config.get("script", []))
         delay = float(config.get("delay", 0))
+        # "usage": false answers without the usage object (some servers do); a number in
+        # "cached_tokens" reports that many of the prompt's tokens as served from a cache.
+        with_usage = config.get("usage", True) is not False
+        cached = int(config.get("cached_tokens", 0))
     # A slow model keeps a run going long enough to stop it in the middle.
     if delay > 0:
         time.sleep(delay)
@@ -161,30 +165,32 @@ def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
         ]
     prompt_tokens = max(1, len(raw) // 4)
     completion_tokens = max(1, len(json.dumps(message)) // 4)
-    return (
-        200,
-        {
-            "id": f"chatcmpl-standin-{number}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "logprobs": None,
-                    "finish_reason": "tool_calls" if calls else "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": prompt_tokens,
-                "completion_tokens": completion_tokens,
-                "total_tokens": prompt_tokens + completion_tokens,
-            },
-            "system_fingerprint": None,
-        },
-        bool(body.get("stream")),
-    )
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+    if cached:
+        usage["prompt_tokens_details"] = {"cached_tokens": min(cached, prompt_tokens)}
+    completion = {
+        "id": f"chatcmpl-standin-{number}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": None,
+                "finish_reason": "tool_calls" if calls else "stop",
+            }
+        ],
+        "usage": usage,
+        "system_fingerprint": None,
+    }
+    if not with_usage:
+        del completion["usage"]
+    return 200, completion, bool(body.get("stream"))
 
 
 def as_stream(completion: dict[str, Any]) -> str:

@@ -51,6 +51,7 @@ from ai_trader.lock import signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.metrics import Figure
 from ai_trader.settings import Settings, load_settings
+from ai_trader.usage import Totals
 from standins import StandIns
 
 MODEL = "gpt-stand-in"
@@ -754,8 +755,9 @@ def test_the_summary_shows_value_return_and_the_benchmark():
     ]
     lines = format_summary(results).splitlines()
     assert "QQQ" in lines[0]
-    assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%", "n/a", "n/a"]
-    assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a", "n/a", "n/a"]
+    na = ["n/a"] * 5  # Sharpe, max DD, fees, tokens, cost: nothing measured here
+    assert lines[1].split() == ["builtin", "5", "10,500.00", "+5.00%", "-1.25%", *na]
+    assert lines[2].split() == ["fresh", "0", "10,000.00", "+0.00%", "n/a", *na]
 
 
 def test_the_summary_shows_the_headline_metrics_valuation_measured():
@@ -763,7 +765,37 @@ def test_the_summary_shows_the_headline_metrics_valuation_measured():
         "builtin", 5, "2025-10-27", "2025-10-31", 10500.0, 10000.0, -0.0125,
         sharpe=Figure(1.234), max_drawdown=Figure(-0.0825),
     )  # fmt: skip
-    assert format_summary([result]).splitlines()[1].split()[-2:] == ["1.23", "-8.25%"]
+    assert format_summary([result]).splitlines()[1].split()[5:7] == ["1.23", "-8.25%"]
+
+
+def paid(fees: float, tokens: float | None, cost: float | None) -> Totals:
+    known = Figure(tokens) if tokens is not None else Figure.na("no usage")
+    return Totals(
+        1, known, Figure(0.0) if tokens is not None else known, Figure(0.0),
+        Figure(cost) if cost is not None else Figure.na("no price table"), Figure(fees),
+    )  # fmt: skip
+
+
+def test_the_summary_shows_what_each_model_paid_and_the_total_of_several():
+    results = [
+        Result("a", 5, "2025-10-27", "2025-10-31", 10500.0, 10000.0, 0.01,
+               accounting=paid(1.5, 12345, 0.25)),
+        Result("b", 5, "2025-10-27", "2025-10-31", 10400.0, 10000.0, 0.01,
+               accounting=paid(0.5, 655, 0.75)),
+    ]  # fmt: skip
+    lines = format_summary(results).splitlines()
+    assert lines[1].split()[-3:] == ["1.50", "12,345", "$0.25"]
+    assert lines[3].split() == ["all", "models", "2.00", "13,000", "$1.00"]
+
+
+def test_the_total_is_n_a_when_a_models_figure_is():
+    results = [
+        Result("a", 5, "2025-10-27", "2025-10-31", 10500.0, 10000.0, 0.01,
+               accounting=paid(0.0, 100, None)),
+        Result("b", 5, "2025-10-27", "2025-10-31", 10400.0, 10000.0, 0.01,
+               accounting=paid(0.0, 100, 0.5)),
+    ]  # fmt: skip
+    assert format_summary(results).splitlines()[3].split()[-1] == "n/a"
 
 
 def test_a_book_without_rows_is_summarised_as_its_cash_and_no_days(tmp_path: Path):
@@ -782,13 +814,16 @@ def test_a_book_with_only_its_opening_row_starts_at_the_first_open(tmp_path: Pat
 
 def test_the_summary_header_names_each_column():
     header = format_summary([]).split()
-    assert header == ["signature", "days", "final", "value", "return", "QQQ", "Sharpe", "max", "DD"]
+    assert header == [
+        "signature", "days", "final", "value", "return", "QQQ", "Sharpe", "max", "DD",
+        "fees", "tokens", "LLM", "cost",
+    ]  # fmt: skip
 
 
 def test_the_summary_shows_n_a_for_a_book_it_cannot_value():
     result = Result("gappy", 3, "2025-10-27", "2025-10-29", None, 10000.0, 0.01, ("AAPL", "MSFT"))
     assert format_summary([result]).splitlines()[1].split() == [
-        "gappy", "3", "n/a", "n/a", "+1.00%", "n/a", "n/a"
+        "gappy", "3", "n/a", "n/a", "+1.00%", "n/a", "n/a", "n/a", "n/a", "n/a"
     ]  # fmt: skip
     (error,) = unpriced_errors([result])
     assert (

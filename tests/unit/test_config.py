@@ -214,20 +214,22 @@ def test_the_callers_dict_is_not_mutated_by_overrides():
 @pytest.mark.parametrize(
     ("place", "where"),
     [
-        ((), "trading"),
-        (("agent_config",), "agent_config.trading"),
-        (("models", 0), "models.0.trading"),
-        (("log_config",), "log_config.trading"),
-        (("date_range",), "date_range.trading"),
+        ((), "tax_bps"),
+        (("agent_config",), "agent_config.tax_bps"),
+        (("models", 0), "models.0.tax_bps"),
+        (("log_config",), "log_config.tax_bps"),
+        (("date_range",), "date_range.tax_bps"),
+        (("trading",), "trading.tax_bps"),
     ],
 )
 def test_an_unknown_key_is_an_error_naming_it(place: tuple, where: str):
     # A cost this version does not charge must not be silently left out of the figures.
     raw = valid()
+    raw["trading"] = {"commission_bps": 10}
     target: Any = raw
     for step in place:
         target = target[step]
-    target["trading"] = {"commission_bps": 10}
+    target["tax_bps"] = 10
     assert error_of(raw) == (
         f"config test.json: {where}: unknown key (this version does not read it; remove it)"
     )
@@ -290,3 +292,33 @@ def test_a_signature_longer_than_128_characters_is_refused():
     raw = valid()
     raw["models"][0]["signature"] = "s" * 129
     assert "models.0.signature: must be 1 to 128" in error_of(raw)
+
+
+def test_trading_costs_are_zero_when_the_config_has_no_trading_section():
+    config = parse_config(valid(), "test.json")
+    assert config.trading.costs.free
+
+
+def test_a_trading_section_gives_the_runs_costs():
+    raw = valid()
+    raw["trading"] = {"commission_bps": 10, "min_commission": 1, "slippage_bps": 2.5}
+    costs = parse_config(raw, "test.json").trading.costs
+    assert (costs.commission_bps, costs.min_commission, costs.slippage_bps) == (10, 1, 2.5)
+    assert not costs.free
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "problem"),
+    [
+        ("commission_bps", -1, "greater than or equal to 0"),
+        ("slippage_bps", 1001, "less than or equal to 1000"),
+        ("min_commission", "1", "valid number"),
+        ("commission_bps", True, "valid number"),
+    ],
+)
+def test_a_cost_out_of_bounds_is_an_error_naming_it(key: str, value: object, problem: str):
+    raw = valid()
+    raw["trading"] = {key: value}
+    message = error_of(raw)
+    assert message.startswith(f"config test.json: trading.{key}: "), message
+    assert problem in message.lower(), message

@@ -138,7 +138,8 @@ def test_run_writes_a_log_for_each_trading_day(first_run: FirstRun):
 def test_run_prints_a_summary_with_the_benchmark(first_run: FirstRun):
     header, line = first_run.result.stdout.strip().splitlines()
     assert header.split() == [
-        "signature", "days", "final", "value", "return", "QQQ", "Sharpe", "max", "DD"
+        "signature", "days", "final", "value", "return", "QQQ", "Sharpe", "max", "DD",
+        "fees", "tokens", "LLM", "cost",
     ]  # fmt: skip
     fields = line.split()
     assert fields[:2] == [SIGNATURE, str(len(DAYS))]
@@ -146,6 +147,7 @@ def test_run_prints_a_summary_with_the_benchmark(first_run: FirstRun):
     assert fields[4].endswith("%")
     assert float(fields[5]) == pytest.approx(float(fields[5]))  # a number, not n/a
     assert fields[6].endswith("%")
+    assert fields[7:] == ["0.00", "0", "$0.00"]  # no costs, and no model to pay
 
 
 def test_a_builtin_run_does_not_load_the_openai_client(first_run: FirstRun):
@@ -160,7 +162,7 @@ def test_a_builtin_run_does_not_load_the_openai_client(first_run: FirstRun):
 
 def test_run_leaves_no_stage_behind(first_run: FirstRun):
     position = BookPaths(first_run.log_path / SIGNATURE).position_dir
-    assert sorted(p.name for p in position.iterdir()) == ["position.jsonl"]
+    assert sorted(p.name for p in position.iterdir()) == ["position.jsonl", "usage.jsonl"]
 
 
 def test_a_second_run_adds_no_line(first_run: FirstRun, services, tmp_path: Path, books: Path):

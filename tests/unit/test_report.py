@@ -12,11 +12,13 @@ import pytest
 from support import cli_env, run_cli
 
 from ai_trader import report
+from ai_trader.costs import Costs
 from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_jsonl
-from ai_trader.layout import books_dir, merged_file
+from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import Ledger
 from ai_trader.market.pricebook import PriceBook
+from ai_trader.usage import record_day
 from ai_trader.valuation import measure, value_book
 
 DAYS = ["2025-10-01", "2025-10-02", "2025-10-03", "2025-10-06"]
@@ -90,7 +92,7 @@ def test_the_csv_has_a_header_and_one_row_each_with_empty_cells_for_n_a(data: Pa
 
 def test_the_json_is_versioned_and_strict(data: Path):
     document = json.loads(report.to_json(report.build(data)))
-    assert document["schema"] == "ai-trader.report/1"
+    assert document["schema"] == "ai-trader.report/2"
     assert [row["model"] for row in document["rows"]] == ["bold", "idle", "QQQ"]
     assert document["rows"][1]["metrics"]["sharpe"] == {"value": None, "na": "volatility is 0"}
     assert document["rows"][0]["qqq_same_days"] == document["rows"][2]["metrics"]
@@ -125,7 +127,7 @@ def test_the_cli_writes_the_chosen_format_to_a_file(data: Path, tmp_path: Path):
         "report", "--format", "json", "-o", str(out), env=cli_env({"DATA_DIR": str(data)})
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(out.read_text())["schema"] == "ai-trader.report/1"
+    assert json.loads(out.read_text())["schema"] == "ai-trader.report/2"
 
 
 def test_the_cli_refuses_a_corrupt_book_in_one_line(data: Path):
@@ -154,3 +156,67 @@ def test_a_book_with_a_cut_last_line_is_an_error_and_the_report_writes_nothing(d
     with pytest.raises(UserError, match=rf"{position}:5: not valid JSON"):
         report.build(data)
     assert position.read_text() == cut  # the run repairs a cut line; the report never writes
+
+
+def usage_for(data: Path, signature: str, cost: float) -> None:
+    """A usage row for each day of the book, every request priced at ``cost``."""
+    for day in DAYS:
+        row = {"date": day, "requests": 2, "unknown": 0, "prompt_tokens": 100,
+               "completion_tokens": 10, "cached_tokens": 0, "cost_usd": cost}  # fmt: skip
+        record_day(BookPaths(books_dir(data) / signature).usage_file, row)
+
+
+@pytest.fixture
+def accounted(data: Path) -> Path:
+    costs = Costs(commission_bps=10, min_commission=1)
+    Ledger(books_dir(data) / "costly").ensure_initialized("2025-09-30", ["AAA"], 1000.0)
+    for index, day in enumerate(DAYS):
+        Ledger(books_dir(data) / "costly").record_trade(
+            day, "buy", "AAA", 1, OPENS["AAA"][index], costs
+        )
+        Ledger(books_dir(data) / "costly").commit_day(day)
+    usage_for(data, "costly", 0.25)
+    usage_for(data, "bold", 0.5)
+    usage_for(data, "idle", 0.0)
+    return data
+
+
+def test_each_model_row_carries_its_fees_tokens_and_dollars(accounted: Path):
+    document = json.loads(report.to_json(report.build(accounted)))
+    costly = next(r for r in document["rows"] if r["model"] == "costly")
+    assert costly["accounting"] == {
+        "requests": 8,
+        "prompt_tokens": {"value": 400.0},
+        "completion_tokens": {"value": 40.0},
+        "cached_tokens": {"value": 0.0},
+        "cost_usd": {"value": 1.0},
+        "fees": {"value": 4.0},  # the 1.00 minimum on each of four trades
+    }
+    assert document["rows"][-1]["accounting"] is None  # QQQ pays nothing
+    assert document["accounting_total"]["cost_usd"] == {"value": 3.0}
+    assert document["accounting_total"]["fees"] == {"value": 4.0}
+
+
+def test_the_markdown_shows_fees_tokens_and_cost_and_their_total(accounted: Path):
+    text = report.markdown(report.build(accounted))
+    header = next(line for line in text.splitlines() if line.startswith("| # |"))
+    assert header.endswith("| fees | tokens | LLM cost |")
+    costly = next(line for line in text.splitlines() if "| costly |" in line)
+    assert costly.endswith("| 4.00 | 440 | $1.00 |")
+    assert "All models together: fees 4.00, tokens 1,320, LLM cost $3.00." in text
+
+
+def test_the_csv_has_the_accounting_columns(accounted: Path):
+    rows = list(csv.DictReader(io.StringIO(report.to_csv(report.build(accounted)))))
+    costly = next(row for row in rows if row["model"] == "costly")
+    assert (costly["fees"], costly["prompt_tokens"], costly["cost_usd"]) == ("4.0", "400.0", "1.0")
+    assert rows[-1]["cost_usd"] == ""  # QQQ's row
+
+
+def test_a_book_without_usage_shows_its_tokens_as_n_a_with_the_reason(data: Path):
+    text = report.markdown(report.build(data))
+    assert (
+        "- bold: tokens: no usage recorded for 2025-10-01 (a book written before token "
+        "accounting)" in text
+    )
+    assert "All models together: fees 0.00, tokens n/a, LLM cost n/a." in text

@@ -139,7 +139,8 @@ def test_one_run_trades_its_models_concurrently_each_equal_to_its_solo_run(
     config = write_config(tmp_path, books, ["a", "b", "c", "d"])
     result = run_cli("run", str(config), "--jobs", "4", env=services.env, timeout=180)
     assert result.returncode == 0, result.stderr
-    assert [line.split()[0] for line in result.stdout.splitlines()[1:]] == ["a", "b", "c", "d"]
+    lines = result.stdout.splitlines()[1:]
+    assert [line.split()[0] for line in lines] == ["a", "b", "c", "d", "all"]  # and the total
     for signature in "abcd":
         assert book(books, signature).read_bytes() == solo
 

@@ -13,12 +13,12 @@ supports, so a refused call means the data or a service is wrong, and the refusa
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ai_trader.config import BUILTIN_PREFIX
+from ai_trader.costs import FREE, Costs
 from ai_trader.ledger import CASH
 from ai_trader.market.universe import NASDAQ_100
 
@@ -59,8 +59,11 @@ async def trade_day(
     previous_day: str | None,
     positions: Mapping[str, float],
     watchlist: tuple[str, ...] = DEFAULT_WATCHLIST,
+    costs: Costs = FREE,
 ) -> int:
-    """Act for one day through the tools; returns how many trades were placed."""
+    """Act for one day through the tools; returns how many trades were placed. Buys are
+    sized so that fill and fee fit the cash (``costs``: the run's, as the trade service
+    charges them)."""
 
     async def tool(name: str, arguments: dict[str, Any]) -> Any:
         try:
@@ -96,11 +99,12 @@ async def trade_day(
     for index, symbol in enumerate(picks):
         price = (await tool("get_price_local", {"symbol": symbol, "date": today}))["ohlcv"]["open"]
         budget = float(held.get(CASH, 0.0)) / (len(picks) - index)
-        amount = math.floor(budget / price)
+        amount = costs.affordable(budget, price)
         if amount <= 0:
             continue
-        cost = await tool("multiply", {"a": price, "b": amount})
-        if cost > float(held.get(CASH, 0.0)):
+        fill = costs.fill_price("buy", price)
+        cost = await tool("multiply", {"a": fill, "b": amount})
+        if cost + costs.fee(round(cost, 4)) > float(held.get(CASH, 0.0)):
             continue  # rounding left less cash than the even split assumed
         held = (await tool("buy", {"symbol": symbol, "amount": amount}))["positions"]
         trades += 1

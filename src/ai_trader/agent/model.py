@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ai_trader.agent.builtin import CallTool
 from ai_trader.agent.toolbox import ToolRefused, ToolSpec
+from ai_trader.costs import FREE, Costs
 from ai_trader.ledger import CASH
 from ai_trader.retrying import async_retrying
+from ai_trader.usage import DayTally, usage_of
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +54,14 @@ def system_prompt(
     positions: Mapping[str, float],
     opens: Mapping[str, float],
     closes: Mapping[str, float],
+    costs: Costs = FREE,
 ) -> str:
     held = {k: v for k, v in positions.items() if v and k != CASH}
+    fees = "no fees" if costs.free else f"with trading costs: {costs.describe()}"
     return (
         f"You are a stock-trading agent. Today is {today}.\n"
         "You trade NASDAQ-100 stocks through the tools: buy and sell whole shares at today's "
-        "open, long only, no fees. Look up prices with get_price_local (past days give open, "
+        f"open, long only, {fees}. Look up prices with get_price_local (past days give open, "
         "high, low, close and volume; today gives only the open). Use the math tools for "
         "arithmetic and get_information for news published before today.\n"
         f"Cash: {positions.get(CASH, 0.0):.2f}\n"
@@ -142,8 +146,11 @@ class ModelTrader:
         record: Callable[[dict[str, Any]], None],
         prompt: str,
         tools: Sequence[ToolSpec],
+        tally: DayTally | None = None,
     ) -> int:
-        """Let the model act until it says it is done or runs out of steps; returns steps used."""
+        """Let the model act until it says it is done or runs out of steps; returns steps used.
+        Each response's usage goes into ``tally`` and, beside the reply, into the log."""
+        tally = tally if tally is not None else DayTally()
         specs = openai_tools(tools)
         messages: list[dict[str, Any]] = [
             {"role": "system", "content": prompt},
@@ -152,7 +159,10 @@ class ModelTrader:
         for message in messages:
             record(message)
         for step in range(1, self.max_steps + 1):
-            reply = (await self._complete(messages, specs)).choices[0].message
+            response = await self._complete(messages, specs)
+            usage = usage_of(response)
+            tally.add(usage)
+            reply = response.choices[0].message
             calls = reply.tool_calls or []
             assistant: dict[str, Any] = {"role": "assistant", "content": reply.content or ""}
             if calls:
@@ -165,7 +175,8 @@ class ModelTrader:
                     for c in calls
                 ]
             messages.append(assistant)
-            record(assistant)
+            # The usage is the log's, never the conversation's: the API is not sent it back.
+            record({**assistant, "usage": usage.to_json() if usage else None})
             for tool_call in calls:
                 arguments = parse_arguments(tool_call.function.arguments)
                 result: Any

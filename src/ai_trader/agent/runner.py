@@ -32,6 +32,17 @@ from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, NASDAQ_100
 from ai_trader.metrics import FORMATS, Figure, shown
 from ai_trader.settings import Settings
+from ai_trader.usage import DISPLAY as USAGE_DISPLAY
+from ai_trader.usage import (
+    DayTally,
+    Totals,
+    combined,
+    committed_days,
+    read_usage,
+    record_day,
+    spent,
+    totals,
+)
 from ai_trader.valuation import measure, value_book
 
 log = logging.getLogger(__name__)
@@ -57,6 +68,7 @@ class Result:
     # book cannot support them, None for a book with no rows at all.
     sharpe: Figure | None = None
     max_drawdown: Figure | None = None
+    accounting: Totals | None = None  # fees, tokens and dollars (``usage``)
 
     @property
     def total_return(self) -> float | None:
@@ -125,6 +137,7 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
     valued = value_book(rows, book)
     start = valued.initial_value if valued.initial_value is not None else cash
     metrics = measure(valued, rows, book).model
+    accounting = totals(rows, read_usage(ledger.paths.usage_file))
     return Result(
         signature,
         len(valued.days),
@@ -136,15 +149,17 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
         valued.unpriced,
         metrics.sharpe,
         metrics.max_drawdown,
+        accounting,
     )
 
 
 def format_summary(results: list[Result]) -> str:
-    """The run's end: value and return against QQQ, and two headline metrics (every figure
-    is in `ai-trader report`)."""
+    """The run's end: value and return against QQQ, two headline metrics (every figure is in
+    `ai-trader report`), and what the run paid: fees, tokens and the models' dollars, with a
+    total line when there are several models."""
     header = (
         f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {'QQQ':>9} "
-        f"{'Sharpe':>7} {'max DD':>8}"
+        f"{'Sharpe':>7} {'max DD':>8} {'fees':>9} {'tokens':>10} {'LLM cost':>9}"
     )
     lines = [header]
     for r in results:
@@ -154,9 +169,23 @@ def format_summary(results: list[Result]) -> str:
         sharpe = _figure(r.sharpe, FORMATS["sharpe"])
         drawdown = _figure(r.max_drawdown, FORMATS["max_drawdown"])
         lines.append(
-            f"{r.signature:<24} {r.days:>5} {value} {ret} {bench:>9} {sharpe:>7} {drawdown:>8}"
+            f"{r.signature:<24} {r.days:>5} {value} {ret} {bench:>9} {sharpe:>7} {drawdown:>8} "
+            f"{_paid(r.accounting)}"
         )
+    books = {r.signature: r.accounting for r in results if r.accounting is not None}
+    if len(books) > 1:
+        lines.append(f"{'all models':<24} {'':>5} {'':>13} {'':>9} {'':>9} {'':>7} {'':>8} "
+                     f"{_paid(combined(books))}")  # fmt: skip
     return "\n".join(lines)
+
+
+def _paid(accounting: Totals | None) -> str:
+    """The fees, tokens and dollars columns of a summary line."""
+    widths = {"fees": 9, "tokens": 10, "cost_usd": 9}
+    return " ".join(
+        f"{_figure(getattr(accounting, key) if accounting else None, pattern):>{widths[key]}}"
+        for key, _, pattern in USAGE_DISPLAY
+    )
 
 
 def _figure(figure: Figure | None, pattern: str) -> str:
@@ -182,6 +211,7 @@ def unpriced_errors(results: list[Result]) -> list[RunFailed]:
 class Runner:
     def __init__(self, config: RunConfig, settings: Settings, jobs: int | None = None) -> None:
         self.config = config
+        self.costs = config.trading.costs
         self.settings = settings
         self.jobs = jobs or settings.agent_jobs
         self.log_path: Path = config.log_path(settings.agent_data_dir)
@@ -260,7 +290,7 @@ class Runner:
         closes = {
             s: p for s in NASDAQ_100 if previous and (p := self.book.close(s, previous)) is not None
         }
-        return system_prompt(day, positions, opens, closes)
+        return system_prompt(day, positions, opens, closes, self.costs)
 
     def _watchlist(
         self, day: str, previous: str | None, record: Callable[[dict[str, Any]], None]
@@ -314,9 +344,13 @@ class Runner:
         days = trading_days(self.book.dates(), ledger.last_date() or "", self.end_day)
         if not days:
             log.info("%s: nothing to do, every day up to %s is done", entry.signature, self.end_day)
+        pricing = entry.pricing.pricing if entry.pricing else None
         for number, day in enumerate(days, start=1):
+            if entry.max_cost_usd is not None and self._over_budget(entry, ledger, day):
+                break
             ledger.begin_day(day)
-            context = RunContext(entry.signature, day, self.books, token)
+            tally = DayTally(pricing)
+            context = RunContext(entry.signature, day, self.books, token, self.costs)
             await self._check_prices(toolbox, context)
             call = partial(toolbox.call, context=context)
             record = self._entry_log(ledger, entry.signature, day)
@@ -326,13 +360,14 @@ class Runner:
                 if trader is None:
                     strategy = builtin.strategy(entry.basemodel)
                     watchlist = self._watchlist(day, previous, record)
-                    await strategy(call, record, day, previous, positions, watchlist)
+                    await strategy(call, record, day, previous, positions, watchlist, self.costs)
                 else:
                     await trader.trade_day(
                         call,
                         record,
                         self._prompt(day, previous, positions),
                         list(toolbox.tools.values()),
+                        tally,
                     )
             except ModelUnavailable as exc:
                 log.warning("skipping model %s: %s", entry.name, exc)
@@ -340,10 +375,39 @@ class Runner:
                 return None
             except (ModelFailed, ToolRefused, ServiceDown) as exc:
                 raise AgentError(f"{entry.signature} on {day}: {exc}") from None
+            # The day's total goes first: a stop before the commit leaves a row of a day
+            # that is not committed, which counts for nothing and the redo replaces.
+            record_day(ledger.paths.usage_file, tally.row(day))
             added = ledger.commit_day(day)
             trades = sum(1 for row in added if row["this_action"]["action"] != "no_trade")
             log.info("%s [%d/%d] %s: %d trade(s)", entry.signature, number, len(days), day, trades)
         return summarise(self.book, ledger, entry.signature, agent.initial_cash)
+
+    def _over_budget(self, entry: ModelEntry, ledger: Ledger, day: str) -> bool:
+        """True (and one line said) when ``day`` would pass the model's max_cost_usd: the
+        dollars spent so far plus the dearest day so far. AgentError when the spend is not
+        known (a request without usage), since the budget then cannot be kept."""
+        budget = entry.max_cost_usd
+        assert budget is not None
+        done = committed_days(ledger.rows())
+        try:
+            total, dearest = spent(read_usage(ledger.paths.usage_file), done)
+        except ValueError as exc:
+            raise AgentError(
+                f"{entry.signature} on {day}: cannot keep to max_cost_usd {budget:.2f}: {exc}"
+            ) from None
+        if total + dearest <= budget:
+            return False
+        log.warning(
+            "%s: stopped before %s: max_cost_usd %.2f would be passed (spent %.4f, the "
+            "dearest day so far cost %.4f)",
+            entry.signature,
+            day,
+            budget,
+            total,
+            dearest,
+        )
+        return True
 
     async def run(self) -> Outcome:
         models = self.config.enabled_models

@@ -1,4 +1,5 @@
-"""The trade service: buy and sell whole shares at the day's open, long only, no fees.
+"""The trade service: buy and sell whole shares at the day's open, long only, under the
+run's trading costs (slippage and commission, ``costs``; none unless the run sets them).
 
 Whose book a call may change (the rules; ``context`` says what a call carries):
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NotRequired
 
 from mcp.server.mcpserver import Context
 from pydantic import Field
@@ -45,7 +46,8 @@ class TradeAnswer(TypedDict):
     action: Literal["buy", "sell"]
     symbol: str
     amount: int
-    price: float
+    price: float  # the fill price a share: the open, moved by the run's slippage
+    fee: NotRequired[float]  # the commission charged, when the run has costs
     positions: dict[str, int | float]  # non-zero holdings (whole shares) and CASH after it
 
 
@@ -91,7 +93,9 @@ def whole(value: float) -> int | float:
 
 
 def build(data_dir: Path) -> Service:
-    server = Service("trade", "Buy and sell NASDAQ-100 stocks at today's open price.")
+    server = Service(
+        "trade", "Buy and sell NASDAQ-100 stocks at today's open price, plus the run's costs."
+    )
     source = PriceSource(merged_file(data_dir))
     root = Path(os.path.realpath(data_dir))
 
@@ -112,29 +116,34 @@ def build(data_dir: Path) -> Service:
         # on the event loop nothing else runs in between. The ledger's file work (a stat,
         # a tail read, one appended line) is far shorter than a hand-off to a thread.
         try:
-            row = ledger.record_trade(run.today, action, symbol, shares, price)
+            row = ledger.record_trade(run.today, action, symbol, shares, price, run.costs)
         except TradeRejected as exc:
             raise ToolError(str(exc)) from None
         except (UserError, OSError) as exc:
             raise ToolError(f"cannot record the trade: {describe(exc)}") from None
         held = {k: whole(v) for k, v in row["positions"].items() if v and k != CASH}
-        return {
+        answer: TradeAnswer = {
             "date": row["date"],
             "action": action,
             "symbol": symbol,
             "amount": shares,
-            "price": price,
+            "price": row["this_action"].get("price", price),
             "positions": {**held, CASH: row["positions"][CASH]},
         }
+        if not run.costs.free:
+            answer["fee"] = row["this_action"]["fee"]
+        return answer
 
     @server.tool_from
     async def buy(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
-        """Buy `amount` whole shares of `symbol` at today's open. Returns the new positions."""
+        """Buy `amount` whole shares of `symbol` at today's open (plus the run's slippage and
+        commission, if it has any). Returns the fill price, any fee and the new positions."""
         return await execute("buy", symbol, amount, ctx)
 
     @server.tool_from
     async def sell(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
-        """Sell `amount` whole shares of `symbol` at today's open. Returns the new positions."""
+        """Sell `amount` whole shares of `symbol` at today's open (less the run's slippage and
+        commission, if it has any). Returns the fill price, any fee and the new positions."""
         return await execute("sell", symbol, amount, ctx)
 
     return server
