@@ -211,6 +211,7 @@ class Totals:
     def to_json(self) -> dict[str, object]:
         return {
             "requests": self.requests,
+            "tokens": self.tokens.to_json(),
             "prompt_tokens": self.prompt_tokens.to_json(),
             "completion_tokens": self.completion_tokens.to_json(),
             "cached_tokens": self.cached_tokens.to_json(),

@@ -24,6 +24,7 @@ from conftest import ROOT, Dashboard, Stack, short_config
 
 from ai_trader import report
 from ai_trader.metrics import DISPLAY, Metrics, shown
+from ai_trader.usage import DISPLAY as USAGE_DISPLAY
 
 pytestmark = pytest.mark.container
 # The tests that read the one folder of two runs share its stack: keep them on one worker.
@@ -165,7 +166,8 @@ def metrics_table(dom: str) -> tuple[list[str], dict[str, dict[str, str]]]:
 def run_summary_line(logs: str, signature: str) -> tuple[str, str, str]:
     """Final value, return and QQQ return as the run printed them at its end."""
     found = re.search(
-        rf"^{re.escape(signature)}\s+\d+\s+([\d,]+\.\d\d)\s+(\S+%)\s+(\S+%|n/a)\s+\S+\s+\S+\s*$",
+        # then Sharpe, max drawdown, fees, tokens and the models' dollars
+        rf"^{re.escape(signature)}\s+\d+\s+([\d,]+\.\d\d)\s+(\S+%)\s+(\S+%|n/a)(?:\s+\S+){{5}}\s*$",
         logs,
         re.M,
     )
@@ -319,6 +321,25 @@ def test_the_rendered_page_shows_each_models_metrics_and_qqqs_as_the_host_comput
         assert_shows_the_host_figures(table[qqq[signature]], over_its_days)
     assert table[SIGNATURE]["trades"] != "n/a"
     assert table[qqq[SIGNATURE]]["trades"] == "n/a"  # QQQ is held, not traded
+
+
+@AFTER_TWO_RUNS
+def test_the_rendered_page_shows_what_each_model_paid_as_the_host_counts_it(
+    after_two_runs: AfterTwoRuns,
+) -> None:
+    board = report.build(after_two_runs.stack.data)
+    host = {row.name: row for row in board.rows}
+    _, table = metrics_table(after_two_runs.dom)
+    for signature in (LATE, SIGNATURE):
+        paid = host[signature].accounting
+        assert paid is not None
+        for key, heading, pattern in USAGE_DISPLAY:
+            assert table[signature][heading] == shown(getattr(paid, key).value, pattern)
+        assert table[f"QQQ ({signature}'s days)"]["tokens"] == ""  # QQQ pays nothing
+    # The built-in strategy pays no fee and asks no model: 0, counted, not unknown.
+    assert [table[SIGNATURE][h] for _, h, _ in USAGE_DISPLAY] == ["0.00", "0", "$0.00"]
+    total = shown(board.total.cost_usd.value, "${:,.2f}")
+    assert f'<span data-paid-total="cost_usd">{total}</span>' in after_two_runs.dom
 
 
 @AFTER_TWO_RUNS

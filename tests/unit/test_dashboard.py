@@ -636,7 +636,9 @@ def test_the_json_summary_has_the_documented_shape(folder):
     assert set(model) == {
         "signature", "start_date", "last_date", "days", "initial_value", "final_value",
         "total_return", "benchmark_return", "series", "cash", "holdings", "trades", "metrics",
+        "accounting",
     }  # fmt: skip
+    assert "accounting_total" in summary
     assert set(model["series"][0]) == {"date", "value", "benchmark"}
     assert summary["benchmark"]["symbol"] == "QQQ"
 
@@ -943,3 +945,65 @@ def test_the_page_shows_the_metrics_table_with_each_n_a_reason(folder):
     page = TestClient(build_app(folder)).get("/").text
     assert "<table class=metrics>" in page
     assert 'title="QQQ is held, not traded">n/a</td>' in page
+
+
+# --- what each model paid: fees, tokens, dollars --------------------------------------------
+
+
+def usage_row(day: str, prompt: int, cost: float | None, unknown: int = 0) -> dict:
+    return {"date": day, "requests": 1 + unknown, "unknown": unknown, "prompt_tokens": prompt,
+            "completion_tokens": 10, "cached_tokens": 0, "cost_usd": cost}  # fmt: skip
+
+
+def usage_file(data_dir: Path, signature: str) -> Path:
+    return position_file(data_dir, signature).with_name("usage.jsonl")
+
+
+@pytest.fixture
+def paid(folder: Path) -> Path:
+    write_jsonl(usage_file(folder, "model-a"), [usage_row(d, 100, 0.5) for d in (D1, D2, D3)])
+    write_jsonl(usage_file(folder, "model-b"), [usage_row(D1, 1000, 0.25)])
+    return folder
+
+
+def test_the_summary_carries_each_models_tokens_and_dollars_and_their_total(paid: Path):
+    summary = TestClient(build_app(paid)).get("/api/summary").json()
+    a = by_name(summary, "model-a")["accounting"]
+    assert (a["tokens"], a["cost_usd"], a["fees"]) == ({"value": 330.0}, {"value": 1.5},
+                                                       {"value": 0.0})  # fmt: skip
+    assert summary["accounting_total"]["tokens"] == {"value": 1340.0}
+    assert summary["accounting_total"]["cost_usd"] == {"value": 1.75}
+
+
+def test_the_page_shows_each_models_tokens_and_dollars_and_their_total(paid: Path):
+    page = TestClient(build_app(paid)).get("/").text
+    assert '<td class=num data-paid="tokens">330</td>' in page
+    assert '<td class=num data-paid="cost_usd">$1.50</td>' in page
+    assert '<span data-paid-total="cost_usd">$1.75</span>' in page
+
+
+def test_a_new_days_usage_reaches_the_page_without_a_restart(paid: Path):
+    client = TestClient(build_app(paid))
+    before = client.get("/api/summary").json()["fingerprint"]
+    # The day redone (same size of file, another total): the stat key, not the size, tells.
+    write_jsonl(usage_file(paid, "model-b"), [usage_row(D1, 2000, 0.25)])
+    summary = client.get("/api/summary").json()
+    assert summary["fingerprint"] != before
+    assert by_name(summary, "model-b")["accounting"]["tokens"] == {"value": 2010.0}
+
+
+def test_a_request_without_usage_shows_n_a_with_its_reason(paid: Path):
+    write_jsonl(usage_file(paid, "model-b"), [usage_row(D1, 1000, None, unknown=1)])
+    page = TestClient(build_app(paid)).get("/").text
+    assert (
+        '<td class=num data-paid="tokens" title="1 request(s) on '
+        f'{D1} returned no usage">n/a</td>' in page
+    )
+    assert "model-b: 1 request(s)" in page  # the total names the model
+
+
+def test_an_unreadable_usage_file_is_a_notice_not_a_failure(paid: Path):
+    usage_file(paid, "model-b").write_text("garbage\n")
+    summary = TestClient(build_app(paid)).get("/api/summary").json()
+    assert by_name(summary, "model-b")["accounting"] is None
+    assert any("model-b: tokens and dollars unknown" in n for n in summary["notices"])

@@ -186,6 +186,7 @@ def test_each_model_row_carries_its_fees_tokens_and_dollars(accounted: Path):
     costly = next(r for r in document["rows"] if r["model"] == "costly")
     assert costly["accounting"] == {
         "requests": 8,
+        "tokens": {"value": 440.0},
         "prompt_tokens": {"value": 400.0},
         "completion_tokens": {"value": 40.0},
         "cached_tokens": {"value": 0.0},

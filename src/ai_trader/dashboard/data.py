@@ -31,12 +31,14 @@ from pathlib import Path
 from typing import Any
 
 from ai_trader import ledger
+from ai_trader.errors import UserError
 from ai_trader.jsonl import Skipped, numbered, parse_lenient
 from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import CASH
 from ai_trader.lock import holder
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
+from ai_trader.usage import Totals, combined, read_usage, totals
 from ai_trader.valuation import Memo, Valuation, mark_price, measure, value_book
 
 __all__ = ["Folder", "Skipped", "Source", "summarise"]
@@ -186,11 +188,14 @@ class Model:
     trades: list[dict[str, Any]] = field(default_factory=list)
     # valuation.measure's figures for the book and for QQQ over its days (report's too)
     metrics: dict[str, Any] | None = None
+    # usage.totals: trading fees, tokens and the model's dollars (None: unreadable usage)
+    accounting: Totals | None = None
     notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "notices"}  # gathered on top
         data["holdings"] = [dict(h) for h in self.holdings]
+        data["accounting"] = self.accounting.to_json() if self.accounting else None
         return data
 
 
@@ -246,13 +251,20 @@ def model_summary(
     rows: Sequence[Mapping[str, Any]],
     book: PriceBook | None,
     memo: Memo | None = None,
+    usage_file: Path | None = None,
 ) -> Model:
     """One signature's values, returns, positions and trades from its usable rows
-    (``memo``: the day values of the last call, see ``valuation.value_book``)."""
+    (``memo``: the day values of the last call, see ``valuation.value_book``), and what it
+    paid, from its ``usage_file`` (``usage.totals``)."""
     model = Model(signature)
     if not rows:
         model.notices.append(f"{signature}: no usable position rows yet")
         return model
+    try:
+        used = read_usage(usage_file) if usage_file is not None else []
+        model.accounting = totals(rows, used)
+    except UserError as exc:
+        model.notices.append(f"{signature}: tokens and dollars unknown: {exc}")
     # Without prices the book still has its days (the same rules date it), and no value:
     # against a book of no prices only the dates of the valuation are used.
     valued = value_book(rows, book, memo) if book is not None else value_book(rows, NO_PRICES)
@@ -314,6 +326,7 @@ class _Cached:
     key: tuple[Any, ...]
     model: dict[str, Any]
     notices: list[str]
+    accounting: Totals | None
 
 
 class Folder:
@@ -350,11 +363,14 @@ class Folder:
         prices_key, book, price_skips = self._read_prices()
         signatures = find_signatures(self.data_dir)
         books = {}
+        usage: dict[str, tuple[Path, StatKey]] = {}
         for name, path in signatures.items():
             reader = self._books.get(name)
             if reader is None or reader.path != path:
                 reader = self._books[name] = BookFile(path)
             books[name] = (reader.refresh(), reader)
+            spent = BookPaths(path.parent.parent).usage_file
+            usage[name] = (spent, stat_key(spent))
         for gone in set(self._books) - set(signatures):
             del self._books[gone]
             self._models.pop(gone, None)
@@ -365,6 +381,7 @@ class Folder:
             exists,
             prices_key,
             tuple((name, key) for name, (key, _) in books.items()),
+            tuple((name, key) for name, (_, key) in usage.items()),
             tuple(tuple(sorted(r.items())) for r in running),
         )
         fingerprint = hashlib.sha256(repr(state).encode()).hexdigest()[:16]
@@ -376,11 +393,14 @@ class Folder:
         for name, (key, reader) in books.items():
             skipped.extend(reader.skipped)
             cached = self._models.get(name)
-            wanted = (prices_key, key, id(book))
+            spent, spent_key = usage[name]
+            wanted = (prices_key, key, spent_key, id(book))
             if cached is None or cached.key != wanted:
                 memo = self._memos.setdefault(name, Memo())
-                model = model_summary(name, reader.rows, book, memo)
-                cached = self._models[name] = _Cached(wanted, model.to_json(), model.notices)
+                model = model_summary(name, reader.rows, book, memo, spent)
+                cached = self._models[name] = _Cached(
+                    wanted, model.to_json(), model.notices, model.accounting
+                )
             models.append(cached)
         summary = self._assemble(book, skipped, models, running, exists)
         summary["fingerprint"] = fingerprint
@@ -422,6 +442,7 @@ class Folder:
             notices.extend(cached.notices)
         shown = [cached.model for cached in models]
         basis, line = benchmark_line(shown)
+        paid = {c.model["signature"]: c.accounting for c in models if c.accounting is not None}
         dates = book.dates() if book else []
         return {
             "data_dir": str(data_dir),
@@ -437,6 +458,8 @@ class Folder:
             },
             "benchmark": {"symbol": BENCHMARK, "basis": basis, "points": line, "missing": missing},
             "signatures": shown,
+            # every model's fees, tokens and dollars together (usage.combined)
+            "accounting_total": combined(paid).to_json() if paid else None,
             "notices": notices,
             "skipped": [asdict(s) for s in skipped],
         }

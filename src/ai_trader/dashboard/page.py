@@ -34,6 +34,7 @@ from markupsafe import Markup
 
 from ai_trader.dashboard.chart import Series, line_chart
 from ai_trader.metrics import DISPLAY, drawdowns, shown
+from ai_trader.usage import DISPLAY as USAGE_DISPLAY
 
 REFRESH_SECONDS = 10
 # The page lists this many trading days of trades, newest first (the JSON has them all).
@@ -61,6 +62,10 @@ METRIC_COLUMNS = tuple(
 )
 
 
+# What each model paid (usage.DISPLAY): on the model's own row; QQQ's are left empty.
+PAID_COLUMNS = USAGE_DISPLAY
+
+
 def metric(figure: Mapping[str, Any], pattern: str) -> str:
     """A metric of the summary's JSON ({"value": x} or {"na": why}) as the page shows it."""
     return shown(figure.get("value"), pattern)
@@ -86,7 +91,11 @@ ENVIRONMENT = Environment(
     auto_reload=False,
 )
 ENVIRONMENT.filters.update(money=money, percent=percent, shares=shares, metric=metric)
-ENVIRONMENT.globals.update(recent_trades=recent_trades, METRIC_COLUMNS=METRIC_COLUMNS)
+ENVIRONMENT.globals.update(
+    recent_trades=recent_trades,
+    METRIC_COLUMNS=METRIC_COLUMNS,
+    PAID_COLUMNS=PAID_COLUMNS,
+)
 TEMPLATE = ENVIRONMENT.get_template("page.html")
 # The template's two parts, its macros (Jinja2's documented ``Template.module``).
 _PARTS: dict[str, Callable[..., Markup]] = vars(TEMPLATE.module)
