@@ -107,12 +107,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_wait_ready(args: argparse.Namespace, settings: Settings) -> int:
     # Standard library only, as the health check: see ai_trader.health.
     from ai_trader.health import wait_ready
-    from ai_trader.settings import SERVICE_NAMES
 
     timeout = args.timeout if args.timeout is not None else settings.ready_timeout
-    down = wait_ready({n: settings.service_url(n) for n in SERVICE_NAMES}, timeout)
+    urls = settings.service_urls()
+    down = wait_ready(urls, timeout)
     if down:
-        detail = ", ".join(f"{n} ({settings.service_url(n)})" for n in down)
+        detail = ", ".join(f"{n} ({urls[n]})" for n in down)
         raise UserError(f"not ready after {timeout:g} s: {detail}")
     log.info("wait-ready: all four services answer")
     return 0
@@ -121,10 +121,9 @@ def cmd_wait_ready(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     # Standard library only: this runs every few seconds in the container.
     from ai_trader.health import mcp_exchange
-    from ai_trader.settings import SERVICE_NAMES
 
-    for name in SERVICE_NAMES:
-        problem = mcp_exchange(settings.service_url(name), name, args.timeout)
+    for name, url in settings.service_urls().items():
+        problem = mcp_exchange(url, name, args.timeout)
         if problem:
             raise RunFailed(f"the {name} service {problem}")
     return 0
@@ -134,8 +133,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.agent import builtin
     from ai_trader.config import BUILTIN_PREFIX, load_config
 
-    # Validate the config before the slow imports (openai, the MCP SDK): a bad key is
-    # reported at once.
+    # The services' addresses and the config before the slow imports (openai, the MCP
+    # SDK): a service port of 0 (serve's alone) or a bad key is reported at once.
+    settings.service_urls()
     config = load_config(args.config, settings.config_overrides)
     if config.ignored:
         log.info("config: %s read and not used (upstream's keys)", ", ".join(config.ignored))
@@ -250,7 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         help="run the four MCP services (math, search, trade, prices) until stopped",
         description="Serve math, search, trade and prices over streamable HTTP at /mcp on "
-        "MATH_HTTP_PORT, SEARCH_HTTP_PORT, TRADE_HTTP_PORT and GETPRICE_HTTP_PORT.",
+        "MATH_HTTP_PORT, SEARCH_HTTP_PORT, TRADE_HTTP_PORT and GETPRICE_HTTP_PORT. A port of "
+        "0 takes any free port; the 'listening on' line names the ports taken.",
     ).set_defaults(handler=cmd_serve)
     ready = commands.add_parser(
         "wait-ready",

@@ -45,6 +45,9 @@ SERVICES: tuple[ServiceSpec, ...] = (
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
 DEFAULT_PORTS = {spec.name: spec.default_port for spec in SERVICES}
 PORT_VARIABLES = {spec.name: spec.port_variable for spec in SERVICES}
+# A service port of 0: `serve` binds a free port the system picks and names it in its
+# listening line. Only serve takes it: a client cannot connect to port 0.
+ANY_PORT = 0
 DASHBOARD_PORT = 8888
 DASHBOARD_PUBLISH_VARIABLE = "AI_TRADER_DASHBOARD_PORT"
 # Every host port compose publishes, by the variable that chooses it.
@@ -99,7 +102,17 @@ class Settings:
         return _text(self.environ, name)
 
     def service_url(self, name: str) -> str:
+        """Where a client reaches the service; a port of 0 is a UserError (serve's own)."""
+        if self.ports[name] == ANY_PORT:
+            raise UserError(
+                f"{PORT_VARIABLES[name]} is 0 (any free port, for serve only): give clients "
+                "the port serve reports"
+            )
         return f"http://{self.client_host}:{self.ports[name]}{MCP_PATH}"
+
+    def service_urls(self) -> dict[str, str]:
+        """Every service's URL, by name (the first port of 0 is a UserError)."""
+        return {name: self.service_url(name) for name in SERVICE_NAMES}
 
     @property
     def agent_data_dir(self) -> Path:
@@ -130,6 +143,18 @@ def port_number(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 65536:
         raise ValueError("must be a port number between 1 and 65535")
     return int(text)
+
+
+def service_port_number(text: str) -> int:
+    """``text`` as a service's port: a TCP port, or 0 (``ANY_PORT``) for serve to pick one."""
+    if text.isdigit() and int(text) == ANY_PORT:
+        return ANY_PORT
+    try:
+        return port_number(text)
+    except ValueError:
+        raise ValueError(
+            "must be a port number between 1 and 65535, or 0 for any free port (serve only)"
+        ) from None
 
 
 def job_count(text: str) -> int:
@@ -211,7 +236,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openai_api_base=_text(env, "OPENAI_API_BASE"),
         service_host=_text(env, "SERVICE_HOST") or "127.0.0.1",
         client_host=_text(env, "SERVICE_CLIENT_HOST") or "127.0.0.1",
-        ports={name: _port(env, var, DEFAULT_PORTS[name]) for name, var in PORT_VARIABLES.items()},
+        ports={
+            name: _checked(env, var, DEFAULT_PORTS[name], service_port_number)
+            for name, var in PORT_VARIABLES.items()
+        },
         ready_timeout=_number(env, "READY_TIMEOUT", 30.0),
         allowed_hosts=_allowed_hosts(env),
         agent_jobs=_jobs(env),

@@ -25,16 +25,15 @@ from conftest import (
 
 from ai_trader.layout import LOCK_NAME, books_dir
 from ai_trader.lock import holder
-from ai_trader.settings import PORT_VARIABLES
 from standins import StandIns
 from unit.support import (
     Services,
     cli_env,
-    free_ports,
     run_cli,
     service_env,
     start_serve,
     wait_serving,
+    with_ports,
 )
 
 # Kills in batches: each batch is a test of its own, so pytest-xdist spreads them over its
@@ -114,13 +113,15 @@ def test_kill_9_of_run_at_random_moments_never_loses_or_duplicates_a_day(
 
 
 @contextlib.contextmanager
-def own_serve(data_dir: Path, ports: dict[str, str]) -> Iterator[subprocess.Popen[str]]:
-    env = {**service_env(data_dir), **ports}
+def own_serve(data_dir: Path) -> Iterator[tuple[subprocess.Popen[str], dict[str, int]]]:
+    """A serve of the test's own and the ports it names. It starts on port 0 (service_env)
+    and binds what the system picks, so no other process can take a port between the test
+    choosing it and serve binding it."""
+    env = service_env(data_dir)
     log = data_dir.parent / f"serve-{data_dir.name}.log"
     process = start_serve(env, log)
     try:
-        wait_serving(process, log)
-        yield process
+        yield process, wait_serving(process, log)
     finally:
         if process.poll() is None:
             process.kill()
@@ -139,15 +140,12 @@ def test_kill_9_of_serve_mid_run_fails_the_run_in_one_line_and_loses_nothing(
     table: Table,
 ):
     check = table.check("kill -9 of serve mid-run, then a clean run")
-    names = list(PORT_VARIABLES.values())
     failed_before = check.failed  # earlier batches of this check, in this worker
     for trial in trials:
-        ports = dict(zip(names, map(str, free_ports(4)), strict=True))
-        env = {**service_env(data_dir), **ports}
         log_path = books / f"trial-{trial}"
         config = write_config(tmp_path / f"c{trial}", log_path)
-        with own_serve(data_dir, ports) as serve_process:
-            agent = start(["run", str(config)], env)
+        with own_serve(data_dir) as (serve_process, ports):
+            agent = start(["run", str(config)], with_ports(service_env(data_dir), ports))
             day, extra = rng.randrange(DAYS), rng.uniform(0, 0.05)
             moment = f"day {day} + {extra * 1000:.0f} ms"
             after_day(agent, day, extra)
@@ -310,12 +308,10 @@ def test_serve_without_merged_jsonl_makes_the_run_fail_and_commit_no_day(
     check = table.check("serve has no merged.jsonl")
     empty = tmp_path / "empty"
     empty.mkdir()
-    names = list(PORT_VARIABLES.values())
-    ports = dict(zip(names, map(str, free_ports(4)), strict=True))
     books = books_dir(data_dir) / tmp_path.name  # where this run's DATA_DIR keeps books
     config = write_config(tmp_path, books)
-    with own_serve(empty, ports):
-        env = {**service_env(data_dir), **ports}
+    with own_serve(empty) as (_, ports):
+        env = with_ports(service_env(data_dir), ports)
         result = run_cli("run", str(config), env=env, timeout=300)
     check.tried += 1
     line = only_error_line(result.stderr) or ""

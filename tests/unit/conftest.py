@@ -1,8 +1,9 @@
 """Shared fixtures: the offline data set and the real `serve` subprocess.
 
-The services are started once per session (`ai-trader serve` is a real child process, waited for
-with `ai-trader wait-ready`) because importing the MCP SDK costs seconds on a small machine;
-tests keep their state apart by trading under their own signature and log folder.
+The services are started once per session (`ai-trader serve` is a real child process on ports
+it picks, waited for by its listening line, which names them) because importing the MCP SDK
+costs seconds on a small machine; tests keep their state apart by trading under their own
+signature and log folder.
 """
 
 from __future__ import annotations

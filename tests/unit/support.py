@@ -1,11 +1,12 @@
-"""Helpers shared by the unit tests: free loopback ports, the `ai-trader` CLI as a child
-process, the real `serve` subprocess, and a small MCP client."""
+"""Helpers shared by the unit tests: loopback ports that stay closed, the `ai-trader` CLI as
+a child process, the real `serve` subprocess (on ports it picks), and a small MCP client."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,7 +26,7 @@ from ai_trader.layout import books_dir
 from ai_trader.ledger import Ledger
 from ai_trader.lock import ExclusiveLock, signature_lock
 from ai_trader.market.universe import NASDAQ_100
-from ai_trader.settings import Settings, load_settings
+from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings, load_settings
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -55,7 +56,6 @@ PRODUCT_VARIABLES = (
     "END_DATE",
     "AGENT_MAX_STEP",
 )
-PORT_VARIABLES = ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT")
 
 # The offline sample ends on Friday 2025-10-31; these days are inside it.
 PAST_DAY = "2025-10-28"
@@ -64,19 +64,33 @@ FUTURE_DAY = "2025-10-30"
 WEEKEND_DAY = "2025-10-25"  # a Saturday: no prices
 
 
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct loopback ports that were free a moment ago."""
+@contextlib.contextmanager
+def closed_ports(count: int) -> Iterator[list[int]]:
+    """``count`` distinct loopback ports where nothing answers for as long as the block runs.
+
+    Each is held by a socket bound to it that never listens: on Linux a connect to it is
+    refused, and no other socket can bind it meanwhile (the holder sets no SO_REUSEADDR, and
+    a bind of port 0 is never given a port in use), so nothing can come to answer there. A
+    port that was merely free a moment ago could be taken by any process in between."""
     with contextlib.ExitStack() as stack:
         ports = []
         for _ in range(count):
-            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
-            sock.bind(("127.0.0.1", 0))
-            ports.append(sock.getsockname()[1])
-        return ports
+            holder = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            holder.bind(("127.0.0.1", 0))
+            ports.append(holder.getsockname()[1])
+        yield ports
 
 
 def free_port() -> int:
-    return free_ports(1)[0]
+    """A loopback port that was free a moment ago, for the dashboard's two served tests only.
+
+    It races: between this close and the dashboard's bind, another process can take the
+    port. It stays because the dashboard's port must be 1-65535 (0 is serve's alone); use
+    ``closed_ports`` for a port where nothing answers, and port 0 (``service_env``) for serve.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -103,14 +117,16 @@ def run_cli(
 
 
 def service_env(data_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-    ports = free_ports(len(PORT_VARIABLES))
-    return cli_env(
-        {
-            "DATA_DIR": str(data_dir),
-            **dict(zip(PORT_VARIABLES, map(str, ports), strict=True)),
-            **(extra or {}),
-        }
-    )
+    """The environment to start `serve` with: every service port 0, so serve binds ports the
+    system picks (no number chosen beforehand that another process could take first), and
+    names them in its listening line (``served_ports``; ``with_ports`` for its clients)."""
+    ports = {variable: "0" for variable in PORT_VARIABLES.values()}
+    return cli_env({"DATA_DIR": str(data_dir), **ports, **(extra or {})})
+
+
+def with_ports(env: Mapping[str, str], ports: Mapping[str, int]) -> dict[str, str]:
+    """``env`` with each service's port variable set to its port in ``ports`` (by name)."""
+    return {**env, **{PORT_VARIABLES[name]: str(port) for name, port in ports.items()}}
 
 
 @dataclass
@@ -164,7 +180,10 @@ class Services:
         return Session(ledger, RunContext(signature, today, books, lock.token), lock)
 
 
-LISTENING = "serve: listening on"  # what serve says once all four services answer
+# What serve says once all four services answer, naming the ports it bound:
+# "serve: listening on HOST (math :P, search :P, trade :P, prices :P)".
+LISTENING = re.compile(r"serve: listening on \S+ \(([^)\n]*)\)")
+LISTED = re.compile(r"(\w+) :(\d+)")  # one service of that line
 # Only keeps a serve that neither listens nor exits from hanging the suite: no measure of
 # speed (a loaded machine once took more than a minute to start one under coverage).
 SERVE_GUARD_SECONDS = 900.0
@@ -182,14 +201,34 @@ def start_serve(env: Mapping[str, str], log: Path) -> subprocess.Popen[str]:
         )
 
 
-def wait_serving(process: subprocess.Popen[str], log: Path) -> None:
-    """Block until serve says it is listening, or fail as soon as it exits: waits on what
-    serve does (an event), never on how long it takes."""
+def served_ports(text: str) -> dict[str, int] | None:
+    """The port of each service, by name, from serve's listening line in ``text``; None until
+    the whole line is there. ValueError when the line does not name each service once on a
+    real port."""
+    match = LISTENING.search(text)
+    if match is None:
+        return None
+    items = [LISTED.fullmatch(item) for item in match[1].split(", ")]
+    ports = {item[1]: int(item[2]) for item in items if item}
+    if (
+        None in items
+        or len(ports) != len(items)
+        or sorted(ports) != sorted(SERVICE_NAMES)
+        or not all(0 < port < 65536 for port in ports.values())
+    ):
+        raise ValueError(f"serve's listening line does not name each service's port: {match[0]}")
+    return ports
+
+
+def wait_serving(process: subprocess.Popen[str], log: Path) -> dict[str, int]:
+    """Block until serve says it is listening, then return the ports it names, or fail as
+    soon as it exits: waits on what serve does (an event), never on how long it takes."""
     deadline = time.monotonic() + SERVE_GUARD_SECONDS
     while True:
         text = log.read_text(encoding="utf-8", errors="replace")
-        if LISTENING in text:
-            return
+        ports = served_ports(text)
+        if ports is not None:
+            return ports
         if process.poll() is not None:
             pytest.fail(f"serve exited {process.returncode} before it listened:\n{text}", False)
         if time.monotonic() > deadline:
@@ -199,12 +238,13 @@ def wait_serving(process: subprocess.Popen[str], log: Path) -> None:
 
 @contextlib.contextmanager
 def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
-    """Start `ai-trader serve`; once it says it listens, yield it; on exit stop it with
-    SIGTERM and check that it exits 0."""
+    """Start `ai-trader serve`; once it says it listens, yield it, its environment holding
+    the ports it names (``env`` gives 0s: see ``service_env``); on exit stop it with SIGTERM
+    and check that it exits 0."""
     process = start_serve(env, log)
     try:
-        wait_serving(process, log)
-        running = Services(env, load_settings(env), process, log)
+        served = with_ports(env, wait_serving(process, log))
+        running = Services(served, load_settings(served), process, log)
         try:
             yield running
         finally:

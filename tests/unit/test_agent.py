@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import threading
-import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 from mcp.server.lowlevel import Server
 from mcp.types import CallToolResult, ListToolsResult, TextContent, Tool
-from support import TODAY, Services, Session, free_port
+from support import TODAY, Services, Session
 
 from ai_trader.agent import builtin
 from ai_trader.agent.builtin import Move, plan_buys, plan_sells, rank
@@ -400,18 +400,20 @@ def lying_math(services: Services) -> Iterator[Settings]:
     app = Server("math", on_list_tools=tools, on_call_tool=call).streamable_http_app(
         stateless_http=True
     )
-    port = free_port()
-    web = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=web.run, name="lying-math", daemon=True)
+    # The test binds the port and hands uvicorn the listening socket: there is no moment
+    # when the port is free for another process to take. It listens from here on, so a call
+    # made before uvicorn has started waits in its backlog: no wait for the start-up either.
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    web = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    thread = threading.Thread(
+        target=web.run, kwargs={"sockets": [listener]}, name="lying-math", daemon=True
+    )
     thread.start()
-    for _ in range(200):
-        if web.started:
-            break
-        time.sleep(0.05)
-    assert web.started, "the lying math service did not start"
     yield load_settings({**services.env, "MATH_HTTP_PORT": str(port)})
     web.should_exit = True
     thread.join(timeout=10)
+    listener.close()
 
 
 def test_an_answer_that_breaks_its_output_schema_is_refused_naming_the_tool(

@@ -2,13 +2,13 @@ import http.server
 import json
 import logging
 import os
-import socket
 import threading
 import time
 from datetime import date
 
 import httpx
 import pytest
+from support import closed_ports
 
 from ai_trader.layout import price_file
 from ai_trader.market.alphavantage import FetchReport, fetch_all, fetch_order, is_current
@@ -283,20 +283,20 @@ def test_api_key_never_appears_in_logs(standins, tmp_path, sleeps, caplog):
 
 
 def test_connection_failure_is_retried_then_recorded(tmp_path, sleeps):
-    with socket.socket() as probe:  # a port nobody listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    report = fetch_all(
-        ["AAPL"],
-        tmp_path,
-        api_key=KEY,
-        base_url=f"http://127.0.0.1:{port}/query",
-        min_interval=0,
-        today=TODAY,
-        max_attempts=2,
-        sleep=sleeps.append,
-        progress=False,
-    )
+    # A port held closed (bound, never listening) for both attempts: nothing else can come
+    # to answer on it, however busy the machine.
+    with closed_ports(1) as (port,):
+        report = fetch_all(
+            ["AAPL"],
+            tmp_path,
+            api_key=KEY,
+            base_url=f"http://127.0.0.1:{port}/query",
+            min_interval=0,
+            today=TODAY,
+            max_attempts=2,
+            sleep=sleeps.append,
+            progress=False,
+        )
     assert "ConnectError" in report.errors["AAPL"]
     assert sleeps == [2.0]
 

@@ -840,7 +840,7 @@ def test_the_dashboard_address_comes_from_the_settings():
     )
 
 
-@pytest.mark.parametrize("raw", ["http", "-1", "70000"])
+@pytest.mark.parametrize("raw", ["http", "-1", "70000", "0"])  # 0 is for serve only
 def test_a_bad_dashboard_port_is_a_clear_error(raw):
     with pytest.raises(UserError, match="DASHBOARD_PORT must be a port number"):
         load_settings({"DASHBOARD_PORT": raw})

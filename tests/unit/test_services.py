@@ -25,9 +25,10 @@ from support import (
     Services,
     Session,
     cli_env,
-    free_ports,
+    closed_ports,
     list_tools,
     run_cli,
+    served_ports,
     service_env,
     tool_error,
     tool_value,
@@ -40,7 +41,7 @@ from ai_trader.layout import MERGED_NAME
 from ai_trader.ledger import CASH
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.services.common import PriceSource, Service, ToolError
-from ai_trader.settings import load_settings
+from ai_trader.settings import PORT_VARIABLES, load_settings
 
 EXPECTED_TOOLS = {
     "math": ["add", "multiply"],
@@ -212,8 +213,11 @@ def test_the_probes_pass_without_importing_the_mcp_sdk(services: Services, argv:
 
 
 def test_the_healthcheck_fails_naming_a_service_that_does_not_answer(services: Services):
-    env = {**services.env, "TRADE_HTTP_PORT": str(free_ports(1)[0])}
-    result = run_cli("healthcheck", "--timeout", "1", env=env, timeout=30)
+    # The trade port is held closed (bound, never listening) for the whole check: nothing
+    # else can come to answer on it, however busy the machine.
+    with closed_ports(1) as (port,):
+        env = {**services.env, "TRADE_HTTP_PORT": str(port)}
+        result = run_cli("healthcheck", "--timeout", "1", env=env, timeout=30)
     assert result.returncode != 0
     assert "trade service is not answering" in result.stderr
     assert "Traceback" not in result.stderr
@@ -683,14 +687,11 @@ def test_serve_with_a_bad_allowed_hosts_setting_exits_with_one_line(tmp_path: Pa
 
 
 def test_wait_ready_with_nothing_running_names_all_four_within_its_timeout(tmp_path: Path):
-    ports = dict(
-        zip(
-            ("MATH_HTTP_PORT", "SEARCH_HTTP_PORT", "TRADE_HTTP_PORT", "GETPRICE_HTTP_PORT"),
-            map(str, free_ports(4)),
-            strict=True,
-        )
-    )
-    result = run_cli("wait-ready", "--timeout", "1", env=cli_env(ports), timeout=60)
+    # The four ports are held closed (bound, never listening) until wait-ready has given up:
+    # nothing else can come to answer on them, however busy the machine.
+    with closed_ports(4) as ports:
+        env = cli_env(dict(zip(PORT_VARIABLES.values(), map(str, ports), strict=True)))
+        result = run_cli("wait-ready", "--timeout", "1", env=env, timeout=60)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     line = result.stderr.strip()
@@ -698,6 +699,82 @@ def test_wait_ready_with_nothing_running_names_all_four_within_its_timeout(tmp_p
     assert "not ready after 1 s" in line  # the given timeout, not the 30 s default
     for name in ("math", "search", "trade", "prices"):
         assert f"{name} (http://127.0.0.1:" in line
+
+
+# --- port 0: serve picks its ports, clients refuse it ----------------------------------------
+
+
+def test_serve_on_port_0_names_four_distinct_ports_each_answering_as_its_service(
+    services: Services, tmp_path: Path
+):
+    """The session's serve was started with every service port 0 and named the ports it
+    bound. No race: the system gave serve each port at its own bind, and serve holds them
+    while the test asks, so no other process can have taken one in between."""
+    assert {service_env(tmp_path)[v] for v in PORT_VARIABLES.values()} == {"0"}
+    ports = served_ports(services.log.read_text(encoding="utf-8"))
+    assert ports is not None
+    assert ports == services.settings.ports  # the clients' settings hold the named ports
+    assert len(set(ports.values())) == len(EXPECTED_TOOLS)
+    assert 0 not in ports.values()
+    for name, port in ports.items():
+        assert list_tools(f"http://127.0.0.1:{port}/mcp") == EXPECTED_TOOLS[name]
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default_config.json"
+CLIENTS = [["healthcheck"], ["wait-ready", "--timeout", "1"], ["run", str(DEFAULT_CONFIG)]]
+
+
+@pytest.mark.parametrize("argv", CLIENTS, ids=lambda argv: argv[0])
+def test_a_client_given_a_service_port_of_0_stops_with_one_line(argv: list[str], tmp_path: Path):
+    """Port 0 is serve's alone; a client refuses it before it connects anywhere, so no port
+    is involved and nothing can race. The run refuses it before it locks or writes a book."""
+    data = tmp_path / "data"
+    env = cli_env({"DATA_DIR": str(data), "TRADE_HTTP_PORT": "0"})
+    result = run_cli(*argv, env=env, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"ai-trader {argv[0]}: error: TRADE_HTTP_PORT is 0 (any free port, for serve only): "
+        "give clients the port serve reports"
+    ]
+    assert not data.exists()
+
+
+LISTENING_LINE = (
+    "serve: listening on 127.0.0.1 (math :41001, search :41002, trade :8002, prices :9)"
+)
+
+
+def test_served_ports_reads_each_service_port_from_the_listening_line():
+    # A pure function over text: no port and no process, so nothing can race.
+    text = f"config: read\n{LISTENING_LINE}\nserve: SIGTERM received\n"
+    assert served_ports(text) == {"math": 41001, "search": 41002, "trade": 8002, "prices": 9}
+    ipv6 = LISTENING_LINE.replace("127.0.0.1", "::")
+    assert served_ports(ipv6) == served_ports(LISTENING_LINE)
+
+
+@pytest.mark.parametrize("cut", [0, 20, len(LISTENING_LINE) - 1])
+def test_served_ports_is_none_until_the_whole_line_is_there(cut: int):
+    # A log read while serve writes it can end anywhere: before the closing parenthesis
+    # there is nothing to read, not a port cut short.
+    assert served_ports("serve: starting\n" + LISTENING_LINE[:cut]) is None
+
+
+@pytest.mark.parametrize(
+    "listing",
+    [
+        "math :1, search :2, trade :3",
+        "math :1, search :2, trade :3, prices :4, prices :5",
+        "math :1, search :2, trade :3, dashboard :4",
+        "math :1, search :2, trade :3, prices :0",
+        "math :1, search :2, trade :3, prices :70000",
+        "math :1, search :2, trade :3, prices :",
+        "math 1, search :2, trade :3, prices :4",
+    ],
+)
+def test_served_ports_refuses_a_line_that_does_not_name_each_service_port(listing: str):
+    # A pure function over text: no port and no process, so nothing can race.
+    with pytest.raises(ValueError, match="does not name each service's port"):
+        served_ports(f"serve: listening on 127.0.0.1 ({listing})")
 
 
 # --- in the process: the price source and tool registration ----------------------------------

@@ -75,12 +75,31 @@ def test_a_blank_key_counts_as_unset():
     assert settings.openai_api_key is None
 
 
-@pytest.mark.parametrize("value", ["abc", "0", "65536", "-1", "80.5"])
+@pytest.mark.parametrize("value", ["abc", "65536", "-1", "80.5"])
 @pytest.mark.parametrize("variable", sorted(PORT_VARIABLES.values()))
 def test_a_bad_port_names_its_variable(variable: str, value: str):
     with pytest.raises(UserError, match=variable) as caught:
         load_settings({variable: value})
     assert repr(value) in str(caught.value)
+    assert "or 0 for any free port (serve only)" in str(caught.value)
+
+
+@pytest.mark.parametrize("variable", sorted(PORT_VARIABLES.values()))
+def test_a_service_port_of_0_is_read_and_refused_to_clients(variable: str):
+    """0 asks serve for any free port: the settings keep it, and a client's URL for that
+    service is a one-line error naming the variable (there is nothing to connect to)."""
+    settings = load_settings({variable: "0"})
+    (name,) = [n for n, v in PORT_VARIABLES.items() if v == variable]
+    assert settings.ports[name] == 0
+    with pytest.raises(UserError) as caught:
+        settings.service_url(name)
+    assert str(caught.value) == (
+        f"{variable} is 0 (any free port, for serve only): give clients the port serve reports"
+    )
+    with pytest.raises(UserError, match=variable):
+        settings.service_urls()
+    others = [n for n in PORT_VARIABLES if n != name]
+    assert all(settings.service_url(n).endswith(f":{settings.ports[n]}/mcp") for n in others)
 
 
 @pytest.mark.parametrize("variable", ["ALPHAVANTAGE_MIN_INTERVAL", "READY_TIMEOUT"])

@@ -24,6 +24,7 @@ from support import (
     service_env,
     start_serve,
     wait_serving,
+    with_ports,
 )
 
 from ai_trader.layout import STAGE_NAME, BookPaths, books_dir, merged_file
@@ -374,7 +375,7 @@ def test_a_service_that_dies_mid_run_ends_it_with_one_line_naming_the_service(
     finish = [{"content": "Holding. <FINISH_SIGNAL>"}]
     serve = start_serve(env, tmp_path / "serve.log")
     with StandIns({"openai": {"script": finish, "delay": 0.3}}) as standins:
-        wait_serving(serve, tmp_path / "serve.log")
+        env = with_ports(env, wait_serving(serve, tmp_path / "serve.log"))
         run_env = {**env, "OPENAI_API_KEY": "k", "OPENAI_API_BASE": standins.openai_base}
         agent = subprocess.Popen(
             [sys.executable, "-m", "ai_trader", "run", str(config)],

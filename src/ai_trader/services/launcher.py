@@ -63,7 +63,8 @@ def build_apps(settings: Settings) -> dict[str, HostGuard]:
 
 
 def bind(name: str, host: str, port: int) -> socket.socket:
-    """A listening socket for one service, or a one-line error naming the port and its variable."""
+    """A listening socket for one service (on a free port the system picks when ``port`` is 0),
+    or a one-line error naming the port and its variable."""
     return listen(host, port, f"the {name} service", f"set {PORT_VARIABLES[name]} to another port")
 
 
@@ -122,7 +123,8 @@ async def serve(settings: Settings) -> None:
             if any(t.done() for t in tasks):
                 return
             await asyncio.sleep(0.02)
-        listing = ", ".join(f"{n} :{settings.ports[n]}" for n in SERVICE_NAMES)
+        # The bound ports, not the settings: a port of 0 is one the system picked.
+        listing = ", ".join(f"{n} :{sockets[n].getsockname()[1]}" for n in SERVICE_NAMES)
         log.info("serve: listening on %s (%s)", settings.service_host, listing)
 
     await asyncio.gather(announce(), *tasks)
