@@ -17,7 +17,12 @@ from pathlib import Path
 
 from ai_trader import __version__
 from ai_trader.errors import RunFailed, UserError, from_os_error
-from ai_trader.settings import Settings, job_count, load_settings, port_number
+from ai_trader.settings import (
+    Settings,
+    job_count,
+    listening_port_number,
+    load_settings,
+)
 
 log = logging.getLogger("ai_trader")
 
@@ -318,9 +323,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dashboard.add_argument(
         "--port",
-        type=_option(port_number),
+        type=_option(listening_port_number),
         default=None,
-        help="port (default: DASHBOARD_PORT or 8888)",
+        help="port, or 0 for any free one, named in its first line "
+        "(default: DASHBOARD_PORT or 8888)",
     )
     dashboard.set_defaults(handler=cmd_dashboard)
     return parser

@@ -145,16 +145,22 @@ def port_number(text: str) -> int:
     return int(text)
 
 
-def service_port_number(text: str) -> int:
-    """``text`` as a service's port: a TCP port, or 0 (``ANY_PORT``) for serve to pick one."""
+def service_port_number(text: str, who: str = "serve only") -> int:
+    """``text`` as a server's port: a TCP port, or 0 (``ANY_PORT``) for the server to pick
+    one (``who`` says which servers may)."""
     if text.isdigit() and int(text) == ANY_PORT:
         return ANY_PORT
     try:
         return port_number(text)
     except ValueError:
         raise ValueError(
-            "must be a port number between 1 and 65535, or 0 for any free port (serve only)"
+            f"must be a port number between 1 and 65535, or 0 for any free port ({who})"
         ) from None
+
+
+def listening_port_number(text: str) -> int:
+    """The dashboard's ``--port``: a TCP port, or 0 for any free port (it says which)."""
+    return service_port_number(text, "the dashboard names the one it takes")
 
 
 def job_count(text: str) -> int:

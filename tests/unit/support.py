@@ -81,18 +81,6 @@ def closed_ports(count: int) -> Iterator[list[int]]:
         yield ports
 
 
-def free_port() -> int:
-    """A loopback port that was free a moment ago, for the dashboard's two served tests only.
-
-    It races: between this close and the dashboard's bind, another process can take the
-    port. It stays because the dashboard's port must be 1-65535 (0 is serve's alone); use
-    ``closed_ports`` for a port where nothing answers, and port 0 (``service_env``) for serve.
-    """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def cli_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for an `ai-trader` child: none of the product's variables, plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if k not in PRODUCT_VARIABLES}

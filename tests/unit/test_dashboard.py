@@ -92,6 +92,15 @@ def folder(tmp_path: Path) -> Path:
     return data_dir
 
 
+def dashboard_port(line: str) -> int:
+    """The port a dashboard started with ``--port 0`` took, from its first line."""
+    found = re.fullmatch(r"dashboard: http://127\.0\.0\.1:(\d+)/ \(data: .*\)\n?", line)
+    assert found, line
+    port = int(found.group(1))
+    assert port != 0
+    return port
+
+
 def by_name(summary: dict, signature: str) -> dict:
     return next(m for m in summary["signatures"] if m["signature"] == signature)
 
@@ -769,15 +778,15 @@ def test_health_answers_while_a_summary_is_being_read(tmp_path):
     import threading
     import time
 
-    from support import cli_env, free_port
+    from support import cli_env
 
     data_dir = tmp_path / "data"
     write_jsonl(position_file(data_dir, "model-a"), MODEL_A)
     fifo = data_dir / "merged.jsonl"
     os.mkfifo(fifo)
-    port = free_port()
+    # Port 0: the dashboard takes a free port and names it; nothing can take it first.
     server = subprocess.Popen(
-        [sys.executable, "-m", "ai_trader", "dashboard", "--port", str(port)],
+        [sys.executable, "-m", "ai_trader", "dashboard", "--port", "0"],
         env=cli_env({"DATA_DIR": str(data_dir)}),
         stderr=subprocess.PIPE,
         text=True,
@@ -795,7 +804,7 @@ def test_health_answers_while_a_summary_is_being_read(tmp_path):
     answers: list[tuple[int, bytes]] = []
     try:
         assert server.stderr is not None
-        assert "dashboard: http://127.0.0.1:" in server.stderr.readline()
+        port = dashboard_port(server.stderr.readline())
         waiting = threading.Thread(target=lambda: answers.append(get("/api/summary", 120)))
         waiting.start()
         # The summary is under way once the dashboard has the FIFO open for reading
@@ -873,19 +882,18 @@ def test_the_served_dashboard_refuses_foreign_hosts_and_origins(tmp_path):
     import subprocess
     import sys
 
-    from support import cli_env, free_port
+    from support import cli_env
 
-    port = free_port()
     env = cli_env({"DATA_DIR": str(tmp_path), "AI_TRADER_ALLOWED_HOSTS": "board.internal"})
     server = subprocess.Popen(
-        [sys.executable, "-m", "ai_trader", "dashboard", "--port", str(port)],
+        [sys.executable, "-m", "ai_trader", "dashboard", "--port", "0"],  # any free port
         env=env,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         assert server.stderr is not None
-        assert "dashboard: http://127.0.0.1:" in server.stderr.readline()
+        port = dashboard_port(server.stderr.readline())
 
         def status(headers: dict[str, str]) -> int:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)

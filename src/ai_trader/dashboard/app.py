@@ -106,6 +106,7 @@ def serve(
                     signal.signal(sig, handler)
 
     sock = bind(host, port)
+    port = sock.getsockname()[1]  # the one taken, when 0 asked for any free port
     config = uvicorn.Config(
         HostGuard(build_app(data_dir), allowed_hosts),
         log_level="warning",
