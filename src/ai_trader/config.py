@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -98,6 +98,14 @@ class ModelEntry(_Section):
     api_key_env: str | None = None  # the environment variable that holds this model's key
     openai_api_key: object = None  # upstream's key in the config: always refused
     pricing: PricingConfig | None = None
+    # Sampling, sent to the API only when set (and part of each request's recorded key).
+    temperature: Annotated[float, Field(strict=True, ge=0, le=2, allow_inf_nan=False)] | None = None
+    top_p: Annotated[float, Field(strict=True, gt=0, le=1, allow_inf_nan=False)] | None = None
+    seed: Annotated[int, Field(strict=True)] | None = None
+    max_tokens: Annotated[int, Field(strict=True, gt=0)] | None = None
+    # Recorded responses (agent.responses): off, record, or replay with no network.
+    responses: Literal["off", "record", "replay"] = "off"
+    responses_from: str | None = None  # replay from this responses folder, not the book's
     # Stop this model before a day that would pass it (see the runner's budget check).
     max_cost_usd: Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)] | None = None
 
@@ -140,6 +148,12 @@ class ModelEntry(_Section):
     @property
     def builtin(self) -> bool:
         return self.basemodel.startswith(BUILTIN_PREFIX)
+
+    @property
+    def sampling(self) -> dict[str, float | int]:
+        """The sampling parameters this entry sets, as the API names them."""
+        names = ("temperature", "top_p", "seed", "max_tokens")
+        return {name: value for name in names if (value := getattr(self, name)) is not None}
 
 
 class AgentConfig(_Section):

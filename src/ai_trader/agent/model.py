@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from ai_trader.agent.builtin import CallTool
+from ai_trader.agent.responses import Recording, request_key
 from ai_trader.agent.toolbox import ToolRefused, ToolSpec
 from ai_trader.costs import FREE, Costs
 from ai_trader.ledger import CASH
@@ -84,7 +85,7 @@ def parse_arguments(raw: str | None) -> dict[str, Any] | str:
 class ModelTrader:
     def __init__(
         self,
-        client: openai.AsyncOpenAI,
+        client: openai.AsyncOpenAI | None,
         model: str,
         *,
         max_steps: int,
@@ -92,8 +93,13 @@ class ModelTrader:
         base_delay: float,
         sleep: Callable[[float], Any] = asyncio.sleep,
         key_variable: str = "OPENAI_API_KEY",
+        sampling: Mapping[str, Any] | None = None,
+        recording: Recording | None = None,
     ) -> None:
+        # No client in replay: every answer comes from the record.
         self.client = client
+        self.sampling = dict(sampling or {})  # temperature, top_p, seed, max_tokens: as set
+        self.recording = recording
         self.key_variable = key_variable  # where the key came from, for a refusal's line
         self.model = model
         self.max_steps = max_steps
@@ -101,10 +107,28 @@ class ModelTrader:
         self.base_delay = base_delay
         self.sleep = sleep
 
-    async def _complete(self, messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> Any:
+    async def _complete(
+        self, messages: list[dict[str, Any]], tools: list[dict[str, Any]], step: int
+    ) -> Any:
+        """The model's response to one request: from the API, or from the record in replay
+        (and kept for the record in record mode; see ``responses``)."""
         # Imported here (as in Runner._model_trader), so a built-in-only run never pays for it.
+        from openai.types.chat import ChatCompletion
+
+        request = {"model": self.model, "messages": messages, "tools": tools, **self.sampling}
+        recording = self.recording
+        key = request_key(request) if recording else ""
+        if recording is not None and recording.mode == "replay":
+            return ChatCompletion.model_validate(recording.recorded(key, step))
+        response = await self._ask(request)
+        if recording is not None and recording.mode == "record":
+            recording.keep(key, step, response.model_dump(mode="json", exclude_unset=True))
+        return response
+
+    async def _ask(self, request: dict[str, Any]) -> Any:
         import openai
 
+        assert self.client is not None, "a client is made for every mode but replay"
         retryable = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError)
         try:
             async for attempt in async_retrying(
@@ -120,8 +144,9 @@ class ModelTrader:
                     # also what log.jsonl records); the SDK describes the same shapes.
                     return await self.client.chat.completions.create(
                         model=self.model,
-                        messages=cast("list[ChatCompletionMessageParam]", messages),
-                        tools=cast("list[ChatCompletionToolParam]", tools),
+                        messages=cast("list[ChatCompletionMessageParam]", request["messages"]),
+                        tools=cast("list[ChatCompletionToolParam]", request["tools"]),
+                        **self.sampling,
                     )
         except openai.NotFoundError as exc:
             raise ModelUnavailable(
@@ -159,7 +184,7 @@ class ModelTrader:
         for message in messages:
             record(message)
         for step in range(1, self.max_steps + 1):
-            response = await self._complete(messages, specs)
+            response = await self._complete(messages, specs, step)
             usage = usage_of(response)
             tally.add(usage)
             reply = response.choices[0].message

@@ -21,6 +21,7 @@ from typing import Any
 
 from ai_trader.agent import builtin
 from ai_trader.agent.model import ModelFailed, ModelTrader, ModelUnavailable, system_prompt
+from ai_trader.agent.responses import RECORD_DIR, NotRecorded, Recording, has_record
 from ai_trader.agent.toolbox import ServiceDown, Toolbox, ToolRefused
 from ai_trader.config import ModelEntry, RunConfig
 from ai_trader.context import RunContext, valid_books
@@ -226,8 +227,18 @@ class Runner:
         dates = config.date_range
         self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
         for entry in config.enabled_models:
+            if entry.responses == "replay" and not has_record(self._responses_folder(entry)):
+                raise UserError(
+                    f"model {entry.signature}: responses replay: no record in "
+                    f"{self._responses_folder(entry)} (record one first with "
+                    '"responses": "record")'
+                )
             # Before anything is written: a key named but not set is an input error.
-            if entry.api_key_env and not settings.variable(entry.api_key_env):
+            if (
+                entry.responses != "replay"
+                and entry.api_key_env
+                and not settings.variable(entry.api_key_env)
+            ):
                 raise UserError(
                     f"model {entry.signature}: api_key_env names {entry.api_key_env}, "
                     "which is not set (or empty) in the environment"
@@ -261,21 +272,32 @@ class Runner:
 
         return record
 
+    def _responses_folder(self, entry: ModelEntry) -> Path:
+        """Where the entry's record is kept (record) or read (replay)."""
+        if entry.responses == "replay" and entry.responses_from:
+            return Path(entry.responses_from).expanduser().resolve()
+        return self.log_path / entry.signature / RECORD_DIR
+
     def _model_trader(self, entry: ModelEntry) -> ModelTrader | None:
         if entry.builtin:
             return None
-        key = self._api_key(entry)
-        if not key:
-            raise ModelUnavailable("OPENAI_API_KEY is not set")
-        import openai
-
         agent = self.config.agent_config
-        client = openai.AsyncOpenAI(
-            api_key=key,
-            base_url=entry.openai_base_url or self.settings.openai_api_base,
-            max_retries=0,  # ModelTrader retries with the config's backoff
-            timeout=120,
-        )
+        recording = None
+        if entry.responses != "off":
+            recording = Recording(entry.responses, self._responses_folder(entry))
+        client = None
+        if entry.responses != "replay":  # a replay makes no request: no client, no key
+            key = self._api_key(entry)
+            if not key:
+                raise ModelUnavailable("OPENAI_API_KEY is not set")
+            import openai
+
+            client = openai.AsyncOpenAI(
+                api_key=key,
+                base_url=entry.openai_base_url or self.settings.openai_api_base,
+                max_retries=0,  # ModelTrader retries with the config's backoff
+                timeout=120,
+            )
         return ModelTrader(
             client,
             entry.basemodel,
@@ -283,6 +305,8 @@ class Runner:
             max_retries=agent.max_retries,
             base_delay=agent.base_delay,
             key_variable=entry.api_key_env or "OPENAI_API_KEY",
+            sampling=entry.sampling,
+            recording=recording,
         )
 
     def _prompt(self, day: str, previous: str | None, positions: dict[str, float]) -> str:
@@ -350,6 +374,8 @@ class Runner:
                 break
             ledger.begin_day(day)
             tally = DayTally(pricing)
+            if trader is not None and trader.recording is not None:
+                trader.recording.start_day(day)
             context = RunContext(entry.signature, day, self.books, token, self.costs)
             await self._check_prices(toolbox, context)
             call = partial(toolbox.call, context=context)
@@ -373,8 +399,10 @@ class Runner:
                 log.warning("skipping model %s: %s", entry.name, exc)
                 ledger.begin_day(day)
                 return None
-            except (ModelFailed, ToolRefused, ServiceDown) as exc:
+            except (ModelFailed, ToolRefused, ServiceDown, NotRecorded) as exc:
                 raise AgentError(f"{entry.signature} on {day}: {exc}") from None
+            if trader is not None and trader.recording is not None:
+                trader.recording.commit(day)  # before the commit, as the usage row
             # The day's total goes first: a stop before the commit leaves a row of a day
             # that is not committed, which counts for nothing and the redo replaces.
             record_day(ledger.paths.usage_file, tally.row(day))
