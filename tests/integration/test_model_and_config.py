@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import Stack, short_config
 
+from ai_trader.layout import BookPaths, books_dir
+
 pytestmark = pytest.mark.container
 
 MODEL = {"name": "stand-in", "basemodel": "gpt-stand-in", "signature": "llm", "enabled": True}
@@ -67,3 +69,35 @@ def test_compose_run_with_a_missing_config_names_it(stack: Stack) -> None:
     done = stack.run("configs/nope.json")
     assert done.returncode == 2
     assert "configs/nope.json not found" in done.stderr
+
+
+def test_a_run_recorded_in_the_container_replays_there_to_the_same_book_with_no_request(
+    stack: Stack,
+) -> None:
+    script = [
+        {"tool_calls": [{"name": "buy", "arguments": {"symbol": "MSFT", "amount": 2}}]},
+        {"content": "Done. <FINISH_SIGNAL>"},
+    ]
+    stack.standins.set_scenario({"openai": {"script": script}})
+    sampling = {"temperature": 0, "seed": 11}
+    recorder = {**MODEL, "signature": "rec", "responses": "record", **sampling}
+    config = short_config(end_date="2025-10-03", models=[recorder])
+    stack.up(AI_TRADER_CONFIG=stack.data_config("rec.json", config), OPENAI_API_KEY="sk-stand-in")
+    assert stack.wait_exit() == 0, stack.logs_text()
+    asked = stack.standins.stats()["openai"]["requests"]
+    assert asked > 0
+
+    replayer = {
+        **MODEL,
+        "signature": "rep",
+        "responses": "replay",
+        "responses_from": "/app/data/agent_data/rec/responses",
+        **sampling,
+    }
+    config = short_config(end_date="2025-10-03", models=[replayer])
+    stack.up(AI_TRADER_CONFIG=stack.data_config("rep.json", config))  # and no key at all
+    assert stack.wait_exit() == 0, stack.logs_text()
+    assert stack.standins.stats()["openai"]["requests"] == asked  # not one more
+    assert stack.positions("rep") == stack.positions("rec")
+    recorded = BookPaths(books_dir(stack.data) / "rec").position_file.read_bytes()
+    assert BookPaths(books_dir(stack.data) / "rep").position_file.read_bytes() == recorded
