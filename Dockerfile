@@ -78,6 +78,8 @@ USER 1000:1000
 
 # Last, so a new revision changes only this metadata and no layer above.
 ARG VERSION=0.0.0 REVISION=unknown CREATED=unknown SOURCE=https://github.com/ai-trader/ai-trader
+# The revision a run records in its manifest (run.json).
+ENV AI_TRADER_REVISION=${REVISION}
 LABEL org.opencontainers.image.title="ai-trader" \
       org.opencontainers.image.description="The AI-Trader benchmark: agents trade the NASDAQ-100 through four MCP services" \
       org.opencontainers.image.licenses="MIT" \

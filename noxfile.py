@@ -216,8 +216,12 @@ def up(session: nox.Session) -> None:
     """
     host().ensure_engine(session)
     session.install("--require-hashes", "-r", DEV_LOCK, *host().compiled(session))
+    image = f"{facts().IMAGE}:dev"
+    image_id = session.run("docker", "image", "inspect", "--format", "{{.Id}}", image,
+                           external=True, silent=True)  # fmt: skip
     env = {"AI_TRADER_VERSION": facts().project_version(),
-           "AI_TRADER_REVISION": facts().git_revision()}  # fmt: skip
+           "AI_TRADER_REVISION": facts().git_revision(),
+           "AI_TRADER_IMAGE_ID": str(image_id or "").strip()}  # fmt: skip
     for folder in ("data", "logs"):
         # Made here, they are yours and the run writes as you (Docker would make them root's).
         (ROOT / folder).mkdir(exist_ok=True)

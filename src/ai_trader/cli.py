@@ -153,7 +153,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
             )
     from ai_trader.agent.runner import Runner, format_summary, unpriced_errors
 
-    runner = Runner(config, settings, jobs=args.jobs)
+    runner = Runner(
+        config, settings, jobs=args.jobs, allow_changes=args.allow_changes, source=str(args.config)
+    )
     outcome = asyncio.run(runner.run())
     if outcome.results:
         print(format_summary(outcome.results), flush=True)
@@ -281,6 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
         "through the MCP services and record positions and logs; print a summary.",
     )
     run.add_argument("config", type=Path, help="the run configuration (JSON)")
+    run.add_argument(
+        "--allow-changes",
+        action="store_true",
+        help="carry on a book whose config or seen prices changed since its last run "
+        "(the change is listed in its run.json); without it such a run stops in one line",
+    )
     run.add_argument(
         "--jobs",
         type=_option(job_count),

@@ -37,6 +37,7 @@ POSITION_DIR = "position"
 POSITION_NAME = "position.jsonl"
 STAGE_NAME = "pending.jsonl"
 USAGE_NAME = "usage.jsonl"  # each committed day's model requests, tokens and dollars
+MANIFEST_NAME = "run.json"  # what produced the book (manifest)
 LOG_DIR = "log"
 LOG_NAME = "log.jsonl"
 TEMP_PREFIX, TEMP_SUFFIX = ".", ".tmp"
@@ -91,6 +92,10 @@ class BookPaths:
     @property
     def pending_file(self) -> Path:
         return self.position_dir / STAGE_NAME
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.root / MANIFEST_NAME
 
     @property
     def usage_file(self) -> Path:

@@ -15,6 +15,8 @@ The rules:
 * An n/a figure is shown as n/a, and its reason is listed under the table (Markdown), in the
   row's ``notes`` column (CSV) or beside the value (JSON). Every gap (a day a book could not
   be valued) is named.
+* Each model row also says what produced its book, from its manifest (``manifest``): the
+  version, revision, config and prices hashes and the response mode; null without one.
 * Each model row also carries its book's accounting (``usage``): trading fees, tokens and
   dollars, unknown (n/a, with the reason) where the book cannot say.
 * The JSON has a versioned schema (``SCHEMA``); a change to its shape gets a new version.
@@ -32,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ai_trader import manifest
 from ai_trader.errors import UserError
 from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import read_strict
@@ -59,6 +62,7 @@ class Row:
     metrics: Metrics
     qqq: Metrics | None  # QQQ over this model's own days (None on QQQ's own row)
     accounting: Totals | None = None  # fees, tokens and dollars (None on QQQ's own row)
+    run: dict[str, Any] | None = None  # what produced the book (manifest.shown), if known
 
     @property
     def final_value(self) -> float | None:
@@ -120,7 +124,10 @@ def build(
             risk_free_rate=risk_free_rate,
         )
         accounting = totals(rows, read_usage(paths.usage_file))
-        models.append(Row(signature, False, valued, measured.model, measured.benchmark, accounting))
+        made = manifest.shown(manifest.read_manifest(paths.manifest_file))
+        models.append(
+            Row(signature, False, valued, measured.model, measured.benchmark, accounting, made)
+        )
     basis = min(models, key=lambda r: (-len(r.valued.days), r.name))
     assert basis.qqq is not None
     qqq = Row(BENCHMARK, True, basis.valued, basis.qqq, None)
@@ -223,6 +230,9 @@ def markdown(board: Leaderboard) -> str:
         )
         + ".",
     ]
+    runs = [f"- {row.name}: {manifest.described(row.run)}" for row in board.rows if row.run]
+    if runs:
+        lines += ["", "What produced each book (its run.json):", "", *runs]
     notes = [f"- {_label(row)}: {note}" for row in board.rows for note in _notes(row)]
     if notes:
         lines += ["", "Why a figure is n/a, and the days without a value:", "", *notes]
@@ -285,6 +295,7 @@ def to_json(board: Leaderboard) -> str:
             "metrics": row.metrics.to_json(),
             "qqq_same_days": row.qqq.to_json() if row.qqq is not None else None,
             "accounting": row.accounting.to_json() if row.accounting else None,
+            "run": row.run,
             "gaps": (
                 []
                 if row.benchmark

@@ -8,6 +8,7 @@ import pytest
 from conftest import Stack
 
 from ai_trader import report
+from ai_trader.layout import books_dir
 
 pytestmark = pytest.mark.container
 
@@ -28,3 +29,15 @@ def test_the_report_of_the_containers_run_equals_the_one_made_from_the_host(stac
         ("QQQ", 6),
     ]
     assert inside["rows"][0]["metrics"]["trades"]["value"] > 0
+
+
+def test_the_containers_run_records_the_images_revision_in_its_manifest(stack: Stack) -> None:
+    stack.up(END_DATE="2025-10-03")
+    assert stack.wait_exit() == 0, stack.logs_text()
+    made = json.loads((books_dir(stack.data) / "builtin-momentum" / "run.json").read_text())
+    label = stack.inspect()["Config"]["Labels"]["org.opencontainers.image.revision"]
+    assert made["git_revision"] == (None if label == "unknown" else label)
+    assert made["config_file"].endswith("configs/default_config.json")
+    assert made["trading_days"]["last"] == "2025-10-03"
+    done = stack.run("exec", "ai-trader", "report", "--format", "json")
+    assert json.loads(done.stdout)["rows"][0]["run"]["config_sha256"] == made["config_sha256"]

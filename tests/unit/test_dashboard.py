@@ -645,7 +645,7 @@ def test_the_json_summary_has_the_documented_shape(folder):
     assert set(model) == {
         "signature", "start_date", "last_date", "days", "initial_value", "final_value",
         "total_return", "benchmark_return", "series", "cash", "holdings", "trades", "metrics",
-        "accounting",
+        "accounting", "run",
     }  # fmt: skip
     assert "accounting_total" in summary
     assert set(model["series"][0]) == {"date", "value", "benchmark"}
@@ -1015,3 +1015,20 @@ def test_an_unreadable_usage_file_is_a_notice_not_a_failure(paid: Path):
     summary = TestClient(build_app(paid)).get("/api/summary").json()
     assert by_name(summary, "model-b")["accounting"] is None
     assert any("model-b: tokens and dollars unknown" in n for n in summary["notices"])
+
+
+def test_the_page_says_what_produced_each_book_from_its_manifest(paid: Path):
+    made = {
+        "schema": "ai-trader.run/1", "package_version": "9.9", "git_revision": "abc123",
+        "config_sha256": "f" * 64, "responses": "record", "started": "S", "ended": "E",
+    }  # fmt: skip
+    path = position_file(paid, "model-a").parent.parent / "run.json"
+    path.write_text(json.dumps(made))
+    summary = TestClient(build_app(paid)).get("/api/summary").json()
+    assert by_name(summary, "model-a")["run"]["git_revision"] == "abc123"
+    assert by_name(summary, "model-b")["run"] is None
+    page = TestClient(build_app(paid)).get("/").text
+    assert (
+        '<p class="quiet run" data-run="model-a">ai-trader 9.9, revision abc123, config '
+        "ffffffffffff, responses record, run S to E</p>" in page
+    )

@@ -221,3 +221,25 @@ def test_a_book_without_usage_shows_its_tokens_as_n_a_with_the_reason(data: Path
         "accounting)" in text
     )
     assert "All models together: fees 0.00, tokens n/a, LLM cost n/a." in text
+
+
+def test_each_row_says_what_produced_its_book(data: Path):
+    made = {
+        "schema": "ai-trader.run/1", "package_version": "9.9", "git_revision": "abc123",
+        "config_sha256": "e" * 64, "responses": "off", "started": "S", "ended": "E",
+    }  # fmt: skip
+    (books_dir(data) / "bold" / "run.json").write_text(json.dumps(made))
+    board = report.build(data)
+    document = json.loads(report.to_json(board))
+    bold = next(r for r in document["rows"] if r["model"] == "bold")
+    assert bold["run"]["git_revision"] == "abc123"
+    assert next(r for r in document["rows"] if r["model"] == "idle")["run"] is None
+    assert "- bold: ai-trader 9.9, revision abc123, config eeeeeeeeeeee, responses off" in (
+        report.markdown(board)
+    )
+
+
+def test_a_damaged_manifest_stops_the_report_in_one_line(data: Path):
+    (books_dir(data) / "bold" / "run.json").write_text("[]")
+    with pytest.raises(UserError, match=r"run.json: not a run manifest"):
+        report.build(data)

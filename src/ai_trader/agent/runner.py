@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ai_trader import manifest
 from ai_trader.agent import builtin
 from ai_trader.agent.model import ModelFailed, ModelTrader, ModelUnavailable, system_prompt
 from ai_trader.agent.responses import RECORD_DIR, NotRecorded, Recording, has_record
@@ -154,6 +155,10 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
     )
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def format_summary(results: list[Result]) -> str:
     """The run's end: value and return against QQQ, two headline metrics (every figure is in
     `ai-trader report`), and what the run paid: fees, tokens and the models' dollars, with a
@@ -210,8 +215,18 @@ def unpriced_errors(results: list[Result]) -> list[RunFailed]:
 
 
 class Runner:
-    def __init__(self, config: RunConfig, settings: Settings, jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        config: RunConfig,
+        settings: Settings,
+        jobs: int | None = None,
+        *,
+        allow_changes: bool = False,
+        source: str = "",
+    ) -> None:
         self.config = config
+        self.allow_changes = allow_changes  # carry on a book whose config or prices changed
+        self.source = source  # the config file, for the manifests
         self.costs = config.trading.costs
         self.settings = settings
         self.jobs = jobs or settings.agent_jobs
@@ -364,6 +379,7 @@ class Runner:
         except ModelUnavailable as exc:
             log.warning("skipping model %s: %s", entry.name, exc)
             return None
+        manifest = self._begin_manifest(entry, ledger)
         ledger.ensure_initialized(self.init_day, NASDAQ_100, agent.initial_cash)
         days = trading_days(self.book.dates(), ledger.last_date() or "", self.end_day)
         if not days:
@@ -409,7 +425,57 @@ class Runner:
             added = ledger.commit_day(day)
             trades = sum(1 for row in added if row["this_action"]["action"] != "no_trade")
             log.info("%s [%d/%d] %s: %d trade(s)", entry.signature, number, len(days), day, trades)
+        self._end_manifest(manifest, ledger)
         return summarise(self.book, ledger, entry.signature, agent.initial_cash)
+
+    def _begin_manifest(self, entry: ModelEntry, ledger: Ledger) -> dict[str, Any]:
+        """The book's manifest as this run starts, written; UserError in one line, before
+        anything is written, when a resumed book's config or seen prices changed (unless
+        the run allows changes)."""
+        path = ledger.paths.manifest_file
+        previous = manifest.read_manifest(path)
+        done = committed_days(ledger.rows())
+        changed = manifest.what_changed(previous, self.config, entry, self.book) if (
+            previous is not None and done
+        ) else []  # fmt: skip
+        if changed and not self.allow_changes:
+            raise UserError(
+                f"{entry.signature}: {' and '.join(changed)} changed since its book was "
+                f"last run (see {path}); run with --allow-changes to carry on anyway, or "
+                "give the model another signature"
+            )
+        started = _now()
+        made = manifest.build(
+            self.config,
+            entry,
+            source=self.source,
+            merged=merged_file(self.settings.data_dir),
+            book=self.book,
+            days=done,
+            started=started,
+            through=done[-1] if done else None,
+        )
+        if previous is not None:
+            made["first_started"] = previous.get("first_started") or previous.get("started")
+            made["changes"] = list(previous.get("changes") or [])
+        if changed:
+            made["changes"].append({"at": started, "what": changed})
+            log.warning(
+                "%s: carrying on although %s changed", entry.signature, " and ".join(changed)
+            )
+        manifest.write_manifest(path, made)
+        return made
+
+    def _end_manifest(self, made: dict[str, Any], ledger: Ledger) -> None:
+        done = committed_days(ledger.rows())
+        made["trading_days"] = manifest.span(done)
+        if done:
+            made["prices_seen"] = {
+                "through": done[-1],
+                "sha256": manifest.prices_seen(self.book, done[-1]),
+            }
+        made["ended"] = _now()
+        manifest.write_manifest(ledger.paths.manifest_file, made)
 
     def _over_budget(self, entry: ModelEntry, ledger: Ledger, day: str) -> bool:
         """True (and one line said) when ``day`` would pass the model's max_cost_usd: the

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ai_trader import ledger
+from ai_trader import ledger, manifest
 from ai_trader.errors import UserError
 from ai_trader.jsonl import Skipped, numbered, parse_lenient
 from ai_trader.layout import BookPaths, books_dir, merged_file
@@ -190,6 +190,7 @@ class Model:
     metrics: dict[str, Any] | None = None
     # usage.totals: trading fees, tokens and the model's dollars (None: unreadable usage)
     accounting: Totals | None = None
+    run: dict[str, Any] | None = None  # what produced the book (manifest.shown), if known
     notices: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -252,6 +253,7 @@ def model_summary(
     book: PriceBook | None,
     memo: Memo | None = None,
     usage_file: Path | None = None,
+    manifest_file: Path | None = None,
 ) -> Model:
     """One signature's values, returns, positions and trades from its usable rows
     (``memo``: the day values of the last call, see ``valuation.value_book``), and what it
@@ -265,6 +267,11 @@ def model_summary(
         model.accounting = totals(rows, used)
     except UserError as exc:
         model.notices.append(f"{signature}: tokens and dollars unknown: {exc}")
+    try:
+        made = manifest.read_manifest(manifest_file) if manifest_file is not None else None
+        model.run = manifest.shown(made)
+    except UserError as exc:
+        model.notices.append(f"{signature}: what produced the book is unknown: {exc}")
     # Without prices the book still has its days (the same rules date it), and no value:
     # against a book of no prices only the dates of the valuation are used.
     valued = value_book(rows, book, memo) if book is not None else value_book(rows, NO_PRICES)
@@ -364,13 +371,15 @@ class Folder:
         signatures = find_signatures(self.data_dir)
         books = {}
         usage: dict[str, tuple[Path, StatKey]] = {}
+        runs: dict[str, tuple[Path, StatKey]] = {}
         for name, path in signatures.items():
             reader = self._books.get(name)
             if reader is None or reader.path != path:
                 reader = self._books[name] = BookFile(path)
             books[name] = (reader.refresh(), reader)
-            spent = BookPaths(path.parent.parent).usage_file
-            usage[name] = (spent, stat_key(spent))
+            paths = BookPaths(path.parent.parent)
+            usage[name] = (paths.usage_file, stat_key(paths.usage_file))
+            runs[name] = (paths.manifest_file, stat_key(paths.manifest_file))
         for gone in set(self._books) - set(signatures):
             del self._books[gone]
             self._models.pop(gone, None)
@@ -382,6 +391,7 @@ class Folder:
             prices_key,
             tuple((name, key) for name, (key, _) in books.items()),
             tuple((name, key) for name, (_, key) in usage.items()),
+            tuple((name, key) for name, (_, key) in runs.items()),
             tuple(tuple(sorted(r.items())) for r in running),
         )
         fingerprint = hashlib.sha256(repr(state).encode()).hexdigest()[:16]
@@ -394,10 +404,11 @@ class Folder:
             skipped.extend(reader.skipped)
             cached = self._models.get(name)
             spent, spent_key = usage[name]
-            wanted = (prices_key, key, spent_key, id(book))
+            made, made_key = runs[name]
+            wanted = (prices_key, key, spent_key, made_key, id(book))
             if cached is None or cached.key != wanted:
                 memo = self._memos.setdefault(name, Memo())
-                model = model_summary(name, reader.rows, book, memo, spent)
+                model = model_summary(name, reader.rows, book, memo, spent, made)
                 cached = self._models[name] = _Cached(
                     wanted, model.to_json(), model.notices, model.accounting
                 )

@@ -32,6 +32,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from ai_trader import manifest
 from ai_trader.dashboard.chart import Series, line_chart
 from ai_trader.metrics import DISPLAY, drawdowns, shown
 from ai_trader.usage import DISPLAY as USAGE_DISPLAY
@@ -90,7 +91,9 @@ ENVIRONMENT = Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
-ENVIRONMENT.filters.update(money=money, percent=percent, shares=shares, metric=metric)
+ENVIRONMENT.filters.update(
+    money=money, percent=percent, shares=shares, metric=metric, described=manifest.described
+)
 ENVIRONMENT.globals.update(
     recent_trades=recent_trades,
     METRIC_COLUMNS=METRIC_COLUMNS,
