@@ -134,6 +134,13 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def repeat_count(text: str) -> int:
+    """``--repeat``: a whole number, 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("must be a whole number, 1 or more")
+    return int(text)
+
+
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.agent import builtin
     from ai_trader.config import BUILTIN_PREFIX, load_config
@@ -154,7 +161,12 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.agent.runner import Runner, format_summary, unpriced_errors
 
     runner = Runner(
-        config, settings, jobs=args.jobs, allow_changes=args.allow_changes, source=str(args.config)
+        config,
+        settings,
+        jobs=args.jobs,
+        allow_changes=args.allow_changes,
+        source=str(args.config),
+        repeat=args.repeat,
     )
     outcome = asyncio.run(runner.run())
     if outcome.results:
@@ -283,6 +295,15 @@ def build_parser() -> argparse.ArgumentParser:
         "through the MCP services and record positions and logs; print a summary.",
     )
     run.add_argument("config", type=Path, help="the run configuration (JSON)")
+    run.add_argument(
+        "--repeat",
+        type=_option(repeat_count),
+        default=1,
+        metavar="N",
+        help="trade each model N times, as the books SIGNATURE.r1 ... SIGNATURE.rN (run in "
+        "parallel within --jobs); the report gives each group's mean, spread and a 95%% "
+        "interval",
+    )
     run.add_argument(
         "--allow-changes",
         action="store_true",

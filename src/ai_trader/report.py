@@ -34,18 +34,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ai_trader import manifest
+from ai_trader import manifest, repeats
 from ai_trader.errors import UserError
 from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import read_strict
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK
 from ai_trader.metrics import DISPLAY, PERIODS_PER_YEAR, Figure, Metrics, shown
+from ai_trader.metrics import FORMATS as METRIC_FORMATS
 from ai_trader.usage import DISPLAY as USAGE_DISPLAY
 from ai_trader.usage import Totals, combined, read_usage, totals
 from ai_trader.valuation import Valuation, measure, value_book
 
-SCHEMA = "ai-trader.report/2"  # 2: each row's accounting (fees, tokens, dollars)
+SCHEMA = "ai-trader.report/2"  # 2: accounting, the run manifest and repeats
 FORMATS = ("md", "csv", "json")
 COLUMNS = DISPLAY  # the figures of a row, in the order the tables show them
 ACCOUNTING = USAGE_DISPLAY  # then the book's fees, tokens and dollars
@@ -78,6 +79,23 @@ class Leaderboard:
     rows: tuple[Row, ...]  # sorted, QQQ last
     periods_per_year: float
     risk_free_rate: float
+
+    @property
+    def figures(self) -> dict[str, dict[str, Figure]]:
+        """Each model row's metrics by name, by signature (QQQ left out)."""
+        return {
+            row.name: {key: getattr(row.metrics, key) for key in repeats.FIGURES}
+            for row in self.rows
+            if not row.benchmark
+        }
+
+    @property
+    def repeat_groups(self) -> list[repeats.Group]:
+        return repeats.groups(self.figures)
+
+    @property
+    def repeat_tests(self) -> list[repeats.Welch]:
+        return repeats.comparisons(self.repeat_groups, self.figures)
 
     @property
     def total(self) -> Totals:
@@ -230,6 +248,7 @@ def markdown(board: Leaderboard) -> str:
         )
         + ".",
     ]
+    lines += _repeats_markdown(board)
     runs = [f"- {row.name}: {manifest.described(row.run)}" for row in board.rows if row.run]
     if runs:
         lines += ["", "What produced each book (its run.json):", "", *runs]
@@ -241,6 +260,48 @@ def markdown(board: Leaderboard) -> str:
 
 def _csv(figure: Figure) -> str:
     return "" if figure.value is None else repr(figure.value)
+
+
+def _spread_cell(spread: repeats.Spread, pattern: str) -> str:
+    mean, sd = _cell(spread.mean, pattern), _cell(spread.sd, pattern)
+    if spread.low.value is None or spread.high.value is None:
+        return f"{mean} (sd {sd}; interval n/a)"
+    return f"{mean} (sd {sd}; 95% {_cell(spread.low, pattern)} to {_cell(spread.high, pattern)})"
+
+
+def _repeats_markdown(board: Leaderboard) -> list[str]:
+    """The repeat groups' spreads, and Welch's test of each pair (docs/METRICS.md)."""
+    found = board.repeat_groups
+    if not found:
+        return []
+    patterns = {key: METRIC_FORMATS[key] for key in repeats.FIGURES}
+    headings = {key: heading for key, heading, _ in COLUMNS if key in patterns}
+    lines = ["", "Repeats (mean, sample sd and 95% interval of the mean over each model's books):",
+             "", "| model | books | " + " | ".join(headings[k] for k in repeats.FIGURES) + " |",
+             "|---|---|" + "---|" * len(repeats.FIGURES)]  # fmt: skip
+    reasons = []
+    for group in found:
+        cells = [_spread_cell(group.spreads[k], patterns[k]) for k in repeats.FIGURES]
+        lines.append(f"| {group.name} | {len(group.members)} | " + " | ".join(cells) + " |")
+        reasons += [
+            f"- {group.name}: {headings[k]}: {s.low.reason}"
+            for k, s in group.spreads.items()
+            if s.low.reason
+        ]
+    lines += ["", *reasons] if reasons else []
+    tests = board.repeat_tests
+    if tests:
+        lines += ["", "Do two models' returns differ? (Welch's t test, two-sided):", ""]
+        for test in tests:
+            if test.p.value is None:
+                lines.append(f"- {test.a} vs {test.b}: n/a ({test.p.reason})")
+            else:
+                lines.append(
+                    f"- {test.a} vs {test.b}: mean return {_cell(test.difference, '{:+.2%}')} "
+                    f"apart, t {_cell(test.t, '{:.3f}')}, df {_cell(test.df, '{:.1f}')}, "
+                    f"p {_cell(test.p, '{:.4f}')}"
+                )
+    return lines
 
 
 def to_csv(board: Leaderboard) -> str:
@@ -310,6 +371,10 @@ def to_json(board: Leaderboard) -> str:
         "risk_free_rate": board.risk_free_rate,
         "rows": [row_json(row) for row in board.rows],
         "accounting_total": board.total.to_json(),
+        "repeats": {
+            "groups": [group.to_json() for group in board.repeat_groups],
+            "welch": [test.to_json() for test in board.repeat_tests],
+        },
     }
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
 

@@ -33,6 +33,7 @@ from ai_trader.lock import remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, NASDAQ_100
 from ai_trader.metrics import FORMATS, Figure, shown
+from ai_trader.repeats import repeated
 from ai_trader.settings import Settings
 from ai_trader.usage import DISPLAY as USAGE_DISPLAY
 from ai_trader.usage import (
@@ -223,8 +224,11 @@ class Runner:
         *,
         allow_changes: bool = False,
         source: str = "",
+        repeat: int = 1,
     ) -> None:
         self.config = config
+        # Each enabled model, or each of its repeats as a book of its own (``repeats``).
+        self.models = repeated(config.enabled_models, repeat)
         self.allow_changes = allow_changes  # carry on a book whose config or prices changed
         self.source = source  # the config file, for the manifests
         self.costs = config.trading.costs
@@ -241,7 +245,7 @@ class Runner:
             )
         dates = config.date_range
         self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
-        for entry in config.enabled_models:
+        for entry in self.models:
             if entry.responses == "replay" and not has_record(self._responses_folder(entry)):
                 raise UserError(
                     f"model {entry.signature}: responses replay: no record in "
@@ -504,7 +508,7 @@ class Runner:
         return True
 
     async def run(self) -> Outcome:
-        models = self.config.enabled_models
+        models = self.models
         outcome = Outcome()
         tokens: dict[str, str] = {}
         with contextlib.ExitStack() as locks:
