@@ -139,8 +139,22 @@ def build_folder(data_dir: Path, days: int, models: int) -> dict[str, list[dict[
         rows = list(book_rows(calendar, symbols, seed=100 + index))
         signature = f"bench-model-{index + 1}"
         write_book(book_path(data_dir, signature), rows[:-1])
+        write_accounting(data_dir, signature, calendar[:-1])
         books[signature] = rows
     return books
+
+
+def write_accounting(data_dir: Path, signature: str, days: list[str]) -> None:
+    """Beside each book, what a model run leaves: a usage row a day (five requests, tokens and
+    dollars) and a manifest, so the report and the dashboard read them as they would."""
+    paths = BookPaths(books_dir(data_dir) / signature)
+    rows = ({"date": day, "requests": 5, "unknown": 0, "prompt_tokens": 12_000,
+             "completion_tokens": 800, "cached_tokens": 4_000, "cost_usd": 0.0025}
+            for day in days)  # fmt: skip
+    write_book(paths.usage_file, list(rows))
+    made = {"schema": "ai-trader.run/1", "package_version": "bench", "config_sha256": "0" * 64,
+            "responses": "off", "started": "2026-01-01T00:00:00+00:00", "ended": None}  # fmt: skip
+    paths.manifest_file.write_text(json.dumps(made), encoding="utf-8")
 
 
 def book_path(data_dir: Path, signature: str) -> Path:
