@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ai_trader import __version__
 from ai_trader.errors import RunFailed, UserError, from_os_error
@@ -25,6 +26,9 @@ from ai_trader.settings import (
 )
 
 log = logging.getLogger("ai_trader")
+
+if TYPE_CHECKING:
+    from ai_trader.shards import Shard
 
 ENVIRONMENT_HELP = """\
 settings come from the environment (see .env.example): DATA_DIR, ALPHAADVANTAGE_API_KEY,
@@ -134,6 +138,15 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _shard_option(text: str) -> Shard:
+    from ai_trader.shards import shard_of  # the config's models load only for `run`
+
+    try:
+        return shard_of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def repeat_count(text: str) -> int:
     """``--repeat``: a whole number, 1 or more."""
     if not text.isdigit() or int(text) < 1:
@@ -167,7 +180,14 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         allow_changes=args.allow_changes,
         source=str(args.config),
         repeat=args.repeat,
+        models=args.model or (),
+        shard=args.shard,
     )
+    if not runner.models:
+        log.info(
+            "run: shard %s has no model to trade (the books are dealt round-robin)", args.shard
+        )
+        return 0
     outcome = asyncio.run(runner.run())
     if outcome.results:
         print(format_summary(outcome.results), flush=True)
@@ -303,6 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="trade each model N times, as the books SIGNATURE.r1 ... SIGNATURE.rN (run in "
         "parallel within --jobs); the report gives each group's mean, spread and a 95%% "
         "interval",
+    )
+    run.add_argument(
+        "--model",
+        action="append",
+        metavar="NAME",
+        help="trade only this model (its name or signature); give it again for more",
+    )
+    run.add_argument(
+        "--shard",
+        type=_shard_option,
+        default=None,
+        metavar="I/N",
+        help="trade only every N-th book starting with the I-th (1 <= I <= N), so N "
+        "processes trade every book once between them",
     )
     run.add_argument(
         "--allow-changes",

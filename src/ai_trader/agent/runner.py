@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -35,6 +35,7 @@ from ai_trader.market.universe import BENCHMARK, NASDAQ_100
 from ai_trader.metrics import FORMATS, Figure, shown
 from ai_trader.repeats import repeated
 from ai_trader.settings import Settings
+from ai_trader.shards import Shard, chosen
 from ai_trader.usage import DISPLAY as USAGE_DISPLAY
 from ai_trader.usage import (
     DayTally,
@@ -225,10 +226,13 @@ class Runner:
         allow_changes: bool = False,
         source: str = "",
         repeat: int = 1,
+        models: Sequence[str] = (),
+        shard: Shard | None = None,
     ) -> None:
         self.config = config
-        # Each enabled model, or each of its repeats as a book of its own (``repeats``).
-        self.models = repeated(config.enabled_models, repeat)
+        # Each enabled model, or each of its repeats as a book of its own (``repeats``),
+        # and of those the ones this process trades (``shards``).
+        self.models = chosen(repeated(config.enabled_models, repeat), models, shard)
         self.allow_changes = allow_changes  # carry on a book whose config or prices changed
         self.source = source  # the config file, for the manifests
         self.costs = config.trading.costs
