@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from ai_trader.errors import UserError
+
 T = TypeVar("T")
 
 
@@ -48,6 +50,24 @@ def numbered(text: str) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(text.splitlines(), start=1):
         if line.strip():
             yield number, line
+
+
+def read_strict(path: Path, parse: Callable[[str], T]) -> list[T]:
+    """Every line of ``path`` through ``parse`` ([] when there is no file), or UserError
+    naming the file, the first line ``parse`` refuses and why."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: cannot read it ({exc})") from None
+    values = []
+    for number, line in numbered(text):
+        try:
+            values.append(parse(line))
+        except BadLine as exc:
+            raise UserError(f"{path}:{number}: {exc}") from None
+    return values
 
 
 def read_lenient(path: Path, parse: Callable[[str], T]) -> Lenient[T]:

@@ -36,8 +36,9 @@ from typing_extensions import TypedDict
 from ai_trader.costs import FREE, Costs
 from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
-from ai_trader.jsonl import BadLine, Lenient, loads, numbered
+from ai_trader.jsonl import BadLine, Lenient, loads
 from ai_trader.jsonl import read_lenient as read_lenient_lines
+from ai_trader.jsonl import read_strict as read_strict_lines
 from ai_trader.layout import BookPaths
 
 log = logging.getLogger(__name__)
@@ -297,20 +298,7 @@ def read_strict(path: Path) -> list[dict[str, Any]]:
     """A book for reading only (the report's): every row, in order, or UserError naming the
     first line that breaks the rules. Unlike ``Ledger.rows`` it never repairs, so it never
     writes, and its rows come from pydantic's parser (faster; keys in the model's order)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
-    read = ordered_reader()
-    rows = []
-    for number, line in numbered(text):
-        try:
-            rows.append(read(line))
-        except BadLine as exc:
-            raise UserError(f"{path}:{number}: {exc}") from None
-    return rows
+    return read_strict_lines(path, ordered_reader())
 
 
 def read_lenient(path: Path) -> Lenient[dict[str, Any]]:

@@ -32,9 +32,8 @@ from typing import Annotated, Any
 from pydantic import Field, StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
-from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_jsonl
-from ai_trader.jsonl import numbered
+from ai_trader.jsonl import BadLine, read_strict
 from ai_trader.metrics import Figure
 
 MILLION = 1_000_000
@@ -163,22 +162,17 @@ class UsageRow(TypedDict):
 _ROW = TypeAdapter(UsageRow)
 
 
+def _usage_row(line: str) -> dict[str, Any]:
+    try:
+        return dict(_ROW.validate_json(line))
+    except ValidationError:
+        raise BadLine("not a usage row") from None
+
+
 def read_usage(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``usage.jsonl`` ([] when there is none), or UserError naming the first
     line that is not a usage row."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
-    rows = []
-    for number, line in numbered(text):
-        try:
-            rows.append(dict(_ROW.validate_json(line)))
-        except ValidationError:
-            raise UserError(f"{path}:{number}: not a usage row") from None
-    return rows
+    return read_strict(path, _usage_row)
 
 
 def record_day(path: Path, row: Mapping[str, Any]) -> None:

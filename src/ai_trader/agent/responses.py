@@ -26,9 +26,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_jsonl
-from ai_trader.jsonl import numbered
+from ai_trader.jsonl import BadLine, read_strict
 
 Mode = Literal["off", "record", "replay"]
 MODES: tuple[Mode, ...] = ("off", "record", "replay")
@@ -49,25 +48,21 @@ def record_file(folder: Path, day: str) -> Path:
     return folder / f"{day}.jsonl"
 
 
+def _entry(line: str) -> dict[str, Any]:
+    try:
+        entry = json.loads(line)
+    except ValueError:
+        entry = None
+    if not (isinstance(entry, dict) and isinstance(entry.get("key"), str)):
+        raise BadLine("not a recorded response")
+    if not isinstance(entry.get("response"), dict):
+        raise BadLine("not a recorded response")
+    return entry
+
+
 def read_record(path: Path) -> list[dict[str, Any]]:
     """The entries of one day's record, or UserError naming the line that is not one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read it ({exc})") from None
-    entries = []
-    for number, line in numbered(text):
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            entry = None
-        ok = isinstance(entry, dict) and isinstance(entry.get("key"), str)
-        if not ok or not isinstance(entry.get("response"), dict):
-            raise UserError(f"{path}:{number}: not a recorded response")
-        entries.append(entry)
-    return entries
+    return read_strict(path, _entry)
 
 
 def has_record(folder: Path) -> bool:
