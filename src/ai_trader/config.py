@@ -34,9 +34,8 @@ from pydantic import (
 )
 
 from ai_trader.context import valid_signature
-from ai_trader.costs import MAX_BPS, MAX_MIN_COMMISSION, Costs
+from ai_trader.costs import MAX_BPS, MAX_MIN_COMMISSION, Costs, Pricing
 from ai_trader.errors import UserError, problems
-from ai_trader.usage import Pricing
 
 BUILTIN_PREFIX = "builtin/"
 # Far above any sensible starting cash, and small enough that sums stay exact to the cent.

@@ -1,4 +1,5 @@
-"""Trading costs: what a fill costs beyond the open price.
+"""What a run pays: trading costs (what a fill costs beyond the open price), and the prices
+of a model's tokens (``Pricing``, applied by ``usage``).
 
 The rules (one schedule a run, from its config's ``trading`` section; all 0 by default):
 
@@ -120,3 +121,29 @@ class Costs:
 
 
 FREE = Costs()
+
+
+MILLION = 1_000_000
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Dollars per million tokens."""
+
+    input_per_million: float
+    output_per_million: float
+    cached_input_per_million: float | None = None
+
+    def cost(self, prompt: int, completion: int, cached: int = 0) -> float:
+        """The dollars of one request: ``cached`` of its ``prompt`` tokens at the cached
+        rate (the input rate when none is given), the rest at the input rate, and the
+        ``completion`` tokens at the output rate."""
+        cached_rate = self.cached_input_per_million
+        if cached_rate is None:
+            cached_rate = self.input_per_million
+        fresh = prompt - cached
+        return (
+            fresh * self.input_per_million
+            + cached * cached_rate
+            + completion * self.output_per_million
+        ) / MILLION

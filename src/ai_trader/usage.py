@@ -32,11 +32,11 @@ from typing import Annotated, Any
 from pydantic import Field, StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from ai_trader.costs import Pricing
 from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.jsonl import BadLine, read_strict
 from ai_trader.metrics import Figure
 
-MILLION = 1_000_000
 # How the summary, the report and the dashboard write a book's accounting: (key, heading,
 # format), as ``metrics.DISPLAY`` does for the metrics.
 DISPLAY: tuple[tuple[str, str, str], ...] = (
@@ -83,26 +83,6 @@ def usage_of(response: object) -> Usage | None:
     return Usage(prompt, completion, min(cached, prompt))
 
 
-@dataclass(frozen=True)
-class Pricing:
-    """Dollars per million tokens."""
-
-    input_per_million: float
-    output_per_million: float
-    cached_input_per_million: float | None = None
-
-    def cost(self, usage: Usage) -> float:
-        cached_rate = self.cached_input_per_million
-        if cached_rate is None:
-            cached_rate = self.input_per_million
-        fresh = usage.prompt - usage.cached
-        return (
-            fresh * self.input_per_million
-            + usage.cached * cached_rate
-            + usage.completion * self.output_per_million
-        ) / MILLION
-
-
 @dataclass
 class DayTally:
     """One day's requests as they come (``add``), and its row (``row``)."""
@@ -124,7 +104,7 @@ class DayTally:
         self.completion += usage.completion
         self.cached += usage.cached
         if self.pricing is not None:
-            self.known_cost += self.pricing.cost(usage)
+            self.known_cost += self.pricing.cost(usage.prompt, usage.completion, usage.cached)
 
     @property
     def cost(self) -> float | None:

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from ai_trader.costs import Pricing
 from ai_trader.errors import UserError
 from ai_trader.layout import BookPaths
 from ai_trader.usage import (
     DayTally,
-    Pricing,
     Usage,
     read_usage,
     record_day,
@@ -80,11 +80,11 @@ def test_cached_tokens_beyond_the_prompt_are_cut_to_the_prompt():
 
 def test_cached_prompt_tokens_are_charged_at_the_cached_rate():
     # 40 fresh at 2, 60 cached at 0.5, 20 out at 8: (80 + 30 + 160) / 1e6
-    assert PRICES.cost(Usage(100, 20, 60)) == pytest.approx(270 / 1_000_000, abs=1e-15)
+    assert PRICES.cost(100, 20, 60) == pytest.approx(270 / 1_000_000, abs=1e-15)
 
 
 def test_without_a_cached_rate_cached_tokens_cost_the_input_rate():
-    assert Pricing(2.0, 8.0).cost(Usage(100, 20, 60)) == pytest.approx(360 / 1_000_000)
+    assert Pricing(2.0, 8.0).cost(100, 20, 60) == pytest.approx(360 / 1_000_000)
 
 
 def test_a_day_sums_its_requests_tokens_and_dollars():
