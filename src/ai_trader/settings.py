@@ -98,8 +98,9 @@ class Settings:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     def variable(self, name: str) -> str | None:
-        """A variable a config names, stripped; None when unset or blank."""
-        return _text(self.environ, name)
+        """A key variable a config names, stripped, or read from the file its ``_FILE``
+        form names (``secret``); None when neither is set."""
+        return secret(self.environ, name)
 
     def service_url(self, name: str) -> str:
         """Where a client reaches the service; a port of 0 is a UserError (serve's own)."""
@@ -123,6 +124,34 @@ class Settings:
 def _text(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(name, "").strip()
     return value or None
+
+
+FILE_FORM = "_FILE"  # OPENAI_API_KEY_FILE: the file that holds OPENAI_API_KEY
+
+
+def secret(env: Mapping[str, str], name: str) -> str | None:
+    """A key: the variable ``name``, or the content of the file ``<name>_FILE`` names (the
+    convention of the official database images, for Docker secrets), stripped. Both set is
+    a UserError, and so is a file that cannot be read or is empty; a message names the
+    variable and the path, never the content."""
+    direct = _text(env, name)
+    variable = f"{name}{FILE_FORM}"
+    path = _text(env, variable)
+    if path is None:
+        return direct
+    if direct is not None:
+        raise UserError(f"{name} and {variable} are both set: give the key one way only")
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise UserError(f"{variable}: {path} does not exist") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{variable}: {path} is not UTF-8 text") from None
+    except OSError as exc:
+        raise UserError(f"{variable}: cannot read {path} ({exc.strerror})") from None
+    if not value:
+        raise UserError(f"{variable}: {path} is empty")
+    return value
 
 
 def _number(env: Mapping[str, str], name: str, default: float) -> float:
@@ -229,16 +258,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         data_dir=data_dir,
         # The original project spells it ALPHAADVANTAGE; accept the usual spelling too.
-        alphavantage_api_key=_text(env, "ALPHAADVANTAGE_API_KEY")
-        or _text(env, "ALPHAVANTAGE_API_KEY"),
+        alphavantage_api_key=secret(env, "ALPHAADVANTAGE_API_KEY")
+        or secret(env, "ALPHAVANTAGE_API_KEY"),
         alphavantage_base_url=_text(env, "ALPHAVANTAGE_BASE_URL")
         or "https://www.alphavantage.co/query",
         # The free tier allows about five requests a minute.
         alphavantage_min_interval=_number(env, "ALPHAVANTAGE_MIN_INTERVAL", 12.0),
-        jina_api_key=_text(env, "JINA_API_KEY"),
+        jina_api_key=secret(env, "JINA_API_KEY"),
         jina_search_base_url=_text(env, "JINA_SEARCH_BASE_URL") or "https://s.jina.ai",
         jina_reader_base_url=_text(env, "JINA_READER_BASE_URL") or "https://r.jina.ai",
-        openai_api_key=_text(env, "OPENAI_API_KEY"),
+        openai_api_key=secret(env, "OPENAI_API_KEY"),
         openai_api_base=_text(env, "OPENAI_API_BASE"),
         service_host=_text(env, "SERVICE_HOST") or "127.0.0.1",
         client_host=_text(env, "SERVICE_CLIENT_HOST") or "127.0.0.1",

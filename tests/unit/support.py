@@ -45,6 +45,11 @@ PRODUCT_VARIABLES = (
     "JINA_READER_BASE_URL",
     "OPENAI_API_KEY",
     "OPENAI_API_BASE",
+    # The file forms of the keys (settings.secret).
+    "OPENAI_API_KEY_FILE",
+    "ALPHAADVANTAGE_API_KEY_FILE",
+    "ALPHAVANTAGE_API_KEY_FILE",
+    "JINA_API_KEY_FILE",
     "SERVICE_HOST",
     "SERVICE_CLIENT_HOST",
     "MATH_HTTP_PORT",

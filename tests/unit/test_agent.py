@@ -621,7 +621,7 @@ def test_a_key_variable_that_is_not_set_is_refused_before_anything_is_written(
         Runner(config, load_settings(keyed_env(services, standins, DEEPSEEK_API_KEY=" ")))
     assert str(raised.value) == (
         "model scripted: api_key_env names DEEPSEEK_API_KEY, which is not set (or empty) "
-        "in the environment"
+        "in the environment, nor DEEPSEEK_API_KEY_FILE"
     )
     assert raised.value.exit_code == 2
     assert not books.exists()

@@ -264,7 +264,8 @@ class Runner:
             ):
                 raise UserError(
                     f"model {entry.signature}: api_key_env names {entry.api_key_env}, "
-                    "which is not set (or empty) in the environment"
+                    f"which is not set (or empty) in the environment, nor "
+                    f"{entry.api_key_env}_FILE"
                 )
         days = self.book.dates()
         if not trading_days(days, self.init_day, self.end_day):
