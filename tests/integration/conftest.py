@@ -131,6 +131,10 @@ class StandIns:
     def stats(self) -> dict[str, Any]:
         return self._call("/_control/stats")
 
+    def release(self) -> None:
+        """Answer every held request (and hold no more until the next scenario)."""
+        self._call("/_control/release", {})
+
 
 @pytest.fixture(scope="session")
 def standins(docker_services: Any, compose: Compose) -> StandIns:

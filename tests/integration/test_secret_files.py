@@ -6,12 +6,14 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from datetime import date, timedelta
 
 import engine
 import pytest
 from conftest import ROOT, Stack, short_config
 
 from ai_trader.layout import BookPaths, books_dir
+from ai_trader.market.universe import ALL_SYMBOLS
 
 pytestmark = pytest.mark.container
 
@@ -47,10 +49,17 @@ def test_keys_given_as_secrets_work_and_appear_in_no_environment_log_or_result(
         path.write_text(key + "\n", encoding="utf-8")
         path.chmod(0o644)
         paths[f"{name.upper()}_API_KEY_PATH"] = str(path)
-    # The stand-in takes only the secret's key, and holds the first request so the run is
-    # still there to be looked at.
-    stack.standins.set_scenario({"openai": {"keys": [keys["openai"]], "script": SCRIPT, "hold": 1}})
-    config = short_config(end_date="2025-10-02", models=[MODEL])
+    # The model stand-in takes only the secret's key, and holds the first request so the run
+    # is still there to be looked at. With an Alpha Vantage key (the secret's), prices come
+    # from the Alpha Vantage stand-in: its recent days.
+    stack.standins.set_scenario(
+        {
+            "symbols": list(ALL_SYMBOLS),  # Alpha Vantage's section is the top level
+            "openai": {"keys": [keys["openai"]], "script": SCRIPT, "hold": 1},
+        }
+    )
+    config = short_config(end_date="2099-12-31", models=[MODEL])
+    config["date_range"]["init_date"] = (date.today() - timedelta(days=8)).isoformat()
     stack.up(AI_TRADER_CONFIG=stack.data_config("keyed.json", config), **paths)
     deadline = time.monotonic() + 180  # the start and one day's set-up; a bound, not a pace
     while stack.standins.stats()["openai"]["held"] == 0:
@@ -66,8 +75,10 @@ def test_keys_given_as_secrets_work_and_appear_in_no_environment_log_or_result(
     stack.standins.release()
     assert stack.wait_exit() == 0, stack.logs_text()
 
+    assert "Alpha Vantage: 102 fetched" in stack.logs_text()  # its key worked
     trades = [row for row in stack.positions("keyed") if "this_action" in row]
-    assert trades[-1]["positions"]["NVDA"] == 2  # the key worked: both days traded
+    assert trades  # the model's key worked: a buy each day
+    assert trades[-1]["positions"]["NVDA"] == len(trades)
     made = BookPaths(books_dir(stack.data) / "keyed").manifest_file.read_text()
     done = stack.run("exec", "ai-trader", "report", "--format", "json", **paths)
     assert done.returncode == 0, done.stderr
