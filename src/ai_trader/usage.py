@@ -149,10 +149,21 @@ def _usage_row(line: str) -> dict[str, Any]:
         raise BadLine("not a usage row") from None
 
 
+_ROWS = TypeAdapter(list[UsageRow])
+
+
 def read_usage(path: Path) -> list[dict[str, Any]]:
     """The rows of a ``usage.jsonl`` ([] when there is none), or UserError naming the first
     line that is not a usage row."""
-    return read_strict(path, _usage_row)
+    try:
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        # One parse of the whole file (a long book has thousands of rows); a file it refuses
+        # is read again a line at a time, to name the line.
+        return [dict(row) for row in _ROWS.validate_json(f"[{','.join(lines)}]")]
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError, ValidationError):
+        return read_strict(path, _usage_row)
 
 
 def record_day(path: Path, row: Mapping[str, Any]) -> None:
