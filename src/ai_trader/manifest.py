@@ -30,13 +30,15 @@ import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ai_trader import __version__
-from ai_trader.config import ModelEntry, RunConfig
 from ai_trader.errors import UserError
 from ai_trader.fsutil import atomic_write_json
 from ai_trader.market.pricebook import PriceBook
+
+if TYPE_CHECKING:  # the report reads manifests without loading the config's models
+    from ai_trader.config import ModelEntry, RunConfig
 
 SCHEMA = "ai-trader.run/1"
 _SAMPLING_AND_MODEL = {"basemodel", "temperature", "top_p", "seed", "max_tokens"}

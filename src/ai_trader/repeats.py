@@ -25,11 +25,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from ai_trader.config import ModelEntry
 from ai_trader.context import valid_signature
 from ai_trader.errors import UserError
 from ai_trader.metrics import Figure
+
+if TYPE_CHECKING:  # the report groups repeats without loading the config's models
+    from ai_trader.config import ModelEntry
 
 _REPEAT = re.compile(r"(?P<base>.+)\.r(?P<n>[1-9][0-9]*)")
 CONFIDENCE = 0.95

@@ -236,26 +236,38 @@ def _why_unknown(row: Mapping[str, Any] | None, day: str, what: str) -> str | No
 
 
 def totals(rows: Sequence[Mapping[str, Any]], usage_rows: Iterable[Mapping[str, Any]]) -> Totals:
-    """The accounting of a book from its rows and its usage rows."""
+    """The accounting of a book from its rows and its usage rows (one pass over its days: a
+    long book has thousands)."""
     by_day = {row["date"]: row for row in usage_rows}
-    days = committed_days(rows)
-    found = [by_day.get(day) for day in days]
-    requests = sum(row["requests"] for row in found if row is not None)
+    requests, prompt, completion, cached = 0, 0, 0, 0
+    dollars: list[float] = []
+    tokens_why: str | None = None  # why the tokens are unknown: the first day that says
+    cost_why: str | None = None
+    for day in committed_days(rows):
+        row = by_day.get(day)
+        if row is not None:
+            requests += row["requests"]
+            prompt += row["prompt_tokens"]
+            completion += row["completion_tokens"]
+            cached += row["cached_tokens"]
+            if row["cost_usd"] is not None:
+                dollars.append(float(row["cost_usd"]))
+        if row is not None and not row["unknown"] and row["cost_usd"] is not None:
+            continue  # the usual day: everything known
+        if tokens_why is None:
+            tokens_why = _why_unknown(row, day, "tokens")
+        if cost_why is None:
+            cost_why = _why_unknown(row, day, "cost")
 
-    def summed(key: str, what: str) -> Figure:
-        for day, row in zip(days, found, strict=True):
-            why = _why_unknown(row, day, what)
-            if why is not None:
-                return Figure.na(why)
-        values = [row[key] for row in found if row is not None]
-        return Figure.of(math.fsum(values) if what == "cost" else float(sum(values)))
+    def figure(value: float, why: str | None) -> Figure:
+        return Figure.na(why) if why is not None else Figure.of(value)
 
     return Totals(
         requests,
-        summed("prompt_tokens", "tokens"),
-        summed("completion_tokens", "tokens"),
-        summed("cached_tokens", "tokens"),
-        summed("cost_usd", "cost"),
+        figure(float(prompt), tokens_why),
+        figure(float(completion), tokens_why),
+        figure(float(cached), tokens_why),
+        figure(math.fsum(dollars), cost_why),
         fees_paid(rows),
     )
 
