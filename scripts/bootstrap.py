@@ -23,6 +23,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
+import tempfile
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -527,6 +530,111 @@ def conformance_tools(session: Session, facts: ModuleType) -> dict[str, str]:
             )
         node = Path(host)
     return {"AI_TRADER_NODE": str(node), "AI_TRADER_NPM_TOOLS": str(prefix / "node_modules")}
+
+
+# --- the llm session: a model server compiled once ---------------------------------------------
+
+# llama-cpp-python ships as an sdist that compiles llama.cpp. Not for this CPU only (ggml's
+# default is -march=native): a wheel cached on one CI runner must run on the next, whose CPU
+# may differ, so it is built for any x86-64 with AVX2 (ggml's choice when native is off).
+# The multimodal library is left out: nothing loads it, and it only lengthens the compile.
+LLM_COMPILED = "llama-cpp-python"
+LLM_BUILD_FLAGS = "-DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF"
+CMAKE = Tool("cmake", "cmake", "install CMake 3.21 or newer (brew install cmake)")
+GXX = Tool("g++", "g++", "install a C and C++ compiler (Xcode's command line tools, or gcc)")
+_LOCK_HASH = re.compile(r"--hash=(\w+:[0-9a-f]+)")
+
+
+@dataclass(frozen=True)
+class LockEntry:
+    """One package of a `uv pip compile` lock: its pin and the hashes of its files."""
+
+    name: str
+    version: str
+    text: str  # its lines in the lock, the pin and the hashes, comments left out
+    hashes: tuple[str, ...]
+
+
+def split_lock(text: str, name: str) -> tuple[LockEntry, str]:
+    """The entry of ``name`` in a hashed lock, and the lock without it (a lock of its own).
+
+    An entry starts at an unindented `name==version` line; its hashes and `# via` comments
+    follow, indented. ValueError when the lock pins ``name`` not exactly once."""
+    entries: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            entries.append([])
+        entries[-1].append(line)
+    wanted = [e for e in entries[1:] if re.match(rf"{re.escape(name)}==", e[0], re.IGNORECASE)]
+    if len(wanted) != 1:
+        raise ValueError(f"the lock pins {name} {len(wanted)} times, not once")
+    (entry,) = wanted
+    pin = entry[0].split(";")[0].strip(" \\")
+    lines = [line for line in entry if not line.strip().startswith("#")]
+    rest = "\n".join(line for e in entries if e is not entry for line in e) + "\n"
+    hashes = tuple(sorted(h for line in lines for h in _LOCK_HASH.findall(line)))
+    if not hashes:
+        raise ValueError(f"the lock gives no hash for {name}")
+    return LockEntry(name, pin.partition("==")[2], "\n".join(lines) + "\n", hashes), rest
+
+
+def wheel_key(entry: LockEntry, flags: str, platform_tag: str) -> str:
+    """The cache folder of the wheel built from ``entry`` with ``flags`` on ``platform_tag``:
+    the version to read, then a digest of what makes another wheel (the source's hashes,
+    the build flags, the platform and its C library)."""
+    made_of = "\n".join([*entry.hashes, flags, platform_tag]).encode()
+    return f"{entry.name}-{entry.version}-{hashlib.sha256(made_of).hexdigest()[:16]}"
+
+
+def platform_tag() -> str:
+    """The platform a compiled wheel runs on: OS, machine and C library (glibc-2.36)."""
+    libc = "-".join(part for part in platform.libc_ver() if part) or "libc"
+    return f"{sysconfig.get_platform()}-{libc}"
+
+
+def install_llm(session: Session, lock: Path, cache: Path) -> None:
+    """The llm lock, llama-cpp-python from a wheel compiled once into ``cache``.
+
+    The rest of the lock installs with its hashes first (scikit-build-core and pip among
+    it). Then the cache folder for this source, these flags and this platform: its wheel
+    when there is one; else `pip wheel` compiles the locked, hash-checked sdist into it
+    (no build isolation: the backend is the locked one), and the wheel installs from there.
+    """
+    entry, rest = split_lock(lock.read_text(encoding="utf-8"), LLM_COMPILED)
+    work = Path(session.create_tmp())
+    (work / "llm-rest.txt").write_text(rest, encoding="utf-8")
+    # The lock is a closure: nothing to resolve, and llama-cpp-python comes from the wheel.
+    session.install("--require-hashes", "--no-deps", "-r", str(work / "llm-rest.txt"),
+                    *compiled(session))  # fmt: skip
+    folder = cache / wheel_key(entry, LLM_BUILD_FLAGS, platform_tag())
+    wheels = sorted(folder.glob("*.whl"))
+    if wheels:
+        session.log(f"llm: {entry.name} {entry.version} from the cached wheel {wheels[0]}: "
+                    "no compile")  # fmt: skip
+    else:
+        session.log(f"llm: no cached wheel in {folder}: compiling {entry.name} "
+                    f"{entry.version} (minutes)")  # fmt: skip
+        provide(session, "llm (compiling llama-cpp-python)", [CMAKE, GXX])
+        (work / "llm-compiled.txt").write_text(entry.text, encoding="utf-8")
+        cache.mkdir(parents=True, exist_ok=True)
+        # Built beside the cache folder and renamed into it: a stopped compile leaves no
+        # folder that looks complete.
+        building = Path(tempfile.mkdtemp(prefix=".building-", dir=cache))
+        started = time.monotonic()
+        try:
+            session.run(
+                "python", "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                "--require-hashes", "--no-cache-dir", "--disable-pip-version-check",
+                "-r", str(work / "llm-compiled.txt"), "-w", str(building),
+                env={"CMAKE_ARGS": LLM_BUILD_FLAGS},
+            )  # fmt: skip
+            shutil.rmtree(folder, ignore_errors=True)
+            building.rename(folder)
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
+        wheels = sorted(folder.glob("*.whl"))
+        session.log(f"llm: compiled in {time.monotonic() - started:.0f} s, cached as {wheels[0]}")
+    session.install("--no-deps", str(wheels[0]), *compiled(session))
 
 
 # --- the session's own environment -----------------------------------------------------------

