@@ -85,37 +85,46 @@ def _content(message: dict[str, Any]) -> Any:
         return message["content"]
 
 
+KINDS = ("answered", "refused by the service", "with malformed arguments", "to an unknown tool")
+
+
 def kind_of_answer(content: Any) -> str:
     """What a tool message told the model: a result, or which kind of error."""
     if not (isinstance(content, dict) and set(content) == {"error"}):
         return "answered"
     error = str(content["error"])
     if error.startswith(("arguments are not valid JSON", "arguments must be a JSON object")):
-        return "malformed arguments"
+        return "with malformed arguments"
     if error.startswith("no tool named"):
-        return "unknown tool"
+        return "to an unknown tool"
     return "refused by the service"
 
 
-def test_each_reply_is_recorded_and_each_call_comes_back_to_the_model(llm_run: LlmRun):
+def test_each_reply_is_recorded_and_each_call_comes_back_to_the_model(
+    llm_run: LlmRun, capsys: pytest.CaptureFixture[str]
+):
     assert llm_run.result.returncode == 0, llm_run.result.stderr
-    seen: Counter[str] = Counter()
+    seen: Counter[str] = Counter({f"calls {kind}": 0 for kind in KINDS})  # listed when 0 too
+    silent, unanswered = [], []
     for day in DAYS:
         messages = day_messages(llm_run.log_path, day)
         replies = [m for m in messages if m["role"] == "assistant"]
-        assert replies, f"{day}: no reply of the model in the log"
         asked = Counter(c["id"] for m in replies for c in m.get("tool_calls", []))
         answered = Counter(m["tool_call_id"] for m in messages if m["role"] == "tool")
-        assert answered == asked, f"{day}: a call did not come back as a tool message"
+        silent += [] if replies else [day]
+        unanswered += [] if answered == asked else [day]
         for reply in replies:
             seen["replies"] += 1
-            if not reply.get("tool_calls"):
-                seen["text, no call"] += 1
-            if FINISH_SIGNAL in reply["content"]:
-                seen["said it was done"] += 1
-        for message in messages:
-            if message["role"] == "tool":
-                seen[f"call {message['name']}: {kind_of_answer(_content(message))}"] += 1
-    print("\nwhat the model did over", len(DAYS), "days:")
-    for what, count in sorted(seen.items()):
-        print(f"  {count:4d}  {what}")
+            seen["replies, text and no call"] += not reply.get("tool_calls")
+            seen[f"replies saying {FINISH_SIGNAL}"] += FINISH_SIGNAL in reply["content"]
+        for message in (m for m in messages if m["role"] == "tool"):
+            kind = kind_of_answer(_content(message))
+            seen[f"calls {kind}"] += 1
+            seen[f"calls {kind}: {message['name']}"] += 1
+    with capsys.disabled():  # shown whether the test passes or not
+        print(f"\nwhat the model did over {len(DAYS)} days:")
+        for what, count in sorted(seen.items()):
+            print(f"  {count:4d}  {what}")
+
+    assert silent == [], "no reply of the model in these days' logs"
+    assert unanswered == [], "a call did not come back to the model as a tool message"
