@@ -160,6 +160,8 @@ class AgentConfig(_Section):
     max_retries: Annotated[int, Field(ge=0)] = 3
     base_delay: Annotated[float, Field(ge=0)] = 1.0
     initial_cash: Annotated[float, Field(gt=0, le=MAX_INITIAL_CASH, allow_inf_nan=False)] = 10000.0
+    # How long one model request may take: a model on a CPU reading a long prompt needs more.
+    request_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 120.0
 
 
 class TradingConfig(_Section):

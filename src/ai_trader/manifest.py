@@ -10,9 +10,9 @@ The rules:
   the sha256 of ``merged.jsonl``, the trading days, the start and end times and the response
   mode. Written atomically, like the book.
 * The **config hash** covers what shapes the trades of a day already done: the opening date,
-  ``agent_config``, ``trading``, and the model's ``basemodel`` and sampling settings. The end
-  date, the other models, prices per token and budgets are left out: changing them does not
-  change a committed day.
+  ``agent_config`` (but its retries, back-off and request timeout), ``trading``, and the
+  model's ``basemodel`` and sampling settings. The end date, the other models, prices per
+  token and budgets are left out: changing them does not change a committed day.
 * The **prices seen** hash covers the prices the committed days could see: every bar of the
   days before the book's last committed day, and the opens of that day (its close was not
   known when it traded). New days appended to the data leave it unchanged, so a book can be
@@ -41,6 +41,8 @@ if TYPE_CHECKING:  # the report reads manifests without loading the config's mod
     from ai_trader.config import ModelEntry, RunConfig
 
 SCHEMA = "ai-trader.run/1"
+# How the model is asked, not what it is asked: no committed day depends on them.
+_HOW_TO_ASK = {"max_retries", "base_delay", "request_timeout"}
 _SAMPLING_AND_MODEL = {"basemodel", "temperature", "top_p", "seed", "max_tokens"}
 
 
@@ -55,7 +57,7 @@ def config_digest(config: RunConfig, entry: ModelEntry) -> str:
     return digest(
         {
             "init_date": config.date_range.init_date.isoformat(),
-            "agent_config": config.agent_config.model_dump(mode="json"),
+            "agent_config": config.agent_config.model_dump(mode="json", exclude=_HOW_TO_ASK),
             "trading": config.trading.model_dump(mode="json"),
             "model": entry.model_dump(mode="json", include=_SAMPLING_AND_MODEL),
         }

@@ -322,3 +322,12 @@ def test_a_cost_out_of_bounds_is_an_error_naming_it(key: str, value: object, pro
     message = error_of(raw)
     assert message.startswith(f"config test.json: trading.{key}: "), message
     assert problem in message.lower(), message
+
+
+def test_the_model_request_timeout_is_120_seconds_unless_set():
+    assert parse_config(valid(), "test.json").agent_config.request_timeout == 120.0
+    raw = valid()
+    raw["agent_config"] = {"request_timeout": 600}
+    assert parse_config(raw, "test.json").agent_config.request_timeout == 600.0
+    raw["agent_config"] = {"request_timeout": 0}
+    assert error_of(raw).startswith("config test.json: agent_config.request_timeout: ")

@@ -181,3 +181,8 @@ def test_allow_changes_carries_on_and_the_manifest_lists_the_change(
     assert [change["what"] for change in made["changes"]] == [["the config"]]
     assert made["trading_days"]["last"] == DAYS[-1]
     assert made["first_started"] < made["started"] or made["first_started"] == made["started"]
+
+
+def test_how_the_model_is_asked_leaves_the_config_hash():
+    asked = {"max_retries": 9, "base_delay": 5.0, "request_timeout": 900.0}
+    assert digest_of(config(agent_config=asked)) == digest_of(config())

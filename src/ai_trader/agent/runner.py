@@ -320,7 +320,7 @@ class Runner:
                 api_key=key,
                 base_url=entry.openai_base_url or self.settings.openai_api_base,
                 max_retries=0,  # ModelTrader retries with the config's backoff
-                timeout=120,
+                timeout=agent.request_timeout,
             )
         return ModelTrader(
             client,
