@@ -62,6 +62,27 @@ def build_apps(settings: Settings) -> dict[str, HostGuard]:
     return apps
 
 
+class ClientGone(logging.Filter):
+    """A client that closes its connection before its request is read (a health check that
+    its own timeout ended, on a loaded machine) is no fault of ours: the SDK logs it as an
+    error with a traceback; this makes it one line at INFO."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from starlette.requests import ClientDisconnect
+
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, ClientDisconnect):
+            record.msg, record.args = GONE, ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+GONE = "serve: a client closed its connection before its request was read"
+# Where the MCP SDK logs a request it could not read.
+SDK_REQUEST_LOGGER = "mcp.server.streamable_http"
+
+
 def bind(name: str, host: str, port: int) -> socket.socket:
     """A listening socket for one service (on a free port the system picks when ``port`` is 0),
     or a one-line error naming the port and its variable."""
@@ -95,6 +116,7 @@ class _Server(uvicorn.Server):
 
 
 async def serve(settings: Settings) -> None:
+    logging.getLogger(SDK_REQUEST_LOGGER).addFilter(ClientGone())
     sockets = {
         name: bind(name, settings.service_host, settings.ports[name]) for name in SERVICE_NAMES
     }
