@@ -14,15 +14,17 @@ import logging
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ai_trader import __version__
 from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.settings import (
+    SERVICE_NAMES,
     Settings,
     job_count,
     listening_port_number,
     load_settings,
+    services_named,
 )
 
 log = logging.getLogger("ai_trader")
@@ -109,7 +111,7 @@ def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.services.launcher import serve
 
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, args.only))
     return 0
 
 
@@ -118,12 +120,12 @@ def cmd_wait_ready(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.health import wait_ready
 
     timeout = args.timeout if args.timeout is not None else settings.ready_timeout
-    urls = settings.service_urls()
+    urls = settings.service_urls(args.only)
     down = wait_ready(urls, timeout)
     if down:
         detail = ", ".join(f"{n} ({urls[n]})" for n in down)
         raise UserError(f"not ready after {timeout:g} s: {detail}")
-    log.info("wait-ready: all four services answer")
+    log.info("wait-ready: %s", _which(args.only))
     return 0
 
 
@@ -131,7 +133,7 @@ def cmd_healthcheck(args: argparse.Namespace, settings: Settings) -> int:
     # Standard library only: this runs every few seconds in the container.
     from ai_trader.health import mcp_exchange
 
-    for name, url in settings.service_urls().items():
+    for name, url in settings.service_urls(args.only).items():
         problem = mcp_exchange(url, name, args.timeout)
         if problem:
             raise RunFailed(f"the {name} service {problem}")
@@ -232,16 +234,39 @@ def cmd_dashboard(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _option(check: Callable[[str], int]) -> Callable[[str], int]:
+T = TypeVar("T")
+
+
+def _option(check: Callable[[str], T]) -> Callable[[str], T]:
     """A settings rule as an argparse type: its message, not argparse's generic one."""
 
-    def parse(text: str) -> int:
+    def parse(text: str) -> T:
         try:
             return check(text)
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
 
     return parse
+
+
+def _which(names: Sequence[str]) -> str:
+    """Who answered, for wait-ready's line."""
+    if tuple(names) == SERVICE_NAMES:
+        return "all four services answer"
+    if len(names) == 1:
+        return f"the {names[0]} service answers"
+    return f"the {', '.join(names)} services answer"
+
+
+def _only(command: argparse.ArgumentParser, verb: str) -> None:
+    command.add_argument(
+        "--only",
+        type=_option(services_named),
+        default=SERVICE_NAMES,
+        metavar="NAMES",
+        help=f"{verb} only these services, separated by commas ({', '.join(SERVICE_NAMES)}); "
+        "for a service in a container of its own",
+    )
 
 
 def _known_error(exc: BaseException) -> UserError | None:
@@ -285,13 +310,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="merge the price files into DATA_DIR/merged.jsonl",
         description="Write merged.jsonl (one line per symbol, the original AI-Trader shape).",
     ).set_defaults(handler=cmd_merge)
-    commands.add_parser(
+    serve = commands.add_parser(
         "serve",
         help="run the four MCP services (math, search, trade, prices) until stopped",
         description="Serve math, search, trade and prices over streamable HTTP at /mcp on "
         "MATH_HTTP_PORT, SEARCH_HTTP_PORT, TRADE_HTTP_PORT and GETPRICE_HTTP_PORT. A port of "
         "0 takes any free port; the 'listening on' line names the ports taken.",
-    ).set_defaults(handler=cmd_serve)
+    )
+    _only(serve, "serve")
+    serve.set_defaults(handler=cmd_serve)
     ready = commands.add_parser(
         "wait-ready",
         help="block until all four services answer an MCP initialize",
@@ -301,12 +328,14 @@ def build_parser() -> argparse.ArgumentParser:
     ready.add_argument(
         "--timeout", type=float, default=None, help="seconds to wait (default: READY_TIMEOUT or 30)"
     )
+    _only(ready, "wait for")
     ready.set_defaults(handler=cmd_wait_ready)
     health = commands.add_parser(
         "healthcheck",
         help="exit 0 when all four services complete an MCP exchange",
     )
     health.add_argument("--timeout", type=float, default=2.0, help="seconds per probe")
+    _only(health, "check")
     health.set_defaults(handler=cmd_healthcheck)
     run = commands.add_parser(
         "run",

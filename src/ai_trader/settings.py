@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,9 @@ class ServiceSpec:
     name: str
     port_variable: str  # the port it listens on (the original AI-Trader's variable)
     default_port: int
+    # Where clients reach it when it runs apart from them (its own container: compose.split.yml,
+    # Kubernetes); SERVICE_CLIENT_HOST when unset.
+    host_variable: str
     # The host port compose publishes it on (docker-compose.yml; the product never reads
     # it). A name of its own, so that each variable means one thing everywhere.
     publish_variable: str
@@ -37,14 +40,17 @@ class ServiceSpec:
 # The one table of the four MCP services. Client code (the agent, the health check)
 # reads it from here, so it never imports the server stack to learn the names.
 SERVICES: tuple[ServiceSpec, ...] = (
-    ServiceSpec("math", "MATH_HTTP_PORT", 8000, "AI_TRADER_MATH_PORT"),
-    ServiceSpec("search", "SEARCH_HTTP_PORT", 8001, "AI_TRADER_SEARCH_PORT"),
-    ServiceSpec("trade", "TRADE_HTTP_PORT", 8002, "AI_TRADER_TRADE_PORT"),
-    ServiceSpec("prices", "GETPRICE_HTTP_PORT", 8003, "AI_TRADER_PRICES_PORT"),
+    ServiceSpec("math", "MATH_HTTP_PORT", 8000, "MATH_HTTP_HOST", "AI_TRADER_MATH_PORT"),
+    ServiceSpec("search", "SEARCH_HTTP_PORT", 8001, "SEARCH_HTTP_HOST", "AI_TRADER_SEARCH_PORT"),
+    ServiceSpec("trade", "TRADE_HTTP_PORT", 8002, "TRADE_HTTP_HOST", "AI_TRADER_TRADE_PORT"),
+    ServiceSpec(
+        "prices", "GETPRICE_HTTP_PORT", 8003, "GETPRICE_HTTP_HOST", "AI_TRADER_PRICES_PORT"
+    ),
 )
 SERVICE_NAMES: tuple[str, ...] = tuple(spec.name for spec in SERVICES)
 DEFAULT_PORTS = {spec.name: spec.default_port for spec in SERVICES}
 PORT_VARIABLES = {spec.name: spec.port_variable for spec in SERVICES}
+HOST_VARIABLES = {spec.name: spec.host_variable for spec in SERVICES}
 # A service port of 0: `serve` binds a free port the system picks and names it in its
 # listening line. Only serve takes it: a client cannot connect to port 0.
 ANY_PORT = 0
@@ -85,7 +91,7 @@ class Settings:
     openai_api_key: str | None
     openai_api_base: str | None
     service_host: str
-    client_host: str
+    client_hosts: dict[str, str]  # where clients reach each service, by name
     ports: dict[str, int]
     ready_timeout: float
     allowed_hosts: frozenset[str]  # LOOPBACK_NAMES plus AI_TRADER_ALLOWED_HOSTS
@@ -109,11 +115,12 @@ class Settings:
                 f"{PORT_VARIABLES[name]} is 0 (any free port, for serve only): give clients "
                 "the port serve reports"
             )
-        return f"http://{self.client_host}:{self.ports[name]}{MCP_PATH}"
+        return f"http://{self.client_hosts[name]}:{self.ports[name]}{MCP_PATH}"
 
-    def service_urls(self) -> dict[str, str]:
-        """Every service's URL, by name (the first port of 0 is a UserError)."""
-        return {name: self.service_url(name) for name in SERVICE_NAMES}
+    def service_urls(self, names: Sequence[str] = SERVICE_NAMES) -> dict[str, str]:
+        """The URLs of the services named (every one by default), by name; the first port
+        of 0 is a UserError."""
+        return {name: self.service_url(name) for name in names}
 
     @property
     def agent_data_dir(self) -> Path:
@@ -213,6 +220,24 @@ def _port(env: Mapping[str, str], name: str, default: int) -> int:
     return _checked(env, name, default, port_number)
 
 
+def _client_hosts(env: Mapping[str, str]) -> dict[str, str]:
+    every = _text(env, "SERVICE_CLIENT_HOST") or "127.0.0.1"
+    return {name: _text(env, variable) or every for name, variable in HOST_VARIABLES.items()}
+
+
+def services_named(text: str) -> tuple[str, ...]:
+    """``--only``'s value (names separated by commas) as service names in the table's order;
+    ValueError naming the unknown ones."""
+    names = {item.strip() for item in text.split(",") if item.strip()}
+    unknown = sorted(names - set(SERVICE_NAMES))
+    if unknown or not names:
+        raise ValueError(
+            f"names no service ({', '.join(unknown) or 'empty'}): give one or more of "
+            f"{', '.join(SERVICE_NAMES)}, separated by commas"
+        )
+    return tuple(name for name in SERVICE_NAMES if name in names)
+
+
 def _allowed_hosts(env: Mapping[str, str]) -> frozenset[str]:
     raw = _text(env, "AI_TRADER_ALLOWED_HOSTS") or ""
     names = set()
@@ -270,7 +295,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         openai_api_key=secret(env, "OPENAI_API_KEY"),
         openai_api_base=_text(env, "OPENAI_API_BASE"),
         service_host=_text(env, "SERVICE_HOST") or "127.0.0.1",
-        client_host=_text(env, "SERVICE_CLIENT_HOST") or "127.0.0.1",
+        client_hosts=_client_hosts(env),
         ports={
             name: _checked(env, var, DEFAULT_PORTS[name], service_port_number)
             for name, var in PORT_VARIABLES.items()

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,11 @@ PRODUCT_VARIABLES = (
     "JINA_API_KEY_FILE",
     "SERVICE_HOST",
     "SERVICE_CLIENT_HOST",
+    "MATH_HTTP_HOST",
+    "SEARCH_HTTP_HOST",
+    "TRADE_HTTP_HOST",
+    "GETPRICE_HTTP_HOST",
+    "AI_TRADER_SERVICES",
     "MATH_HTTP_PORT",
     "SEARCH_HTTP_PORT",
     "TRADE_HTTP_PORT",
@@ -182,11 +187,11 @@ LISTED = re.compile(r"(\w+) :(\d+)")  # one service of that line
 SERVE_GUARD_SECONDS = 900.0
 
 
-def start_serve(env: Mapping[str, str], log: Path) -> subprocess.Popen[str]:
-    """`ai-trader serve` with its output in ``log``; ``wait_serving`` waits for it."""
+def start_serve(env: Mapping[str, str], log: Path, *args: str) -> subprocess.Popen[str]:
+    """`ai-trader serve [ARGS]` with its output in ``log``; ``wait_serving`` waits for it."""
     with log.open("w", encoding="utf-8") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "ai_trader", "serve"],
+            [sys.executable, "-m", "ai_trader", "serve", *args],
             env=dict(env),
             stdout=sink,
             stderr=subprocess.STDOUT,
@@ -194,10 +199,10 @@ def start_serve(env: Mapping[str, str], log: Path) -> subprocess.Popen[str]:
         )
 
 
-def served_ports(text: str) -> dict[str, int] | None:
+def served_ports(text: str, names: Sequence[str] = SERVICE_NAMES) -> dict[str, int] | None:
     """The port of each service, by name, from serve's listening line in ``text``; None until
-    the whole line is there. ValueError when the line does not name each service once on a
-    real port."""
+    the whole line is there. ValueError when the line does not name each service of ``names``
+    (and no other) once on a real port."""
     match = LISTENING.search(text)
     if match is None:
         return None
@@ -206,20 +211,22 @@ def served_ports(text: str) -> dict[str, int] | None:
     if (
         None in items
         or len(ports) != len(items)
-        or sorted(ports) != sorted(SERVICE_NAMES)
+        or sorted(ports) != sorted(names)
         or not all(0 < port < 65536 for port in ports.values())
     ):
         raise ValueError(f"serve's listening line does not name each service's port: {match[0]}")
     return ports
 
 
-def wait_serving(process: subprocess.Popen[str], log: Path) -> dict[str, int]:
+def wait_serving(
+    process: subprocess.Popen[str], log: Path, names: Sequence[str] = SERVICE_NAMES
+) -> dict[str, int]:
     """Block until serve says it is listening, then return the ports it names, or fail as
     soon as it exits: waits on what serve does (an event), never on how long it takes."""
     deadline = time.monotonic() + SERVE_GUARD_SECONDS
     while True:
         text = log.read_text(encoding="utf-8", errors="replace")
-        ports = served_ports(text)
+        ports = served_ports(text, names)
         if ports is not None:
             return ports
         if process.poll() is not None:
@@ -230,13 +237,16 @@ def wait_serving(process: subprocess.Popen[str], log: Path) -> dict[str, int]:
 
 
 @contextlib.contextmanager
-def running_services(env: dict[str, str], log: Path) -> Iterator[Services]:
-    """Start `ai-trader serve`; once it says it listens, yield it, its environment holding
-    the ports it names (``env`` gives 0s: see ``service_env``); on exit stop it with SIGTERM
-    and check that it exits 0."""
-    process = start_serve(env, log)
+def running_services(
+    env: dict[str, str], log: Path, names: Sequence[str] = SERVICE_NAMES
+) -> Iterator[Services]:
+    """Start `ai-trader serve` (``--only`` the services ``names``, when not all four); once it
+    says it listens, yield it, its environment holding the ports it names (``env`` gives 0s:
+    see ``service_env``); on exit stop it with SIGTERM and check that it exits 0."""
+    only = () if tuple(names) == SERVICE_NAMES else ("--only", ",".join(names))
+    process = start_serve(env, log, *only)
     try:
-        served = with_ports(env, wait_serving(process, log))
+        served = with_ports(env, wait_serving(process, log, names))
         running = Services(served, load_settings(served), process, log)
         try:
             yield running

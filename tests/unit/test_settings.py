@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from ai_trader.errors import UserError
-from ai_trader.settings import PORT_VARIABLES, load_settings
+from ai_trader.settings import PORT_VARIABLES, load_settings, services_named
 
 
 def test_the_service_ports_default_to_8000_to_8003():
@@ -162,3 +162,24 @@ def test_compose_publishes_each_service_on_the_host_port_variable_of_the_table()
         assert published in compose, spec
         assert spec.port_variable not in compose  # the listen port means one thing only
     assert f"${{{DASHBOARD_PUBLISH_VARIABLE}-8888}}:8888" in compose
+
+
+def test_each_service_can_be_reached_at_a_host_of_its_own():
+    env = {"SERVICE_CLIENT_HOST": "all", "TRADE_HTTP_HOST": "trade", "GETPRICE_HTTP_HOST": "px"}
+    urls = load_settings(env).service_urls()
+    assert urls == {
+        "math": "http://all:8000/mcp",
+        "search": "http://all:8001/mcp",
+        "trade": "http://trade:8002/mcp",
+        "prices": "http://px:8003/mcp",
+    }
+
+
+def test_only_names_services_in_the_tables_order():
+    assert services_named(" prices,math ") == ("math", "prices")
+
+
+@pytest.mark.parametrize("text", ["bogus", "trade,bogus", "", " , "])
+def test_only_refuses_what_names_no_service(text):
+    with pytest.raises(ValueError, match="give one or more of math, search, trade, prices"):
+        services_named(text)

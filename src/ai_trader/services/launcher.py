@@ -14,7 +14,8 @@ import gc
 import logging
 import signal
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 
@@ -23,21 +24,25 @@ from ai_trader.layout import merged_file
 from ai_trader.netutil import listen
 from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings
 
+if TYPE_CHECKING:
+    from ai_trader.services.common import Service
+
 log = logging.getLogger(__name__)
 
 
-def build_apps(settings: Settings) -> dict[str, HostGuard]:
+def build_apps(settings: Settings, names: Sequence[str] = SERVICE_NAMES) -> dict[str, HostGuard]:
+    """The services named, each behind its Host and Origin guard."""
     from mcp.server.transport_security import TransportSecuritySettings
 
     from ai_trader.services import math, prices, search, trade
 
-    merged = merged_file(settings.data_dir)
-    servers = {
-        "math": math.build(),
-        "search": search.build(settings),
-        "trade": trade.build(settings.data_dir),
-        "prices": prices.build(merged),
+    builders: dict[str, Callable[[], Service]] = {
+        "math": math.build,
+        "search": lambda: search.build(settings),
+        "trade": lambda: trade.build(settings.data_dir),
+        "prices": lambda: prices.build(merged_file(settings.data_dir)),
     }
+    servers = {name: builders[name]() for name in names}
     # Stateless: the tools keep no per-session state (the run context comes with each
     # call), so there are no sessions for a client to pile up and exhaust. Plain JSON
     # replies rather than an SSE stream per call: the tools send no progress
@@ -115,19 +120,18 @@ class _Server(uvicorn.Server):
         await asyncio.gather(ticking, stopping, return_exceptions=True)
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, names: Sequence[str] = SERVICE_NAMES) -> None:
+    """Serve the services named (all four by default) until SIGTERM or SIGINT."""
     logging.getLogger(SDK_REQUEST_LOGGER).addFilter(ClientGone())
-    sockets = {
-        name: bind(name, settings.service_host, settings.ports[name]) for name in SERVICE_NAMES
-    }
-    apps = build_apps(settings)
+    sockets = {name: bind(name, settings.service_host, settings.ports[name]) for name in names}
+    apps = build_apps(settings, names)
     servers = {
         name: _Server(
             uvicorn.Config(
                 apps[name], log_level="warning", timeout_graceful_shutdown=2, lifespan="on"
             )
         )
-        for name in SERVICE_NAMES
+        for name in names
     }
     loop = asyncio.get_running_loop()
 
@@ -138,7 +142,7 @@ async def serve(settings: Settings) -> None:
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig)
-    tasks = [asyncio.create_task(servers[n].serve(sockets=[sockets[n]])) for n in SERVICE_NAMES]
+    tasks = [asyncio.create_task(servers[n].serve(sockets=[sockets[n]])) for n in names]
 
     async def announce() -> None:
         while not all(s.started for s in servers.values()):
@@ -146,7 +150,7 @@ async def serve(settings: Settings) -> None:
                 return
             await asyncio.sleep(0.02)
         # The bound ports, not the settings: a port of 0 is one the system picked.
-        listing = ", ".join(f"{n} :{sockets[n].getsockname()[1]}" for n in SERVICE_NAMES)
+        listing = ", ".join(f"{n} :{sockets[n].getsockname()[1]}" for n in names)
         log.info("serve: listening on %s (%s)", settings.service_host, listing)
 
     await asyncio.gather(announce(), *tasks)
