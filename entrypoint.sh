@@ -3,7 +3,11 @@
 # services, wait until they answer, run the agent, and on every way out (normal
 # end, an error, `docker stop`) stop the services and report what happened.
 #
-# Usage: entrypoint.sh [CONFIG]        the run (default: configs/default_config.json)
+# Usage: entrypoint.sh [CONFIG [OPT]]  the run (default: configs/default_config.json); OPTs
+#                                        go to `ai-trader run` (--model NAME, --shard I/N)
+#        AI_TRADER_SERVICES=external     the run without services of its own: they run in
+#                                        their own containers (compose.split.yml), reached
+#                                        at MATH_HTTP_HOST, SEARCH_HTTP_HOST, ...
 #        entrypoint.sh exec CMD [ARG]  CMD as the run's user (the dashboard, healthchecks)
 # Started as root (compose does), it first picks the run's user: AI_TRADER_UID and
 # AI_TRADER_GID when set, else the owner of the data folder, else (root owns it) 1000.
@@ -106,7 +110,9 @@ if (($(id -u) == 0)); then drop_root run "$@"; fi
 # --- the run, as its own user ----------------------------------------------------------
 
 CONFIG=${1:-configs/default_config.json}
+RUN_OPTIONS=("${@:2}")
 READY_TIMEOUT=${READY_TIMEOUT:-30}
+SERVICES=${AI_TRADER_SERVICES:-local}
 SERVICES_PID=""
 AGENT_PID=""
 STEP_PID=""  # fetch, merge or wait-ready while it runs
@@ -174,7 +180,11 @@ has_price_data() {
     compgen -G "$DATA_DIR/$PRICE_GLOB" >/dev/null || [[ -s $DATA_DIR/$MERGED_NAME ]]
 }
 
-log "ai-trader $(python -c 'import ai_trader; print(ai_trader.__version__)') starting; config $CONFIG"
+log "ai-trader $(python -c 'import ai_trader; print(ai_trader.__version__)') starting; config $CONFIG${RUN_OPTIONS[*]:+ (run options: ${RUN_OPTIONS[*]})}"
+if [[ $SERVICES != local && $SERVICES != external ]]; then
+    log "error: AI_TRADER_SERVICES=$SERVICES: give local (start them here, the default) or external"
+    exit 2
+fi
 # The data folder's names, from their one owner in the package (ai_trader/layout.py).
 { read -r PRICE_GLOB && read -r MERGED_NAME && read -r AGENT_DATA; } \
     < <(python -m ai_trader.layout PRICE_GLOB MERGED_NAME AGENT_DATA) \
@@ -198,9 +208,15 @@ fi
 
 # The services first: their start-up (mostly importing the MCP SDK) then overlaps the
 # fetch and merge. They read merged.jsonl on each call and reload it when it changes.
-log "step 1/4: starting the MCP services"
-"${AI_TRADER[@]}" serve &
-SERVICES_PID=$!
+if [[ $SERVICES == local ]]; then
+    log "step 1/4: starting the MCP services"
+    "${AI_TRADER[@]}" serve &
+    SERVICES_PID=$!
+else
+    # Their containers are watched by the engine; a service that dies fails the run's
+    # next call to it, loudly.
+    log "step 1/4: the MCP services run in their own containers (AI_TRADER_SERVICES=external)"
+fi
 
 log "step 2/4: fetching prices"
 "${AI_TRADER[@]}" fetch &
@@ -232,7 +248,7 @@ await_child "$STEP_PID" || { log "error: the services did not become ready"; exi
 STEP_PID=""
 
 log "step 4/4: running the agent"
-"${AI_TRADER[@]}" run "$CONFIG" &
+"${AI_TRADER[@]}" run "$CONFIG" "${RUN_OPTIONS[@]}" &
 AGENT_PID=$!
 status=0
 await_child "$AGENT_PID" || status=$?
