@@ -395,3 +395,34 @@ def short_config(end_date: str = "2025-10-08", **overrides: Any) -> dict[str, An
 @pytest.fixture
 def make_config() -> Any:
     return short_config
+
+
+# --- a run held at a known point: the stand-in model keeps one request unanswered ---------
+
+SLOW_MODEL = {"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow", "enabled": True}
+BUY = {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 1}}]}
+# Each day: buy, buy, finish. Three model requests a day, so a day that was cut short
+# shows up as a day with one buy.
+TWO_BUYS = [BUY, BUY, {"content": "done <FINISH_SIGNAL>"}]
+REQUESTS_A_DAY = len(TWO_BUYS)
+# The request that asks the model for the third day's second buy, its first placed: the
+# stand-in holds it, unanswered, so the run stays between the two buys until it is stopped.
+HELD_REQUEST = 2 * REQUESTS_A_DAY + 2
+
+
+def slow_config() -> dict[str, Any]:
+    """The stand-in model (SLOW_MODEL) over the sample's October, with cash for two buys on
+    every day of the range."""
+    return short_config(
+        end_date="2025-10-31",
+        models=[SLOW_MODEL],
+        agent_config={"max_steps": 5, "max_retries": 0, "base_delay": 0, "initial_cash": 1e6},
+    )
+
+
+def buys_by_day(rows: list[dict]) -> dict[str, int]:
+    days: dict[str, int] = {}
+    for row in rows:
+        if row.get("this_action", {}).get("action") == "buy":
+            days[row["date"]] = days.get(row["date"], 0) + 1
+    return days

@@ -18,19 +18,19 @@ from typing import Any
 
 import engine
 import pytest
-from conftest import SERVICE, Stack, short_config
+from conftest import (
+    HELD_REQUEST,
+    REQUESTS_A_DAY,
+    SERVICE,
+    SLOW_MODEL,
+    TWO_BUYS,
+    Stack,
+    buys_by_day,
+    short_config,
+    slow_config,
+)
 
 pytestmark = pytest.mark.container
-
-SLOW_MODEL = {"name": "slow", "basemodel": "gpt-stand-in", "signature": "slow", "enabled": True}
-BUY = {"tool_calls": [{"name": "buy", "arguments": {"symbol": "AAPL", "amount": 1}}]}
-# Each day: buy, buy, finish. Three model requests a day, so a day that was cut short
-# shows up as a day with one buy.
-TWO_BUYS = [BUY, BUY, {"content": "done <FINISH_SIGNAL>"}]
-REQUESTS_A_DAY = len(TWO_BUYS)
-# The request that asks the model for the third day's second buy, its first placed: the
-# stand-in holds it, unanswered, so the run stays between the two buys until it is stopped.
-HELD_REQUEST = 2 * REQUESTS_A_DAY + 2
 
 
 ROUTES = ["compose-stop", "compose-down", "ctrl-c-on-compose-up"]
@@ -57,13 +57,8 @@ def start_slow_run(stack: Stack, attached: bool) -> tuple[dict[str, str], Any]:
 
     Returns the run's settings and, for an attached `compose up`, its process."""
     stack.standins.set_scenario({"openai": {"script": TWO_BUYS, "hold": HELD_REQUEST}})
-    config = short_config(
-        end_date="2025-10-31",
-        models=[SLOW_MODEL],
-        # Cash for two buys on every day of the range.
-        agent_config={"max_steps": 5, "max_retries": 0, "base_delay": 0, "initial_cash": 1e6},
-    )
-    run = {"AI_TRADER_CONFIG": stack.data_config("slow.json", config), "OPENAI_API_KEY": "sk-x"}
+    config = stack.data_config("slow.json", slow_config())
+    run = {"AI_TRADER_CONFIG": config, "OPENAI_API_KEY": "sk-x"}
     process = None
     if attached:
         # `docker compose up ai-trader` in a terminal: attached, its logs on the screen.
@@ -147,14 +142,6 @@ def all_json_valid(stack: Stack) -> None:
     for path in stack.data.rglob("*.jsonl"):
         for line in path.read_text().splitlines():
             json.loads(line)
-
-
-def buys_by_day(rows: list[dict]) -> dict[str, int]:
-    days: dict[str, int] = {}
-    for row in rows:
-        if row.get("this_action", {}).get("action") == "buy":
-            days[row["date"]] = days.get(row["date"], 0) + 1
-    return days
 
 
 def test_a_user_stop_ends_through_the_cleanup_with_the_status_of_its_signal(
