@@ -184,6 +184,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         repeat=args.repeat,
         models=args.model or (),
         shard=args.shard,
+        claim=args.claim,
     )
     if not runner.models:
         log.info(
@@ -366,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="I/N",
         help="trade only every N-th book starting with the I-th (1 <= I <= N), so N "
         "processes trade every book once between them",
+    )
+    run.add_argument(
+        "--claim",
+        action="store_true",
+        help="trade one book: the first with days left that no other run holds (after "
+        "--model and --shard); exit 0 when none is left. N workers started together "
+        "(a Swarm job's tasks) then trade N books between them",
     )
     run.add_argument(
         "--allow-changes",

@@ -10,6 +10,7 @@ import pytest
 
 from ai_trader.config import ModelEntry, parse_config
 from ai_trader.errors import UserError
+from ai_trader.lock import signature_lock
 from ai_trader.repeats import repeated
 from ai_trader.shards import Shard, chosen, shard_of
 from unit.support import Services, run_cli
@@ -89,3 +90,37 @@ def test_an_empty_shard_trades_nothing_and_says_so(services: Services, tmp_path:
     assert result.returncode == 0, result.stderr
     assert "shard 2/2 has no model to trade" in result.stderr
     assert not out.exists()
+
+
+def traded(result: Any) -> list[str]:
+    """The signatures of a run's end summary."""
+    return [line.split()[0] for line in result.stdout.splitlines()[1:] if line.strip()]
+
+
+def test_claim_trades_one_book_each_time_the_next_with_days_left(
+    services: Services, tmp_path: Path
+):
+    out = services.new_books()
+    models = [{"name": s, "basemodel": "builtin/momentum", "signature": s} for s in "abc"]
+    config = write_config(tmp_path, out, models)
+    for signature in "abc":
+        result = run_shard(services, config, "--claim")
+        assert result.returncode == 0, result.stderr
+        assert traded(result) == [signature]
+        assert f"run --claim: trading {signature}" in result.stderr
+    last = run_shard(services, config, "--claim")
+    assert last.returncode == 0, last.stderr
+    assert traded(last) == []
+    assert "run --claim: no book with days left is free; nothing to do" in last.stderr
+
+
+def test_claim_passes_over_a_book_another_run_holds(services: Services, tmp_path: Path):
+    out = services.new_books()
+    models = [{"name": s, "basemodel": "builtin/momentum", "signature": s} for s in "ab"]
+    config = write_config(tmp_path, out, models)
+    with signature_lock(out / "a"):
+        result = run_shard(services, config, "--claim")
+    assert result.returncode == 0, result.stderr
+    assert traded(result) == ["b"]
+    assert "run --claim: a is held by another run; next" in result.stderr
+    assert not position_file(out, "a").exists()

@@ -29,7 +29,7 @@ from ai_trader.context import RunContext, valid_books
 from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.layout import BookPaths, merged_file
 from ai_trader.ledger import Ledger
-from ai_trader.lock import remove_stale_temporaries, signature_lock
+from ai_trader.lock import LockHeld, remove_stale_temporaries, signature_lock
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.universe import BENCHMARK, NASDAQ_100
 from ai_trader.metrics import FORMATS, Figure, shown
@@ -228,8 +228,11 @@ class Runner:
         repeat: int = 1,
         models: Sequence[str] = (),
         shard: Shard | None = None,
+        claim: bool = False,
     ) -> None:
         self.config = config
+        # Trade one book only: the first with days left that no live process holds.
+        self.claim = claim
         # Each enabled model, or each of its repeats as a book of its own (``repeats``),
         # and of those the ones this process trades (``shards``).
         self.models = chosen(repeated(config.enabled_models, repeat), models, shard)
@@ -437,6 +440,31 @@ class Runner:
         self._end_manifest(manifest, ledger)
         return summarise(self.book, ledger, entry.signature, agent.initial_cash)
 
+    def days_left(self, entry: ModelEntry) -> list[str]:
+        """The trading days ``entry``'s book has still to trade up to the end date."""
+        done = Ledger(self.log_path / entry.signature).last_date() or ""
+        return trading_days(self.book.dates(), done, self.end_day)
+
+    def _claim(self, locks: contextlib.ExitStack) -> tuple[ModelEntry, str] | None:
+        """The first book (config order) with days left whose lock this process could take,
+        and the lock's token (held in ``locks``); None when no book is left to trade.
+
+        A book another process holds is skipped, and so is one that is done: N processes
+        started together (a Swarm job's tasks, which get no usable index) each take a book
+        of their own, and one that starts after a book is finished takes the next."""
+        for entry in self.models:
+            try:
+                lock = locks.enter_context(signature_lock(self.log_path / entry.signature))
+            except LockHeld:
+                log.info("run --claim: %s is held by another run; next", entry.signature)
+                continue
+            if self.days_left(entry):
+                log.info("run --claim: trading %s", entry.signature)
+                return entry, lock.token
+            lock.release()
+        log.info("run --claim: no book with days left is free; nothing to do")
+        return None
+
     def _begin_manifest(self, entry: ModelEntry, ledger: Ledger) -> dict[str, Any]:
         """The book's manifest as this run starts, written; UserError in one line, before
         anything is written, when a resumed book's config or seen prices changed (unless
@@ -517,12 +545,19 @@ class Runner:
         outcome = Outcome()
         tokens: dict[str, str] = {}
         with contextlib.ExitStack() as locks:
-            # Every lock first: a second run of any signature is refused before anything
-            # is written, and nobody else writes these books while we hold them.
+            if self.claim:
+                claimed = self._claim(locks)
+                if claimed is None:
+                    return outcome
+                models, tokens = [claimed[0]], {claimed[0].signature: claimed[1]}
+            else:
+                # Every lock first: a second run of any signature is refused before anything
+                # is written, and nobody else writes these books while we hold them.
+                for entry in models:
+                    folder = self.log_path / entry.signature
+                    tokens[entry.signature] = locks.enter_context(signature_lock(folder)).token
             for entry in models:
-                folder = self.log_path / entry.signature
-                tokens[entry.signature] = locks.enter_context(signature_lock(folder)).token
-                remove_stale_temporaries(BookPaths(folder).position_dir)
+                remove_stale_temporaries(BookPaths(self.log_path / entry.signature).position_dir)
             async with Toolbox(self.settings) as toolbox:
                 slots = asyncio.Semaphore(self.jobs)
 
@@ -542,7 +577,7 @@ class Runner:
                 raise item  # a bug: keep its traceback
             elif item is not None:
                 outcome.results.append(item)
-        if not outcome.results and not outcome.failures:
+        if not outcome.results and not outcome.failures and not self.claim:
             # Every model was skipped (no key, unknown to the server): an input problem.
             raise UserError("no enabled model could run (see the warnings above)")
         return outcome
