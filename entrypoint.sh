@@ -8,6 +8,10 @@
 #        AI_TRADER_SERVICES=external     the run without services of its own: they run in
 #                                        their own containers (compose.split.yml), reached
 #                                        at MATH_HTTP_HOST, SEARCH_HTTP_HOST, ...
+#        AI_TRADER_FETCH=no              no fetch or merge: the price data was prepared
+#                                        before (a sweep's workers share one data folder)
+#        entrypoint.sh prepare           fetch and merge only, then exit: the data folder
+#                                        that a sweep's workers share, made ready once
 #        entrypoint.sh exec CMD [ARG]  CMD as the run's user (the dashboard, healthchecks)
 # Started as root (compose does), it first picks the run's user: AI_TRADER_UID and
 # AI_TRADER_GID when set, else the owner of the data folder, else (root owns it) 1000.
@@ -109,10 +113,17 @@ if (($(id -u) == 0)); then drop_root run "$@"; fi
 
 # --- the run, as its own user ----------------------------------------------------------
 
+PREPARE_ONLY=""
+if [[ ${1-} == prepare ]]; then
+    PREPARE_ONLY=1
+    shift
+    (($# == 0)) || die "usage: entrypoint.sh prepare (it takes no arguments)"
+fi
 CONFIG=${1:-configs/default_config.json}
 RUN_OPTIONS=("${@:2}")
 READY_TIMEOUT=${READY_TIMEOUT:-30}
 SERVICES=${AI_TRADER_SERVICES:-local}
+FETCH=${AI_TRADER_FETCH:-yes}
 SERVICES_PID=""
 AGENT_PID=""
 STEP_PID=""  # fetch, merge or wait-ready while it runs
@@ -122,7 +133,8 @@ log() {
     line="$(date -u +%Y-%m-%dT%H:%M:%SZ) entrypoint: $*"
     printf '%s\n' "$line" >&2
     # A run record on the logs mount, when it is writable.
-    printf '%s\n' "$line" >>"$LOG_DIR/entrypoint.log" 2>/dev/null || true
+    # (A read-only or missing folder: the redirection's own complaint is silenced too.)
+    { printf '%s\n' "$line" >>"$LOG_DIR/entrypoint.log"; } 2>/dev/null || true
 }
 
 # shellcheck disable=SC2329  # called from the traps below
@@ -185,11 +197,15 @@ if [[ $SERVICES != local && $SERVICES != external ]]; then
     log "error: AI_TRADER_SERVICES=$SERVICES: give local (start them here, the default) or external"
     exit 2
 fi
+if [[ $FETCH != yes && $FETCH != no ]]; then
+    log "error: AI_TRADER_FETCH=$FETCH: give yes (fetch and merge first, the default) or no"
+    exit 2
+fi
 # The data folder's names, from their one owner in the package (ai_trader/layout.py).
 { read -r PRICE_GLOB && read -r MERGED_NAME && read -r AGENT_DATA; } \
     < <(python -m ai_trader.layout PRICE_GLOB MERGED_NAME AGENT_DATA) \
     || { log "error: the package cannot name the data folder's files"; exit 2; }
-if [[ ! -f $CONFIG ]]; then
+if [[ -z $PREPARE_ONLY && ! -f $CONFIG ]]; then
     log "error: config file $CONFIG not found (mount it, e.g. under /app/configs)"
     exit 2
 fi
@@ -208,7 +224,10 @@ fi
 
 # The services first: their start-up (mostly importing the MCP SDK) then overlaps the
 # fetch and merge. They read merged.jsonl on each call and reload it when it changes.
-if [[ $SERVICES == local ]]; then
+if [[ -n $PREPARE_ONLY ]]; then
+    FETCH=yes
+    log "step 1/4: no services: fetch and merge only (entrypoint.sh prepare)"
+elif [[ $SERVICES == local ]]; then
     log "step 1/4: starting the MCP services"
     "${AI_TRADER[@]}" serve &
     SERVICES_PID=$!
@@ -218,27 +237,40 @@ else
     log "step 1/4: the MCP services run in their own containers (AI_TRADER_SERVICES=external)"
 fi
 
-log "step 2/4: fetching prices"
-"${AI_TRADER[@]}" fetch &
-STEP_PID=$!
-if ! await_child "$STEP_PID"; then
-    if has_price_data; then
-        log "warning: the fetch failed; continuing with the price data already present"
-    else
-        log "error: the fetch failed and there is no price data in $DATA_DIR"
+if [[ $FETCH == no ]]; then
+    log "step 2/4: using the price data already in $DATA_DIR (AI_TRADER_FETCH=no)"
+    if [[ ! -s $DATA_DIR/$MERGED_NAME ]]; then
+        log "error: AI_TRADER_FETCH=no, but there is no $MERGED_NAME in $DATA_DIR: prepare it first"
         exit 3
+    fi
+else
+    log "step 2/4: fetching prices"
+    "${AI_TRADER[@]}" fetch &
+    STEP_PID=$!
+    if ! await_child "$STEP_PID"; then
+        if has_price_data; then
+            log "warning: the fetch failed; continuing with the price data already present"
+        else
+            log "error: the fetch failed and there is no price data in $DATA_DIR"
+            exit 3
+        fi
+    fi
+    "${AI_TRADER[@]}" merge &
+    STEP_PID=$!
+    if ! await_child "$STEP_PID"; then
+        # 2: a merged.jsonl from an earlier run is still usable when no price file is.
+        if [[ -s $DATA_DIR/$MERGED_NAME ]]; then
+            log "warning: merging failed; continuing with the existing $MERGED_NAME"
+        else
+            log "error: merging the price files failed"
+            exit 3
+        fi
     fi
 fi
-"${AI_TRADER[@]}" merge &
-STEP_PID=$!
-if ! await_child "$STEP_PID"; then
-    # 2: a merged.jsonl from an earlier run is still usable when no price file is.
-    if [[ -s $DATA_DIR/$MERGED_NAME ]]; then
-        log "warning: merging failed; continuing with the existing $MERGED_NAME"
-    else
-        log "error: merging the price files failed"
-        exit 3
-    fi
+
+if [[ -n $PREPARE_ONLY ]]; then
+    log "the price data in $DATA_DIR is ready"
+    exit 0
 fi
 
 log "step 3/4: waiting until the services answer (at most ${READY_TIMEOUT}s)"
