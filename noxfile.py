@@ -198,6 +198,22 @@ def integration(session: nox.Session) -> None:
                 interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT)  # fmt: skip
 
 
+@nox.session(default=False, requires=["build"])
+def swarm(session: nox.Session) -> None:
+    """Sweep 4 models on a single-node Docker Swarm; its books must equal one `run --jobs 4`.
+
+    deploy/swarm/stack.yml live: the services replicated, the models a replicated job
+    (tests/swarm). Makes the swarm when the engine is in none and leaves it at the end.
+    Not in the bare `nox`: while it lasts, swarm mode changes the engine's networking for
+    every container on it (compose projects beside it here lost their network), so run it
+    alone, or point DOCKER_HOST at an engine of its own.
+    """
+    host().ensure_engine(session)
+    host().install_dev(session, DEV_LOCK)
+    session.run("pytest", "tests/swarm", "-p", "no:cacheprovider", "-s", *session.posargs,
+                env=host().compose_env(session, facts()))  # fmt: skip
+
+
 @nox.session(default=True, requires=["build"])
 def conformance(session: nox.Session) -> None:
     """Check the running container with MCP clients we did not write (suite, Inspector, probes).
