@@ -196,6 +196,10 @@ def pod_template(obj: Object) -> Object | None:
     return None
 
 
+def pod_labels(obj: Object) -> Object:
+    return ((pod_template(obj) or {}).get("metadata") or {}).get("labels") or {}
+
+
 def pod_spec(obj: Object) -> Object | None:
     template = pod_template(obj)
     return None if template is None else template.get("spec") or {}
@@ -399,7 +403,7 @@ def _services(objects: Sequence[Object]) -> list[str]:
         if service is None:
             problems.append(f"Service/{name}: missing (the run calls the {name} service by it)")
             continue
-        ports = [p for p in (service.get("spec") or {}).get("ports") or []]
+        ports = (service.get("spec") or {}).get("ports") or []
         port = next((p for p in ports if p.get("port") == spec.default_port), None)
         if port is None:
             problems.append(f"{label(service)}: has no port {spec.default_port}")
@@ -410,10 +414,7 @@ def _services(objects: Sequence[Object]) -> list[str]:
             for o in objects
             if o["kind"] == "Deployment"
             and selector
-            and selects(
-                {"matchLabels": selector},
-                ((pod_template(o) or {}).get("metadata") or {}).get("labels") or {},
-            )
+            and selects({"matchLabels": selector}, pod_labels(o))
         ]
         if len(chosen) != 1:
             problems.append(f"{label(service)}: selects {len(chosen)} Deployments, not exactly one")
@@ -557,11 +558,7 @@ def _enabled_models(
 def _network_policy(objects: Sequence[Object]) -> list[str]:
     from ai_trader.settings import SERVICE_NAMES
 
-    runners = [
-        ((pod_template(o) or {}).get("metadata") or {}).get("labels") or {}
-        for o in objects
-        if o["kind"] == "Job"
-    ]
+    runners = [pod_labels(o) for o in objects if o["kind"] == "Job"]
     policies = [
         o
         for o in objects
@@ -572,7 +569,7 @@ def _network_policy(objects: Sequence[Object]) -> list[str]:
     for deployment in (o for o in objects if o["kind"] == "Deployment"):
         if deployment["metadata"]["name"] not in SERVICE_NAMES:
             continue
-        labels = ((pod_template(deployment) or {}).get("metadata") or {}).get("labels") or {}
+        labels = pod_labels(deployment)
         guarding = [p for p in policies if selects(p["spec"].get("podSelector") or {}, labels)]
         if not guarding:
             problems.append(
