@@ -82,7 +82,7 @@ def pythons(session: nox.Session) -> None:
 
 @nox.session(default=True)
 def lint(session: nox.Session) -> None:
-    """Lint the Dockerfile, YAML, shell scripts, workflows and Python."""
+    """Lint the Dockerfile, YAML, shell scripts, workflows, Python and Kubernetes manifests."""
     workflows = sorted(f".github/workflows/{p.name}" for p in ROOT.glob(".github/workflows/*.y*ml"))
     shell = ["entrypoint.sh", ".ci/run", *sorted(f"scripts/{p.name}"
                                                  for p in ROOT.glob("scripts/*.sh"))]  # fmt: skip
@@ -98,6 +98,8 @@ def lint(session: nox.Session) -> None:
                     env={"NODE_PATH": str(modules)}, external=True)  # fmt: skip
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+    # deploy/kubernetes, rendered and checked offline against the Kubernetes schemas.
+    session.run("python", "tools/kube_check.py")
 
 
 @nox.session(python=PYTHONS, default=True, requires=["pythons"])

@@ -209,6 +209,31 @@ DEFECTS: tuple[Defect, ...] = (
         (Edit("entrypoint.sh", '"${AI_TRADER[@]}" serve &', "${AI_TRADER[@]} serve &"),),
         "lint",
     ),
+    # --- Kubernetes manifests -----------------------------------------------------------
+    Defect(
+        "kubernetes-writable-root",
+        "the run's pods get a writable root file system",
+        (
+            Edit(
+                "deploy/kubernetes/run.yaml",
+                "readOnlyRootFilesystem: true",
+                "readOnlyRootFilesystem: false",
+            ),
+        ),
+        "lint",
+    ),
+    Defect(
+        "kubernetes-job-completions-off",
+        "the run's Job has more completions than the config has enabled models",
+        (
+            Edit(
+                "deploy/kubernetes/run.yaml",
+                "  completions: 1\n  parallelism: 1\n",
+                "  completions: 2\n  parallelism: 2\n",
+            ),
+        ),
+        "lint",
+    ),
     # --- .dockerignore ------------------------------------------------------------------
     Defect(
         "dockerignore-admits-env-files",
