@@ -66,6 +66,11 @@ ORDER = [
     "parallel_1_solo", "parallel_1_jobs", "parallel_1_speedup",
     "parallel_4_solo", "parallel_4_jobs", "parallel_4_speedup",
     "parallel_8_solo", "parallel_8_jobs", "parallel_8_speedup",
+    "api_bound_startup",
+    "api_bound_4_solo", "api_bound_4_jobs", "api_bound_4_speedup", "api_bound_4_floor",
+    "api_bound_4_requests", "api_bound_4_in_flight",
+    "api_bound_16_solo", "api_bound_16_jobs", "api_bound_16_speedup", "api_bound_16_floor",
+    "api_bound_16_requests", "api_bound_16_in_flight",
     "dashboard_cold", "dashboard_warm", "dashboard_one_day_more",
     "dashboard_health_p50", "dashboard_health_max",
     "fetch_rate", "fetch_second_requests",
@@ -113,9 +118,21 @@ class Figure:
     aim: float | None = None
     how: str = ""
     values: list[float] = field(default_factory=list)
+    at_least: bool = False  # the aim is a least value (a speed-up), not a most
 
     @classmethod
-    def of(cls, key: str, label: str, unit: str, values: Sequence[float], how: str) -> Figure:
+    def of(
+        cls,
+        key: str,
+        label: str,
+        unit: str,
+        values: Sequence[float],
+        how: str,
+        *,
+        aim: float | None = None,
+        at_least: bool = False,
+    ) -> Figure:
+        """From the samples; the aim is ``aim`` when given, else the key's in AIMS."""
         return cls(
             key,
             label,
@@ -124,16 +141,17 @@ class Figure:
             min(values),
             max(values),
             len(values),
-            AIMS.get(key),
+            aim if aim is not None else AIMS.get(key),
             how,
             [round(v, 6) for v in values],
+            at_least,
         )
 
     @property
     def met(self) -> bool | None:
         if self.aim is None or self.median is None:
             return None
-        return self.median <= self.aim
+        return self.median >= self.aim if self.at_least else self.median <= self.aim
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "met": self.met}
@@ -267,7 +285,8 @@ def table(figures: Sequence[Figure]) -> str:
             if f.low is not None and f.n > 1 and f.low != f.high
             else "-"
         )
-        aim = f"<= {fmt(f.aim, f.unit)} {f.unit}" if f.aim is not None else "-"
+        sign = ">=" if f.at_least else "<="
+        aim = f"{sign} {fmt(f.aim, f.unit)} {f.unit}" if f.aim is not None else "-"
         rows.append((f.label, f"{fmt(f.median, f.unit)} {f.unit}", span, aim, MET[f.met], str(f.n)))
     return aligned(rows)
 
@@ -364,12 +383,26 @@ def headline(document: dict[str, Any]) -> str:
     )
 
 
-def write(document: dict[str, Any], out: Path, stamp: str) -> Path:
-    """``OUT/bench-<stamp>.json`` and ``OUT/latest.json``, each written whole (temp + rename)."""
+def host_headline(document: dict[str, Any]) -> str:
+    """The headline of a host-only run (``--only``): no image, no engine."""
+    machine = document["machine"]
+    return (
+        f"ai-trader bench --only {document['only']}, "
+        f"{document['started'][:16].replace('T', ' ')} UTC, on the host at "
+        f"{document['revision']}; {machine['nproc']} cores, "
+        f"{(machine['memory_bytes'] or 0) / 2**30:.0f} GiB, kernel {machine['kernel']}, "
+        f"python {machine['python']}"
+    )
+
+
+def write(document: dict[str, Any], out: Path, stamp: str, prefix: str = "bench") -> Path:
+    """``OUT/<prefix>-<stamp>.json`` and ``OUT/latest.json`` (``<prefix>-latest.json`` for
+    another prefix than the full bench's), each written whole (temp + rename)."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2) + "\n"
-    target = out / f"bench-{stamp}.json"
-    for path in (target, out / "latest.json"):
+    target = out / f"{prefix}-{stamp}.json"
+    latest = out / ("latest.json" if prefix == "bench" else f"{prefix}-latest.json")
+    for path in (target, latest):
         partial = path.with_suffix(".json.partial")
         partial.write_text(text, encoding="utf-8")
         partial.replace(path)
@@ -392,6 +425,22 @@ def print_report(
         print(f"  {FLOOR_NAMES[name]}: {FLOORS[name]}")
     print()
     print("Absolute figures (they move with the machine's load):")
+    print(table(figures))
+    for note in document["notes"]:
+        print(f"note: {note}")
+    for error in document["errors"]:
+        print(f"error: {error}")
+
+
+def print_host_report(figures: Sequence[Figure], document: dict[str, Any]) -> None:
+    """A host-only run's report: its figures, each beside the floor it carries."""
+    machine = document["machine"]
+    print()
+    print(host_headline(document))
+    for line in load_lines(machine["nproc"], document["load"]):
+        print(line)
+    print()
+    print("Figures (they move with the machine's load; each floor is from the same run):")
     print(table(figures))
     for note in document["notes"]:
         print(f"note: {note}")
