@@ -306,3 +306,24 @@ def test_only_names_a_measurement_the_bench_knows():
     assert parse_args(["--only", "api-bound"]).only == "api-bound"
     with pytest.raises(SystemExit):
         parse_args(["--only", "builds"])
+
+
+def test_a_host_only_report_shows_its_figures_and_says_what_to_compare_them_with(capsys):
+    speedup = Figure.of("api_bound_4_speedup", "4 models: speed-up", "x", [3.9], "",
+                        aim=3.6, at_least=True)  # fmt: skip
+    document = {
+        "only": "api-bound",
+        "started": "2026-12-07T11:43:10+00:00",
+        "revision": "abc123",
+        "machine": {"nproc": 2, "memory_bytes": 2**34, "kernel": "6.1", "python": "3.11.7"},
+        "load": {"before": [4.1, 7.4, 7.0], "during": [], "after": [4.2, 5.8, 6.5]},
+        "notes": ["books equal"],
+        "errors": [],
+    }
+    report.print_host_report([speedup], document)
+    out = capsys.readouterr().out
+    assert "ai-trader bench --only api-bound, 2026-12-07 11:43 UTC" in out
+    assert "compare each figure with the floor measured beside it" in out
+    assert "relative figures" not in out
+    assert ">= 3.60 x" in out
+    assert "note: books equal" in out

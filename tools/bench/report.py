@@ -326,7 +326,14 @@ def load_text(load: Sequence[float]) -> str:
     return " ".join(f"{v:.2f}" for v in load)
 
 
-def busy(cores: int, before: float, during: float, after: float) -> str | None:
+RELATIVE_ADVICE = "the relative figures are what to compare"
+# A host-only run (--only) has no relative table: its floors are figures of the same run.
+HOST_ADVICE = "compare each figure with the floor measured beside it"
+
+
+def busy(
+    cores: int, before: float, during: float, after: float, advice: str = RELATIVE_ADVICE
+) -> str | None:
     """A warning naming the threshold a 1-minute load average crossed, or None."""
     quiet_before = BUSY_BEFORE_PER_CORE * cores
     quiet_during = cores + BENCH_OWN_LOAD
@@ -344,11 +351,11 @@ def busy(cores: int, before: float, during: float, after: float) -> str | None:
     return (
         f"warning: the machine was busy: 1-minute load average {'; '.join(found)}, on "
         f"{cores} cores. The bench queued for a CPU, so its absolute times are inflated by "
-        "other work; the relative figures are what to compare."
+        f"other work; {advice}."
     )
 
 
-def load_lines(cores: int, load: dict[str, Any]) -> list[str]:
+def load_lines(cores: int, load: dict[str, Any], advice: str = RELATIVE_ADVICE) -> list[str]:
     """The load average before, during (the highest of the samples taken at each section's
     start) and after the bench, and the warning when it was busy."""
     during = max((sample[0] for _, sample in load["during"]), default=load["before"][0])
@@ -356,7 +363,7 @@ def load_lines(cores: int, load: dict[str, Any]) -> list[str]:
         f"load average (1, 5, 15 min) on {cores} cores: before {load_text(load['before'])}; "
         f"highest 1-min while running {during:.2f}; after {load_text(load['after'])}"
     ]
-    warning = busy(cores, load["before"][0], during, load["after"][0])
+    warning = busy(cores, load["before"][0], during, load["after"][0], advice)
     if warning:
         lines.append(warning)
     return lines
@@ -437,7 +444,7 @@ def print_host_report(figures: Sequence[Figure], document: dict[str, Any]) -> No
     machine = document["machine"]
     print()
     print(host_headline(document))
-    for line in load_lines(machine["nproc"], document["load"]):
+    for line in load_lines(machine["nproc"], document["load"], HOST_ADVICE):
         print(line)
     print()
     print("Figures (they move with the machine's load; each floor is from the same run):")
