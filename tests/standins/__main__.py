@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        server.state.stopping.set()  # a request in its delay is answered now
         # shutdown() waits for serve_forever() to return, so it must not run on that thread.
         threading.Thread(target=server.shutdown, daemon=True).start()
 

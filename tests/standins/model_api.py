@@ -99,14 +99,25 @@ def _no_model(model: str) -> tuple[int, Any]:
 
 
 def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
-    """Answer one chat-completions request; the bool says whether to stream it as SSE."""
+    """Answer one chat-completions request; the bool says whether to stream it as SSE.
+
+    It counts as in flight (the stats' ``in_flight`` and ``max_in_flight``) from its count
+    until its answer is made."""
     try:
         body = json.loads(raw or b"null")
     except ValueError:
         body = None
+    number = state.chat_began()
+    try:
+        return _answer(state, headers, raw, body, number)
+    finally:
+        state.chat_ended()
+
+
+def _answer(
+    state: State, headers: Any, raw: bytes, body: Any, number: int
+) -> tuple[int, Any, bool]:
     with state.lock:
-        state.openai_requests += 1
-        number = state.openai_requests
         state.openai_bodies.append(body)
         config = state.scenario["openai"]
         fail = bool(config.get("always_fail")) or number <= int(config.get("fail_first", 0))
@@ -117,9 +128,11 @@ def chat(state: State, headers: Any, raw: bytes) -> tuple[int, Any, bool]:
         # "cached_tokens" reports that many of the prompt's tokens as served from a cache.
         with_usage = config.get("usage", True) is not False
         cached = int(config.get("cached_tokens", 0))
-    # A slow model keeps a run going long enough to stop it in the middle.
+    # A slow model keeps a run going long enough to stop it in the middle, and stands for
+    # a model API's answer time. Waited in this request's thread: concurrent requests wait
+    # side by side. Stopping the stand-ins ends the wait.
     if delay > 0:
-        time.sleep(delay)
+        state.stopping.wait(delay)
     # A held model keeps it there until the test lets it go.
     state.hold(number)
     denied = unauthorized(state, headers)

@@ -153,7 +153,8 @@ class StandIns:
         return self
 
     def stop(self) -> None:
-        self._server.state.release()  # no request thread stays blocked on a hold
+        self._server.state.stopping.set()  # no request thread stays in a delay
+        self._server.state.release()  # nor blocked on a hold
         if self._thread is not None:
             self._server.shutdown()
             self._thread.join(timeout=10)

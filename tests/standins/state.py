@@ -20,7 +20,9 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "script": [],
         "fail_first": 0,
         "always_fail": False,
-        # Seconds to wait before answering each chat request.
+        # Seconds to wait before answering each chat request: an honest wait in the
+        # request's own thread, so concurrent requests wait side by side (a model API
+        # answers many clients at once); stopping the stand-ins ends it early.
         "delay": 0,
         # Hold chat requests, unanswered, until `/_control/release` (or a new scenario, or
         # a reset) lets them go: true holds every one, N the N-th (counted from 1) and every
@@ -67,6 +69,8 @@ class State:
         self.lock = threading.Lock()
         self.scenario = _merged(scenario)
         self.released = threading.Event()
+        self.stopping = threading.Event()  # set once, when the server stops
+        self.openai_in_flight = 0  # chat requests being answered right now
         self._zero()
 
     def _zero(self) -> None:
@@ -75,6 +79,8 @@ class State:
         self.openai_requests = 0
         self.openai_bodies: list[Any] = []
         self.openai_held = 0
+        # The most chat requests in flight at once since now (those in flight count).
+        self.openai_max_in_flight = self.openai_in_flight
         self.jina_requests = 0
         # Whatever was held is let go, and what comes next is held again (if the scenario says).
         self.released.set()
@@ -88,6 +94,18 @@ class State:
         with self.lock:
             self.scenario = _merged(scenario)
             self._zero()
+
+    def chat_began(self) -> int:
+        """Count a chat request in (and in flight); returns its number, from 1."""
+        with self.lock:
+            self.openai_requests += 1
+            self.openai_in_flight += 1
+            self.openai_max_in_flight = max(self.openai_max_in_flight, self.openai_in_flight)
+            return self.openai_requests
+
+    def chat_ended(self) -> None:
+        with self.lock:
+            self.openai_in_flight -= 1
 
     def release(self) -> None:
         """Let every held chat request go, and those that arrive later pass unheld."""
@@ -120,6 +138,8 @@ class State:
                         "requests": self.openai_requests,
                         "bodies": self.openai_bodies,
                         "held": self.openai_held,
+                        "in_flight": self.openai_in_flight,
+                        "max_in_flight": self.openai_max_in_flight,
                     },
                     "jina": {"requests": self.jina_requests},
                 }

@@ -36,6 +36,7 @@ from ai_trader.agent.runner import (
     Result,
     Runner,
     format_summary,
+    off_loop,
     summarise,
     supported,
     trading_days,
@@ -709,6 +710,68 @@ def test_a_day_that_failed_after_a_trade_is_redone_without_duplicating_it(
 
 
 # --- pure helpers of the runner ------------------------------------------------------------
+
+
+def test_off_loop_works_in_another_thread_while_the_loop_goes_on():
+    gate = threading.Event()
+
+    def work() -> int:
+        # In the loop's own thread this would wait for good: the loop opens the gate.
+        assert gate.wait(timeout=60), "the work held up the event loop"
+        return threading.get_ident()
+
+    async def main() -> tuple[int, int]:
+        task = asyncio.create_task(off_loop(work))
+        await asyncio.sleep(0)
+        gate.set()
+        return await task, threading.get_ident()
+
+    worker, loop_thread = asyncio.run(main())
+    assert worker != loop_thread
+
+
+def test_a_cancelled_off_loop_waits_for_its_work_to_finish():
+    started, gate, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def work() -> None:
+        started.set()
+        gate.wait(timeout=60)
+        finished.set()
+
+    async def main() -> None:
+        task = asyncio.create_task(off_loop(work))
+        assert await asyncio.to_thread(started.wait, 60)
+        task.cancel()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not task.done()  # the work holds it: what it writes is written first
+        gate.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert finished.is_set()
+
+    asyncio.run(main())
+
+
+def test_the_models_of_a_run_share_one_http_client_made_in_its_own_loop(
+    books: Path, services: Services, model_api
+):
+    standins = model_api({"script": []})
+    config = run_config(books, model_entry("first"), model_entry("second"))
+    runner = runner_for(services, standins, config)
+
+    async def clients() -> list[Any]:
+        made = [runner._model_trader(entry) for entry in config.enabled_models]
+        found = [trader.client._client for trader in made if trader and trader.client]
+        await found[0].aclose()
+        return found
+
+    one_run = asyncio.run(clients())
+    assert len(one_run) == 2
+    assert one_run[0] is one_run[1]
+    another = asyncio.run(clients())  # a client of a closed loop is of no use in a new one
+    assert another[0] is another[1]
+    assert another[0] is not one_run[0]
 
 
 def test_trading_days_are_the_data_days_after_the_last_done_up_to_the_end():

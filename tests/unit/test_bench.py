@@ -11,8 +11,9 @@ import asyncio
 import pytest
 
 from ai_trader.dashboard import data
-from bench import matrix, report
+from bench import apibound, matrix, report
 from bench.calls import BLOCK, WARMUP_BLOCKS, interleaved
+from bench.probes import BenchError
 from bench.report import Figure, Relative
 
 
@@ -151,6 +152,15 @@ def test_an_absolute_figure_reports_median_spread_and_its_aim():
         assert cell in row
 
 
+def test_a_speed_up_aim_is_a_least_value():
+    figure = Figure.of("api_bound_4_speedup", "4 models", "x", [3.5, 3.7, 3.9], "how",
+                       aim=3.6, at_least=True)  # fmt: skip
+    assert (figure.aim, figure.met) == (3.6, True)
+    assert ">= 3.60 x" in report.table([figure]).splitlines()[2]
+    slow = Figure.of("api_bound_4_speedup", "4 models", "x", [3.5], "", aim=3.6, at_least=True)
+    assert slow.met is False
+
+
 def test_the_start_and_stop_aims_are_no_longer_on_absolute_times():
     assert Figure.of("start_ready_full", "start", "s", [2.4], "").met is None
     assert Figure.of("stop_full", "stop", "s", [1.2], "").met is None
@@ -239,3 +249,81 @@ def test_the_table_shows_each_session_the_total_and_the_floor_of_its_busy_time()
     assert "80%" in text  # 16 busy of 20 CPU seconds
     assert "2 cores would do the 16 busy CPU seconds in 8 s" in text
     assert "the run took 11 s" in text
+
+
+# -- API-bound models (bench/apibound.py) ---------------------------------------------------
+
+SERVICES = ("math", "search", "trade", "prices")
+
+
+def test_the_ports_come_from_serves_listening_line_once_it_is_there():
+    assert apibound.served_ports("serve: starting\n", SERVICES) is None
+    line = "serve: listening on 127.0.0.1 (math :41001, search :41002, trade :8002, prices :9)"
+    assert apibound.served_ports(f"x\n{line}\n", SERVICES) == {
+        "math": 41001, "search": 41002, "trade": 8002, "prices": 9,
+    }  # fmt: skip
+
+
+def test_a_listening_line_that_misses_a_service_is_an_error():
+    line = "serve: listening on 127.0.0.1 (math :41001, search :41002, trade :8002)"
+    with pytest.raises(BenchError, match="each service"):
+        apibound.served_ports(line, SERVICES)
+
+
+def test_the_speed_up_is_the_solo_time_over_the_jobs_time():
+    assert apibound.speedup(20.0, 5.0) == 4.0
+
+
+def test_the_floor_is_the_requests_times_the_delay_over_the_jobs():
+    # 16 models x 5 days x 3 requests at 200 ms: 3 s when 16 are always in flight.
+    assert apibound.model_floor(240, 0.2, 16) == pytest.approx(3.0)
+    assert apibound.model_floor(15, 0.2, 1) == pytest.approx(3.0)
+
+
+def test_the_runs_get_none_of_the_callers_product_variables_and_cache_bytecode(tmp_path):
+    caller = {
+        "PATH": "/bin",
+        "OPENAI_API_KEY": "mine",
+        "OPENAI_API_KEY_FILE": "/my/key",
+        "AGENT_JOBS": "2",
+        "TRADE_HTTP_PORT": "1234",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONPATH": "elsewhere",
+    }
+    env = apibound.child_env(caller, tmp_path / "data", tmp_path / "pycache")
+    assert env["PATH"] == "/bin"
+    assert not {"OPENAI_API_KEY", "OPENAI_API_KEY_FILE", "AGENT_JOBS", "TRADE_HTTP_PORT",
+                "PYTHONDONTWRITEBYTECODE"} & set(env)  # fmt: skip
+    assert env["DATA_DIR"] == str(tmp_path / "data")
+    assert env["PYTHONPYCACHEPREFIX"] == str(tmp_path / "pycache")
+    assert env["PYTHONPATH"].endswith("elsewhere")
+    assert env["PYTHONPATH"].split(":")[0].endswith("src")
+
+
+def test_only_names_a_measurement_the_bench_knows():
+    from bench.__main__ import parse_args
+
+    assert parse_args(["--only", "api-bound"]).only == "api-bound"
+    with pytest.raises(SystemExit):
+        parse_args(["--only", "builds"])
+
+
+def test_a_host_only_report_shows_its_figures_and_says_what_to_compare_them_with(capsys):
+    speedup = Figure.of("api_bound_4_speedup", "4 models: speed-up", "x", [3.9], "",
+                        aim=3.6, at_least=True)  # fmt: skip
+    document = {
+        "only": "api-bound",
+        "started": "2026-12-07T11:43:10+00:00",
+        "revision": "abc123",
+        "machine": {"nproc": 2, "memory_bytes": 2**34, "kernel": "6.1", "python": "3.11.7"},
+        "load": {"before": [4.1, 7.4, 7.0], "during": [], "after": [4.2, 5.8, 6.5]},
+        "notes": ["books equal"],
+        "errors": [],
+    }
+    report.print_host_report([speedup], document)
+    out = capsys.readouterr().out
+    assert "ai-trader bench --only api-bound, 2026-12-07 11:43 UTC" in out
+    assert "compare each figure with the floor measured beside it" in out
+    assert "relative figures" not in out
+    assert ">= 3.60 x" in out
+    assert "note: books equal" in out

@@ -373,3 +373,41 @@ def test_hold_n_lets_the_first_requests_through_and_holds_from_the_nth(standins)
     standins.release()
     worker.join()
     assert answers[0].choices[0].message.content == "ok"
+
+
+# -- a slow model --------------------------------------------------------------------------
+
+
+def wait_in_flight(standins: StandIns, count: int, workers: list[threading.Thread]) -> None:
+    # The stand-in's own count of requests being answered: an event, not a clock. The
+    # deadline only keeps a server that answers one request at a time from hanging the test.
+    deadline = time.monotonic() + 60
+    while standins.stats()["openai"]["in_flight"] < count:
+        assert all(worker.is_alive() for worker in workers)
+        if time.monotonic() > deadline:
+            pytest.fail(f"never {count} chat requests in flight at once")
+        time.sleep(0.01)
+
+
+def test_delayed_chat_requests_wait_side_by_side_not_one_after_another():
+    # A delay far longer than the test: both requests are in their delay at once, which a
+    # server answering one request at a time could never show.
+    with StandIns({"openai": {"delay": 3600, "script": [{"content": "ok"}]}}) as standins:
+        started = [chat_in_thread(standins) for _ in range(2)]
+        workers = [worker for worker, _ in started]
+        wait_in_flight(standins, 2, workers)
+        assert [answers for _, answers in started] == [[], []]
+        assert standins.stats()["openai"]["max_in_flight"] == 2
+        standins.stop()  # ends the delays: both are answered now
+        for worker in workers:
+            worker.join()
+    assert [answers[0].choices[0].message.content for _, answers in started] == ["ok", "ok"]
+    assert standins.stats()["openai"]["in_flight"] == 0
+
+
+def test_max_in_flight_counts_from_the_last_reset(standins):
+    chat(standins, [SYSTEM, USER])
+    chat(standins, [SYSTEM, USER])
+    assert standins.stats()["openai"]["max_in_flight"] == 1  # one after the other
+    standins.reset()
+    assert standins.stats()["openai"]["max_in_flight"] == 0

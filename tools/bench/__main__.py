@@ -1,5 +1,5 @@
 """Run the bench: ``python -m bench [--runs N] [--image NAME:TAG] [--base NAME] [--out DIR]
-[--skip-build]`` (``nox -s bench -- ...`` passes the options through).
+[--skip-build] [--only api-bound]`` (``nox -s bench -- ...`` passes the options through).
 
 It prints the load average and two tables: first each timed figure against Docker's own
 floor measured in the same run (excess and ratio), then the absolute figures. It writes the
@@ -8,6 +8,9 @@ same figures, with the machine they were measured on and the raw values, to
 machines are shared and noisy): it exits 1 only when a measurement could not be made, 2 when
 the image is missing. Every container, image and folder it makes is removed on the way out,
 on error and on Ctrl-C too.
+
+``--only api-bound`` measures API-bound models on the host alone (`apibound.py`): no image,
+no engine; it writes ``OUT/api-bound-<UTC timestamp>.json`` and ``OUT/api-bound-latest.json``.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from typing import Any
 
 import facts
 from bench import report
+from bench.apibound import ApiBoundFigures
+from bench.recorder import Recorder, host_machine
 from bench.timings import Bench
 from integration import engine
 
@@ -73,6 +78,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         lambda: bench.measure_services(prices),
     )
     bench.section("models in parallel, in the container", lambda: bench.measure_parallel(prices))
+    bench.section(API_BOUND_SECTION, bench.measure_api_bound)
     bench.section("dashboard, 5,000 days and 4 models", bench.measure_dashboard)
     bench.add_floor_figures()
     # After the timed sections: the builds load both cores and would hide the neighbours.
@@ -99,6 +105,40 @@ def measure(bench: Bench) -> dict[str, Any]:
             "after_builds": machine["load_average_at_end"],
         },
         "relative": [r.as_json() for r in report.ordered_relative(bench.relatives)],
+        "figures": [f.as_json() for f in report.ordered(bench.figures)],
+        "notes": bench.notes,
+        "errors": bench.errors,
+        "details": bench.details,
+    }
+
+
+# What `--only` can name, and the section each one is.
+API_BOUND_SECTION = "API-bound models, on the host (a model API that answers in 200 ms)"
+ONLY = ("api-bound",)
+
+
+class HostBench(Recorder, ApiBoundFigures):
+    """The host-only measurements, for `--only`: no image, no engine."""
+
+
+def measure_only(bench: HostBench, only: str) -> dict[str, Any]:
+    log.info("bench %s: --only %s, on the host, %d run(s)", bench.run_id, only, bench.runs)
+    started = datetime.now(UTC)
+    machine = host_machine()
+    bench.section(API_BOUND_SECTION, bench.measure_api_bound)
+    return {
+        "schema": 3,
+        "only": only,
+        "started": started.isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
+        "runs": bench.runs,
+        "revision": facts.git_revision(),
+        "machine": machine,
+        "load": {
+            "before": machine["load_average_at_start"],
+            "during": bench.load_during,
+            "after": [round(v, 2) for v in os.getloadavg()],
+        },
         "figures": [f.as_json() for f in report.ordered(bench.figures)],
         "notes": bench.notes,
         "errors": bench.errors,
@@ -142,6 +182,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--skip-build", action="store_true", help="skip the cold build and rebuild timings"
     )
+    parser.add_argument(
+        "--only",
+        choices=ONLY,
+        help="run only this measurement: api-bound (API-bound models on the host; no image, "
+        "no Docker engine)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
@@ -154,6 +200,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # the bench reports its progress.
     logging.basicConfig(level=logging.CRITICAL, format="%(message)s", stream=sys.stderr)
     log.setLevel(logging.INFO)
+    if args.only:
+        return main_only(args)
     if not engine.image_exists(args.image):
         print(f"bench: no image {args.image}; run `nox -s build` first", file=sys.stderr)
         return 2
@@ -172,6 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     stamp = datetime.fromisoformat(document["started"]).strftime("%Y%m%dT%H%M%SZ")
     written = report.write(document, Path(args.out), stamp)
     print(f"written: {written} and {written.parent / 'latest.json'}")
+    return 1 if bench.errors else 0
+
+
+def main_only(args: argparse.Namespace) -> int:
+    bench = HostBench(args.runs)
+    with sigterm_as_interrupt():
+        try:
+            document = measure_only(bench, args.only)
+        except KeyboardInterrupt:
+            print("bench: interrupted; cleaning up", file=sys.stderr)
+            return 130
+        finally:
+            bench.cleanup()
+    report.print_host_report(report.ordered(bench.figures), document)
+    stamp = datetime.fromisoformat(document["started"]).strftime("%Y%m%dT%H%M%SZ")
+    written = report.write(document, Path(args.out), stamp, prefix=args.only)
+    print(f"written: {written} and {written.parent / f'{args.only}-latest.json'}")
     return 1 if bench.errors else 0
 
 

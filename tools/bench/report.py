@@ -66,6 +66,11 @@ ORDER = [
     "parallel_1_solo", "parallel_1_jobs", "parallel_1_speedup",
     "parallel_4_solo", "parallel_4_jobs", "parallel_4_speedup",
     "parallel_8_solo", "parallel_8_jobs", "parallel_8_speedup",
+    "api_bound_startup",
+    "api_bound_4_solo", "api_bound_4_jobs", "api_bound_4_speedup", "api_bound_4_floor",
+    "api_bound_4_requests", "api_bound_4_in_flight",
+    "api_bound_16_solo", "api_bound_16_jobs", "api_bound_16_speedup", "api_bound_16_floor",
+    "api_bound_16_requests", "api_bound_16_in_flight",
     "dashboard_cold", "dashboard_warm", "dashboard_one_day_more",
     "dashboard_health_p50", "dashboard_health_max",
     "fetch_rate", "fetch_second_requests",
@@ -113,9 +118,21 @@ class Figure:
     aim: float | None = None
     how: str = ""
     values: list[float] = field(default_factory=list)
+    at_least: bool = False  # the aim is a least value (a speed-up), not a most
 
     @classmethod
-    def of(cls, key: str, label: str, unit: str, values: Sequence[float], how: str) -> Figure:
+    def of(
+        cls,
+        key: str,
+        label: str,
+        unit: str,
+        values: Sequence[float],
+        how: str,
+        *,
+        aim: float | None = None,
+        at_least: bool = False,
+    ) -> Figure:
+        """From the samples; the aim is ``aim`` when given, else the key's in AIMS."""
         return cls(
             key,
             label,
@@ -124,16 +141,17 @@ class Figure:
             min(values),
             max(values),
             len(values),
-            AIMS.get(key),
+            aim if aim is not None else AIMS.get(key),
             how,
             [round(v, 6) for v in values],
+            at_least,
         )
 
     @property
     def met(self) -> bool | None:
         if self.aim is None or self.median is None:
             return None
-        return self.median <= self.aim
+        return self.median >= self.aim if self.at_least else self.median <= self.aim
 
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "met": self.met}
@@ -267,7 +285,8 @@ def table(figures: Sequence[Figure]) -> str:
             if f.low is not None and f.n > 1 and f.low != f.high
             else "-"
         )
-        aim = f"<= {fmt(f.aim, f.unit)} {f.unit}" if f.aim is not None else "-"
+        sign = ">=" if f.at_least else "<="
+        aim = f"{sign} {fmt(f.aim, f.unit)} {f.unit}" if f.aim is not None else "-"
         rows.append((f.label, f"{fmt(f.median, f.unit)} {f.unit}", span, aim, MET[f.met], str(f.n)))
     return aligned(rows)
 
@@ -307,7 +326,14 @@ def load_text(load: Sequence[float]) -> str:
     return " ".join(f"{v:.2f}" for v in load)
 
 
-def busy(cores: int, before: float, during: float, after: float) -> str | None:
+RELATIVE_ADVICE = "the relative figures are what to compare"
+# A host-only run (--only) has no relative table: its floors are figures of the same run.
+HOST_ADVICE = "compare each figure with the floor measured beside it"
+
+
+def busy(
+    cores: int, before: float, during: float, after: float, advice: str = RELATIVE_ADVICE
+) -> str | None:
     """A warning naming the threshold a 1-minute load average crossed, or None."""
     quiet_before = BUSY_BEFORE_PER_CORE * cores
     quiet_during = cores + BENCH_OWN_LOAD
@@ -325,11 +351,11 @@ def busy(cores: int, before: float, during: float, after: float) -> str | None:
     return (
         f"warning: the machine was busy: 1-minute load average {'; '.join(found)}, on "
         f"{cores} cores. The bench queued for a CPU, so its absolute times are inflated by "
-        "other work; the relative figures are what to compare."
+        f"other work; {advice}."
     )
 
 
-def load_lines(cores: int, load: dict[str, Any]) -> list[str]:
+def load_lines(cores: int, load: dict[str, Any], advice: str = RELATIVE_ADVICE) -> list[str]:
     """The load average before, during (the highest of the samples taken at each section's
     start) and after the bench, and the warning when it was busy."""
     during = max((sample[0] for _, sample in load["during"]), default=load["before"][0])
@@ -337,7 +363,7 @@ def load_lines(cores: int, load: dict[str, Any]) -> list[str]:
         f"load average (1, 5, 15 min) on {cores} cores: before {load_text(load['before'])}; "
         f"highest 1-min while running {during:.2f}; after {load_text(load['after'])}"
     ]
-    warning = busy(cores, load["before"][0], during, load["after"][0])
+    warning = busy(cores, load["before"][0], during, load["after"][0], advice)
     if warning:
         lines.append(warning)
     return lines
@@ -364,12 +390,26 @@ def headline(document: dict[str, Any]) -> str:
     )
 
 
-def write(document: dict[str, Any], out: Path, stamp: str) -> Path:
-    """``OUT/bench-<stamp>.json`` and ``OUT/latest.json``, each written whole (temp + rename)."""
+def host_headline(document: dict[str, Any]) -> str:
+    """The headline of a host-only run (``--only``): no image, no engine."""
+    machine = document["machine"]
+    return (
+        f"ai-trader bench --only {document['only']}, "
+        f"{document['started'][:16].replace('T', ' ')} UTC, on the host at "
+        f"{document['revision']}; {machine['nproc']} cores, "
+        f"{(machine['memory_bytes'] or 0) / 2**30:.0f} GiB, kernel {machine['kernel']}, "
+        f"python {machine['python']}"
+    )
+
+
+def write(document: dict[str, Any], out: Path, stamp: str, prefix: str = "bench") -> Path:
+    """``OUT/<prefix>-<stamp>.json`` and ``OUT/latest.json`` (``<prefix>-latest.json`` for
+    another prefix than the full bench's), each written whole (temp + rename)."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(document, indent=2) + "\n"
-    target = out / f"bench-{stamp}.json"
-    for path in (target, out / "latest.json"):
+    target = out / f"{prefix}-{stamp}.json"
+    latest = out / ("latest.json" if prefix == "bench" else f"{prefix}-latest.json")
+    for path in (target, latest):
         partial = path.with_suffix(".json.partial")
         partial.write_text(text, encoding="utf-8")
         partial.replace(path)
@@ -392,6 +432,22 @@ def print_report(
         print(f"  {FLOOR_NAMES[name]}: {FLOORS[name]}")
     print()
     print("Absolute figures (they move with the machine's load):")
+    print(table(figures))
+    for note in document["notes"]:
+        print(f"note: {note}")
+    for error in document["errors"]:
+        print(f"error: {error}")
+
+
+def print_host_report(figures: Sequence[Figure], document: dict[str, Any]) -> None:
+    """A host-only run's report: its figures, each beside the floor it carries."""
+    machine = document["machine"]
+    print()
+    print(host_headline(document))
+    for line in load_lines(machine["nproc"], document["load"], HOST_ADVICE):
+        print(line)
+    print()
+    print("Figures (they move with the machine's load; each floor is from the same run):")
     print(table(figures))
     for note in document["notes"]:
         print(f"note: {note}")

@@ -16,15 +16,11 @@ import contextlib
 import io
 import logging
 import os
-import platform
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -35,10 +31,12 @@ from docker.models.containers import Container
 
 import facts
 from ai_trader.settings import DEFAULT_PORTS
+from bench.apibound import ApiBoundFigures
 from bench.images import LABEL, ImageFigures
 from bench.latency import LATENCY_SIGNATURES, LatencyFigures
 from bench.probes import BenchError, MemorySampler, cgroup_cpu_seconds, first_answers
-from bench.report import MB, Figure, Relative, fmt, signed
+from bench.recorder import Recorder, host_machine
+from bench.report import MB, Figure, Relative, signed
 from bench.workloads import WorkloadFigures
 from integration import engine
 
@@ -66,43 +64,19 @@ class Stopped:
     returned: float  # wall clock when the stop call returned
 
 
-def meminfo_total() -> int | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1]) * 1024
-    return None
-
-
-def cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
-
-
 def event_time(record: list[engine.Event], action: str) -> float | None:
     return next((e.time for e in record if e.action.startswith(action)), None)
 
 
-class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
+class Bench(Recorder, ImageFigures, LatencyFigures, WorkloadFigures, ApiBoundFigures):
     def __init__(self, image: str, base: str, runs: int, skip_build: bool) -> None:
+        super().__init__(runs)
         self.image = image
         self.base = base
-        self.runs = runs
         self.skip_build = skip_build
         self.client = engine.client()
-        self.run_id = uuid.uuid4().hex[:10]
-        self.figures: list[Figure] = []
-        self.relatives: list[Relative] = []
         self.floor_runs: list[float] = []  # every idle docker run measured (seconds)
         self.floor_stops: list[float] = []  # every idle docker stop measured (seconds)
-        self.load_during: list[tuple[str, list[float]]] = []  # at each section's start
-        self.details: dict[str, Any] = {}
-        self.notes: list[str] = []
-        self.errors: list[str] = []
-        self.workdir = Path(tempfile.mkdtemp(prefix="ai-trader-bench-"))
         self.tags: list[str] = []
         self.images: list[str] = []  # ids, removed newest first
         self.counter = 0
@@ -111,31 +85,6 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
         self.user = None if os.geteuid() == 0 else f"{os.getuid()}:{os.getgid()}"
 
     # -- bookkeeping ------------------------------------------------------------------------
-
-    def add(self, figure: Figure) -> None:
-        self.figures.append(figure)
-        log.info("  %s: %s %s", figure.label, fmt(figure.median, figure.unit), figure.unit)
-
-    def section(self, name: str, measure: Callable[[], object]) -> None:
-        """Run one measurement; a failure is recorded and the others still run."""
-        log.info("== %s", name)
-        self.load_during.append((name, [round(v, 2) for v in os.getloadavg()]))
-        began = time.monotonic()
-        try:
-            measure()
-        except Exception as exc:  # recorded; the other measurements still run
-            reason = str(exc) if isinstance(exc, BenchError) else f"{type(exc).__name__}: {exc}"
-            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
-                exc = exc.exceptions[0]  # a task group's error: say what failed inside it
-                reason += f" <- {type(exc).__name__}: {exc}"
-            self.errors.append(f"{name}: {reason}")
-            log.error("  %s failed: %s", name, reason)
-        self.details.setdefault("section_seconds", {})[name] = round(time.monotonic() - began, 1)
-
-    def folder(self, name: str) -> Path:
-        path = self.workdir / name
-        path.mkdir(parents=True)
-        return path
 
     def give_to_container(self, path: Path) -> None:
         if self.user is None:
@@ -156,7 +105,7 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
                 pass
             except docker.errors.APIError as exc:
                 log.warning("could not remove image %s: %s", name[:19], exc.explanation)
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        super().cleanup()
 
     # -- containers -------------------------------------------------------------------------
 
@@ -257,20 +206,11 @@ class Bench(ImageFigures, LatencyFigures, WorkloadFigures):
         version = self.client.version()
         info = self.client.info()
         return {
-            "nproc": os.cpu_count(),
-            "cpus_usable": len(os.sched_getaffinity(0))
-            if hasattr(os, "sched_getaffinity")
-            else None,
-            "cpu_model": cpu_model(),
-            "memory_bytes": meminfo_total(),
-            "kernel": platform.release(),
-            "os": platform.platform(),
+            **host_machine(),
             "docker_server": version.get("Version"),
             "docker_api": self.client.api.api_version,
             "docker_storage_driver": info.get("Driver"),
             "docker_cgroup": f"v{info.get('CgroupVersion', '?')} {info.get('CgroupDriver', '')}",
-            "python": platform.python_version(),
-            "load_average_at_start": [round(v, 2) for v in os.getloadavg()],
         }
 
     def measure_fetch(self) -> None:

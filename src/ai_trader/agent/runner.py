@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from ai_trader import manifest
 from ai_trader.agent import builtin
@@ -50,6 +50,25 @@ from ai_trader.usage import (
 from ai_trader.valuation import measure, value_book
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def off_loop(work: Callable[[], T]) -> T:
+    """``work()`` in a worker thread, so that its waits on the disk (a durable write's
+    fsync, a rename) hold up only its own model, not every model of the run. A cancel
+    waits for it to finish first (a thread cannot be stopped half-way), so that nothing
+    is written to a book after its run has let go of it."""
+    done = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(done)
+    except asyncio.CancelledError:
+        while not done.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([done])
+        if not done.cancelled():
+            done.exception()  # the cancel is what goes on; the thread's error is dropped
+        raise
 
 
 class AgentError(RunFailed):
@@ -252,6 +271,14 @@ class Runner:
             )
         dates = config.date_range
         self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
+        # One HTTP client for every model's API client (``_shared_http``): one pool of
+        # connections and one TLS context, not one each, which would cost every model its
+        # own context's CPU before its first request.
+        self._http: Any = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None  # the loop it belongs to
+        # The hash of the prices seen through a day, worked out once a run: every book
+        # ending on that day saw the same prices (``manifest.prices_seen``).
+        self._seen: dict[str, str] = {}
         for entry in self.models:
             if entry.responses == "replay" and not has_record(self._responses_folder(entry)):
                 raise UserError(
@@ -323,7 +350,8 @@ class Runner:
                 api_key=key,
                 base_url=entry.openai_base_url or self.settings.openai_api_base,
                 max_retries=0,  # ModelTrader retries with the config's backoff
-                timeout=agent.request_timeout,
+                timeout=agent.request_timeout,  # each request's, whatever the client's
+                http_client=self._shared_http(),
             )
         return ModelTrader(
             client,
@@ -335,6 +363,16 @@ class Runner:
             sampling=entry.sampling,
             recording=recording,
         )
+
+    def _shared_http(self) -> Any:
+        """The HTTP client of this event loop's models, made on first use (a client made
+        in another loop cannot be used in this one); `run` closes it when it ends."""
+        import openai
+
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            self._http, self._http_loop = openai.DefaultAsyncHttpxClient(), loop
+        return self._http
 
     def _prompt(self, day: str, previous: str | None, positions: dict[str, float]) -> str:
         opens = {s: p for s in NASDAQ_100 if (p := self.book.open(s, day)) is not None}
@@ -391,8 +429,11 @@ class Runner:
         except ModelUnavailable as exc:
             log.warning("skipping model %s: %s", entry.name, exc)
             return None
-        manifest = self._begin_manifest(entry, ledger)
-        ledger.ensure_initialized(self.init_day, NASDAQ_100, agent.initial_cash)
+        # The writes of the book's start, days and end go to a worker thread (``off_loop``).
+        manifest = await off_loop(partial(self._begin_manifest, entry, ledger))
+        await off_loop(
+            partial(ledger.ensure_initialized, self.init_day, NASDAQ_100, agent.initial_cash)
+        )
         days = trading_days(self.book.dates(), ledger.last_date() or "", self.end_day)
         if not days:
             log.info("%s: nothing to do, every day up to %s is done", entry.signature, self.end_day)
@@ -429,15 +470,12 @@ class Runner:
                 return None
             except (ModelFailed, ToolRefused, ServiceDown, NotRecorded) as exc:
                 raise AgentError(f"{entry.signature} on {day}: {exc}") from None
-            if trader is not None and trader.recording is not None:
-                trader.recording.commit(day)  # before the commit, as the usage row
-            # The day's total goes first: a stop before the commit leaves a row of a day
-            # that is not committed, which counts for nothing and the redo replaces.
-            record_day(ledger.paths.usage_file, tally.row(day))
-            added = ledger.commit_day(day)
+            added = await off_loop(partial(self._commit_day, ledger, trader, day, tally))
             trades = sum(1 for row in added if row["this_action"]["action"] != "no_trade")
             log.info("%s [%d/%d] %s: %d trade(s)", entry.signature, number, len(days), day, trades)
-        self._end_manifest(manifest, ledger)
+        done = committed_days(ledger.rows())
+        seen = self._prices_seen(done[-1]) if done else None
+        await off_loop(partial(self._end_manifest, manifest, ledger, done, seen))
         return summarise(self.book, ledger, entry.signature, agent.initial_cash)
 
     def days_left(self, entry: ModelEntry) -> list[str]:
@@ -503,14 +541,31 @@ class Runner:
         manifest.write_manifest(path, made)
         return made
 
-    def _end_manifest(self, made: dict[str, Any], ledger: Ledger) -> None:
-        done = committed_days(ledger.rows())
+    @staticmethod
+    def _commit_day(
+        ledger: Ledger, trader: ModelTrader | None, day: str, tally: DayTally
+    ) -> list[dict[str, Any]]:
+        """Commit ``day``: its record of responses, its usage row, then its rows."""
+        if trader is not None and trader.recording is not None:
+            trader.recording.commit(day)  # before the commit, as the usage row
+        # The day's total goes first: a stop before the commit leaves a row of a day
+        # that is not committed, which counts for nothing and the redo replaces.
+        record_day(ledger.paths.usage_file, tally.row(day))
+        return ledger.commit_day(day)
+
+    def _prices_seen(self, through: str) -> str:
+        if through not in self._seen:
+            self._seen[through] = manifest.prices_seen(self.book, through)
+        return self._seen[through]
+
+    def _end_manifest(
+        self, made: dict[str, Any], ledger: Ledger, done: list[str], seen: str | None
+    ) -> None:
+        """Write the manifest as the run ends: ``done`` are the committed days, and ``seen``
+        the hash of the prices seen through the last of them."""
         made["trading_days"] = manifest.span(done)
-        if done:
-            made["prices_seen"] = {
-                "through": done[-1],
-                "sha256": manifest.prices_seen(self.book, done[-1]),
-            }
+        if done and seen is not None:
+            made["prices_seen"] = {"through": done[-1], "sha256": seen}
         made["ended"] = _now()
         manifest.write_manifest(ledger.paths.manifest_file, made)
 
@@ -565,9 +620,14 @@ class Runner:
                     async with slots:
                         return await self.run_model(toolbox, entry, tokens[entry.signature])
 
-                finished = await asyncio.gather(
-                    *(one(entry) for entry in models), return_exceptions=True
-                )
+                try:
+                    finished = await asyncio.gather(
+                        *(one(entry) for entry in models), return_exceptions=True
+                    )
+                finally:
+                    if self._http is not None and self._http_loop is asyncio.get_running_loop():
+                        await self._http.aclose()
+                    self._http = self._http_loop = None
         for item in finished:
             if isinstance(item, UserError | OSError):
                 outcome.failures.append(
