@@ -15,6 +15,7 @@ from bench import apibound, matrix, report
 from bench.calls import BLOCK, WARMUP_BLOCKS, interleaved
 from bench.probes import BenchError
 from bench.report import Figure, Relative
+from bench.split import start_to_ready
 
 
 def start_pairs() -> list[tuple[float, float]]:
@@ -327,3 +328,8 @@ def test_a_host_only_report_shows_its_figures_and_says_what_to_compare_them_with
     assert "relative figures" not in out
     assert ">= 3.60 x" in out
     assert "note: books equal" in out
+
+
+def test_the_split_topology_is_ready_when_its_last_service_answers_counted_from_its_first_create():
+    ready = {"math": 12.5, "search": 13.0, "trade": 12.0, "prices": 14.25}
+    assert start_to_ready([10.0, 10.5, 11.0, 10.25], ready) == 4.25

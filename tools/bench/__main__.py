@@ -77,6 +77,10 @@ def measure(bench: Bench) -> dict[str, Any]:
         "services only: start, latency from the host and inside, stop (and the floor)",
         lambda: bench.measure_services(prices),
     )
+    bench.section(
+        "split topology: start to ready and tool calls, beside the single container",
+        lambda: bench.measure_split(prices),
+    )
     bench.section("models in parallel, in the container", lambda: bench.measure_parallel(prices))
     bench.section(API_BOUND_SECTION, bench.measure_api_bound)
     bench.section("dashboard, 5,000 days and 4 models", bench.measure_dashboard)

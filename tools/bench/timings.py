@@ -37,6 +37,7 @@ from bench.latency import LATENCY_SIGNATURES, LatencyFigures
 from bench.probes import BenchError, MemorySampler, cgroup_cpu_seconds, first_answers
 from bench.recorder import Recorder, host_machine
 from bench.report import MB, Figure, Relative, signed
+from bench.split import SplitFigures
 from bench.workloads import WorkloadFigures
 from integration import engine
 
@@ -68,7 +69,7 @@ def event_time(record: list[engine.Event], action: str) -> float | None:
     return next((e.time for e in record if e.action.startswith(action)), None)
 
 
-class Bench(Recorder, ImageFigures, LatencyFigures, WorkloadFigures, ApiBoundFigures):
+class Bench(Recorder, ImageFigures, LatencyFigures, WorkloadFigures, ApiBoundFigures, SplitFigures):
     def __init__(self, image: str, base: str, runs: int, skip_build: bool) -> None:
         super().__init__(runs)
         self.image = image
