@@ -191,6 +191,7 @@ def integration(session: nox.Session) -> None:
     """Bring the stack up under pytest-docker and verify the container's promises."""
     host().ensure_engine(session)
     host().ensure_browser(session)
+    host().ensure_prometheus(session)
     host().install_dev(session, DEV_LOCK)
     env = {**host().compose_env(session, facts()), "AI_TRADER_VERSION": facts().project_version(),
            "AI_TRADER_REVISION": facts().git_revision(),

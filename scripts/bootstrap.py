@@ -93,6 +93,11 @@ CHROMIUM = Tool(
     "install Chromium or Google Chrome, or set AI_TRADER_CHROMIUM to its path",
     apt_ubuntu="chromium-browser",
 )
+PROMETHEUS = Tool(
+    "prometheus",
+    "prometheus",
+    "install Prometheus (https://prometheus.io/download), or set AI_TRADER_PROMETHEUS to its path",
+)
 
 
 @dataclass(frozen=True)
@@ -348,6 +353,20 @@ def ensure_browser(session: Session) -> None:
         if path is None:
             session.error(browser_installed_but_broken(host).message)
     session.env["AI_TRADER_CHROMIUM"] = path
+
+
+def ensure_prometheus(session: Session) -> None:
+    """A Prometheus for the scrape test (passed as AI_TRADER_PROMETHEUS): the one named
+    there, else the one on PATH, else Debian's package installed as for Chromium."""
+    setting = os.environ.get("AI_TRADER_PROMETHEUS")
+    if setting:
+        if answers([setting, "--version"]) is None:
+            session.error(f"AI_TRADER_PROMETHEUS={setting} does not run (`--version` failed)")
+        return
+    provide(session, "the Prometheus scrape test", [PROMETHEUS])
+    found = shutil.which(PROMETHEUS.name)
+    assert found is not None  # provide stops the session otherwise
+    session.env["AI_TRADER_PROMETHEUS"] = found
 
 
 def python_minor(executable: str | Path) -> str | None:

@@ -135,6 +135,19 @@ def test_one_missing_tool_reads_as_one() -> None:
     assert "AI_TRADER_CHROMIUM" in line
 
 
+@pytest.mark.parametrize("host", [DEBIAN_ROOT, UBUNTU_ROOT], ids=["debian", "ubuntu"])
+def test_prometheus_comes_from_the_distributions_package_as_root(host: Host) -> None:
+    plan = bootstrap.tools_plan("the Prometheus scrape test", [bootstrap.PROMETHEUS], host)
+    assert plan.commands[-1][-1] == "prometheus"
+
+
+def test_without_root_the_prometheus_line_says_how_to_get_it() -> None:
+    line = one_line(bootstrap.tools_plan("integration", [bootstrap.PROMETHEUS], DEBIAN_USER))
+    assert "sudo apt-get install -y prometheus" in line
+    line = one_line(bootstrap.tools_plan("integration", [bootstrap.PROMETHEUS], MACOS))
+    assert "AI_TRADER_PROMETHEUS" in line
+
+
 # --- the Docker engine ------------------------------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""The dashboard's web app: ``GET /`` (the page), ``/api/summary`` (JSON), ``/health``.
+"""The dashboard's web app: ``GET /`` (the page), ``/api/summary`` (JSON), ``/metrics``
+(Prometheus gauges per model, ``gauges``), ``/health``.
 
 The rules:
 
@@ -31,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from ai_trader.dashboard import data, page
+from ai_trader.dashboard import data, gauges, page
 from ai_trader.httpguard import HostGuard
 from ai_trader.netutil import listen
 from ai_trader.settings import LOOPBACK_NAMES
@@ -48,6 +49,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def build_app(data_dir: Path) -> Starlette:
     source = data.Source(data_dir)
     pages = page.Page()
+    figures = gauges.Gauges(source.folder)  # the same folder, read once for both
 
     # Reading the folder may take a while (a long backtest, a new price file): it runs in
     # a worker thread, so the event loop, and with it /health, keeps answering.
@@ -59,6 +61,10 @@ def build_app(data_dir: Path) -> Starlette:
         body = await run_in_threadpool(source.summary_json)
         return Response(body, media_type="application/json", headers=NO_STORE)
 
+    async def metrics(request: Request) -> Response:
+        body = await run_in_threadpool(figures.exposition)
+        return Response(body, media_type=gauges.CONTENT_TYPE, headers=NO_STORE)
+
     async def health(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
@@ -66,6 +72,7 @@ def build_app(data_dir: Path) -> Starlette:
         routes=[
             Route("/", home),
             Route("/api/summary", summary),
+            Route("/metrics", metrics),
             Route("/health", health),
         ]
     )

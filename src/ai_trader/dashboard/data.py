@@ -364,6 +364,11 @@ class Folder:
         with self._lock:
             return self._summarise()
 
+    def price_book(self) -> PriceBook | None:
+        """The prices the last summary was valued against (None: none read, or no file)."""
+        with self._lock:
+            return self._prices[0] if self._prices is not None else None
+
     def _summarise(self) -> dict[str, Any]:
         # Stat keys first: a file that changes while it is read gets a new key, so the
         # next call reads it again and the fingerprint changes.

@@ -20,6 +20,7 @@ from ai_trader import __version__
 from ai_trader.context import ContextError, RunContext, from_meta, today_from_meta
 from ai_trader.errors import UserError, problems
 from ai_trader.market.pricebook import PriceBook
+from ai_trader.services.metering import METRICS_PATH, Meter
 from ai_trader.settings import HEALTH_PATH
 
 __all__ = [
@@ -67,6 +68,11 @@ class Service(MCPServer):
             return JSONResponse({"status": "ok", "service": name})
 
         self.custom_route(HEALTH_PATH, methods=["GET"], include_in_schema=False)(health)
+        # Its tool calls for Prometheus, in a registry of its own (``metering``).
+        self.meter = Meter(name)
+        self.custom_route(METRICS_PATH, methods=["GET"], include_in_schema=False)(
+            self.meter.endpoint
+        )
 
     def tool_from(self, fn: _Fn) -> _Fn:
         """Register ``fn`` as a tool, its docstring (dedented) as the description.
@@ -80,10 +86,16 @@ class Service(MCPServer):
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"tool {fn.__name__} must be a coroutine function (async def)")
         self.add_tool(fn, description=inspect.cleandoc(fn.__doc__ or ""), structured_output=True)
+        self.meter.add_tool(fn.__name__)
         return fn
 
     async def call_tool(
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None = None
+    ) -> Any:
+        return await self.meter.measure(name, lambda: self._call_tool(name, arguments, context))
+
+    async def _call_tool(
+        self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> Any:
         try:
             return await super().call_tool(name, arguments, context)
