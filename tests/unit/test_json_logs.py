@@ -71,14 +71,8 @@ def test_every_line_of_a_whole_offline_run_is_a_json_object(tmp_path: Path):
     for line in days:
         match = DAY_LINE.fullmatch(line["event"])
         assert match is not None
-        assert (
-            (line["signature"], line["day"])
-            == (match[1], match[2])
-            == (
-                "builtin-momentum",
-                line["day"],
-            )
-        )
+        assert line["signature"] == match[1] == "builtin-momentum"
+        assert line["day"] == match[2]
         assert line["tool"] is None
     untagged = [line for line in logged["run"] if line not in days]
     assert all(line["day"] is None for line in untagged)
