@@ -219,3 +219,78 @@ def test_json_progress_lines_are_log_events(caplog: pytest.LogCaptureFixture, mo
         "merge [2/3] b",
         "merge [3/3] c",
     ]
+
+
+# --- the entrypoint's own lines (entrypoint.sh, bash) -------------------------------------------
+
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "entrypoint.sh"
+
+
+def entrypoint_lines(level: str, message: str, log_format: str) -> str:
+    """What the entrypoint's ``say`` prints (stdout and stderr together) for one message,
+    with its functions taken from the script itself."""
+    script = ENTRYPOINT.read_text(encoding="utf-8")
+    functions = re.findall(
+        r"^(?:json_string|format_line|say)\(\) \{\n.*?^\}\n", script, re.S | re.M
+    )
+    assert len(functions) == 3
+    program = "".join(functions) + f'LOG_FORMAT={log_format}\nsay "$1" "$2"\n'
+    done = subprocess.run(
+        ["bash", "-c", program, "bash", level, message],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout + "|" + done.stderr
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "plain",
+        'a "quoted" \\ back\\slash',
+        "two\nlines\tand\rcr",
+        "bell\x07 esc\x1b soh\x01 del\x7f",
+        "caf\u00e9 \u2192",
+    ],
+)
+def test_the_entrypoint_writes_one_json_object_per_line(message: str):
+    out, err = entrypoint_lines("warning", message, "json").split("|")
+    assert err == ""
+    (text,) = out.splitlines()
+    line = json.loads(text)
+    assert set(line) == KEYS
+    assert TIME.fullmatch(line["time"])
+    assert (line["level"], line["service"], line["logger"]) == (
+        "warning",
+        "entrypoint",
+        "entrypoint",
+    )
+    assert line["event"] == message
+    assert line["signature"] is line["day"] is line["tool"] is None
+
+
+def test_the_entrypoint_s_text_lines_stay_as_they_were():
+    out, err = entrypoint_lines("error", "config file x not found", "text").split("|")
+    assert out == ""
+    assert re.fullmatch(
+        r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ entrypoint: error: config file x not found\n", err
+    )
+    out, err = entrypoint_lines("info", "step 1/4: starting", "text").split("|")
+    assert re.fullmatch(r"\S+Z entrypoint: step 1/4: starting\n", err)
+
+
+def test_the_entrypoint_refuses_an_unknown_format_in_one_line_with_exit_2(tmp_path: Path):
+    done = subprocess.run(
+        ["bash", str(ENTRYPOINT)],
+        env={"PATH": "/usr/bin:/bin", "AI_TRADER_LOG_FORMAT": "jsonl", "DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert re.fullmatch(
+        r"\S+Z entrypoint: error: AI_TRADER_LOG_FORMAT=jsonl: give text \(the default\) or json\n",
+        done.stderr,
+    )
