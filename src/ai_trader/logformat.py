@@ -111,6 +111,7 @@ def install(log_format: str, service: str, *, verbose: bool = False) -> None:
     for warnings unless ``verbose``."""
     global _json_mode
     level = logging.DEBUG if verbose else logging.WARNING
+    _json_mode = log_format == JSON
     if log_format == TEXT:
         logging.basicConfig(
             level=level,
@@ -129,7 +130,6 @@ def install(log_format: str, service: str, *, verbose: bool = False) -> None:
         logging.captureWarnings(True)
         sys.excepthook = _log_uncaught
         threading.excepthook = _log_uncaught_in_thread
-        _json_mode = True
     logging.getLogger("ai_trader").setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
