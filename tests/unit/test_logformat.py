@@ -3,12 +3,15 @@ format left as it was (the whole offline run in JSON is test_json_logs.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import logging
 import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -294,3 +297,52 @@ def test_the_entrypoint_refuses_an_unknown_format_in_one_line_with_exit_2(tmp_pa
         r"\S+Z entrypoint: error: AI_TRADER_LOG_FORMAT=jsonl: give text \(the default\) or json\n",
         done.stderr,
     )
+
+
+# --- where the fields come from: a tool call in the services ------------------------------------
+
+
+def logged_during(action: Any) -> list[dict[str, Any]]:
+    """The JSON lines ``ai_trader`` loggers write while ``action()`` runs (formatted as they
+    are emitted, when the bound fields are in force)."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter("serve"))
+    logger = logging.getLogger("ai_trader")
+    logger.addHandler(handler)
+    try:
+        action()
+    finally:
+        logger.removeHandler(handler)
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_a_line_logged_during_a_tool_call_names_the_tool_and_the_calls_book_and_day():
+    from ai_trader.context import RunContext
+    from ai_trader.services.common import Service, _logged_context
+
+    service = Service("probe", "a probe")
+
+    async def shout() -> dict[str, str]:
+        """Log one line."""
+        logging.getLogger("ai_trader.probe").warning("inside the call")
+        return {"ok": "yes"}
+
+    service.tool_from(shout)
+    (line,) = logged_during(lambda: asyncio.run(service.call_tool("shout", {}, None)))
+    assert (line["event"], line["tool"], line["signature"], line["day"]) == (
+        "inside the call",
+        "shout",
+        None,
+        None,
+    )
+    # The run context a call carries names the book and the day; a partial one, the day.
+    meta = RunContext("m1", "2025-10-01", "agent_data", "0" * 32).to_meta()
+    asked = SimpleNamespace(request_context=SimpleNamespace(meta=meta))
+    assert _logged_context(asked) == {"signature": "m1", "day": "2025-10-01"}  # type: ignore[arg-type]
+    only_day = {key: {"today": "2025-10-01"} for key in meta}
+    asked.request_context.meta = only_day
+    assert _logged_context(asked) == {"day": "2025-10-01"}  # type: ignore[arg-type]
+    asked.request_context.meta = None
+    assert _logged_context(asked) == {}  # type: ignore[arg-type]
+    assert _logged_context(None) == {}
