@@ -27,13 +27,68 @@ LOG_DIR=${LOG_DIR:-/app/logs}
 IMAGE_UID=1000  # the image's own user: the run's user when root owns the data folder
 
 # --- the start as root ------------------------------------------------------------
-# Kept short, and it writes nothing but ownership: its messages go to stderr only, so
-# no file in the mounted folders is ever created by root.
+# Kept short, and it writes nothing but ownership: its messages go to stderr only (stdout
+# with AI_TRADER_LOG_FORMAT=json), so no file in the mounted folders is ever created by root.
+
+# $1 as a JSON string, quoted, into $QUOTED: backslash, quote and every control character
+# escaped. (Into a variable: a command substitution would fork for every line.)
+json_string() {
+    local text=$1 out="" char code i
+    text=${text//\\/\\\\}
+    text=${text//\"/\\\"}
+    text=${text//$'\n'/\\n}
+    text=${text//$'\r'/\\r}
+    text=${text//$'\t'/\\t}
+    if [[ $text == *[[:cntrl:]]* ]]; then
+        for ((i = 0; i < ${#text}; i++)); do
+            char=${text:i:1}
+            if [[ $char == [[:cntrl:]] ]]; then
+                printf -v code '\\u%04x' "'$char"
+                out+=$code
+            else
+                out+=$char
+            fi
+        done
+        text=$out
+    fi
+    QUOTED="\"$text\""
+}
+
+# One line of the entrypoint's own (LEVEL MESSAGE: info, warning or error) into $LINE:
+# "TIME entrypoint: [error: |warning: ]MESSAGE" as ever, or with AI_TRADER_LOG_FORMAT=json
+# the JSON object every process of the run writes (the package's ai_trader/logformat.py),
+# in bash alone: no process started for a line.
+format_line() {
+    local level=$1 message=$2 now digits prefix=""
+    if [[ $LOG_FORMAT != json ]]; then
+        [[ $level == info ]] || prefix="$level: "
+        LINE="$(date -u +%Y-%m-%dT%H:%M:%SZ) entrypoint: $prefix$message"
+        return
+    fi
+    json_string "$message"
+    now=$EPOCHREALTIME
+    digits=${now//[!0-9]/}  # seconds and microseconds, whatever the decimal point
+    # shellcheck disable=SC2183  # %(...)T takes the seconds; %s the milliseconds
+    TZ=UTC printf -v LINE '{"time": "%(%Y-%m-%dT%H:%M:%S)T.%sZ", "level": "%s", "service": "entrypoint", "logger": "entrypoint", "event": %s, "signature": null, "day": null, "tool": null}' \
+        "${digits:0:${#digits}-6}" "${digits: -6:3}" "$level" "$QUOTED"
+}
+
+# A line of the entrypoint's: on stderr in text, on stdout in JSON (as every JSON line).
+say() {
+    format_line "$1" "$2"
+    if [[ $LOG_FORMAT == json ]]; then printf '%s\n' "$LINE"; else printf '%s\n' "$LINE" >&2; fi
+}
 
 die() {
-    printf '%s entrypoint: error: %s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$*" >&2
+    say error "$*"
     exit 2
 }
+
+LOG_FORMAT=${AI_TRADER_LOG_FORMAT:-text}
+if [[ $LOG_FORMAT != text && $LOG_FORMAT != json ]]; then
+    LOG_FORMAT=text
+    die "AI_TRADER_LOG_FORMAT=$AI_TRADER_LOG_FORMAT: give text (the default) or json"
+fi
 
 # A user or group as a number: digits, or a name the image knows. Fails when unknown.
 id_number() {
@@ -55,8 +110,7 @@ hand_over() {
     [[ -d $dir && $(stat -c %u "$dir") == 0 ]] || return 0
     reason=$(chown "$owner" "$dir" 2>&1) || { printf '%s' "${reason##*: }"; return 1; }
     find "$dir" -xdev -mindepth 1 -user 0 -exec chown -h "$owner" {} + 2>/dev/null \
-        || printf '%s entrypoint: warning: some files in %s still belong to root\n' \
-            "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$dir" >&2
+        || say warning "some files in $dir still belong to root"
 }
 
 drop_root() {
@@ -93,8 +147,7 @@ drop_root() {
         # A run that will stop at the writability check below changes nothing else.
         if setpriv --reuid="$uid" --regid="$gid" --clear-groups -- test -w "$DATA_DIR"; then
             reason=$(hand_over "$LOG_DIR" "$uid:$gid") \
-                || printf '%s entrypoint: warning: cannot hand %s to uid %s (%s)\n' \
-                    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$LOG_DIR" "$uid" "$reason" >&2
+                || say warning "cannot hand $LOG_DIR to uid $uid ($reason)"
         fi
     fi
     # HOME stays root's otherwise; nothing should write there, and /tmp is writable.
@@ -128,13 +181,19 @@ SERVICES_PID=""
 AGENT_PID=""
 STEP_PID=""  # fetch, merge or wait-ready while it runs
 
+# A message that starts "error: " or "warning: " is a line of that level.
 log() {
-    local line
-    line="$(date -u +%Y-%m-%dT%H:%M:%SZ) entrypoint: $*"
-    printf '%s\n' "$line" >&2
+    local level=info message="$*"  # quoted: bash doubles a \x01 in an unquoted $* here
+    case $message in
+        "error: "* | "warning: "*)
+            level=${message%%: *}
+            message=${message#*: }
+            ;;
+    esac
+    say "$level" "$message"
     # A run record on the logs mount, when it is writable.
     # (A read-only or missing folder: the redirection's own complaint is silenced too.)
-    { printf '%s\n' "$line" >>"$LOG_DIR/entrypoint.log"; } 2>/dev/null || true
+    { printf '%s\n' "$LINE" >>"$LOG_DIR/entrypoint.log"; } 2>/dev/null || true
 }
 
 # shellcheck disable=SC2329  # called from the traps below

@@ -11,12 +11,13 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
-from ai_trader import __version__
+from ai_trader import __version__, logformat
 from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.settings import (
     SERVICE_NAMES,
@@ -36,7 +37,7 @@ ENVIRONMENT_HELP = """\
 settings come from the environment (see .env.example): DATA_DIR, ALPHAADVANTAGE_API_KEY,
 ALPHAVANTAGE_BASE_URL, OPENAI_API_KEY, OPENAI_API_BASE, JINA_API_KEY, MATH_HTTP_PORT,
 SEARCH_HTTP_PORT, TRADE_HTTP_PORT, GETPRICE_HTTP_PORT, SERVICE_HOST, AI_TRADER_ALLOWED_HOSTS,
-AGENT_JOBS, ...
+AGENT_JOBS, AI_TRADER_LOG_FORMAT (text, or json: one JSON object per line on stdout), ...
 """
 
 
@@ -173,7 +174,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
                 f"config {args.config}: models.{index}.basemodel: no built-in strategy "
                 f"{model.basemodel!r} (known: {known})"
             )
-    from ai_trader.agent.runner import Runner, format_summary, unpriced_errors
+    from ai_trader.agent.runner import Runner, format_summary, summary_rows, unpriced_errors
 
     runner = Runner(
         config,
@@ -192,7 +193,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
     outcome = asyncio.run(runner.run())
-    if outcome.results:
+    if outcome.results and logformat.is_json():
+        log.info("run: summary", extra={"summary": summary_rows(outcome.results)})
+    elif outcome.results:
         print(format_summary(outcome.results), flush=True)
     failures = [*outcome.failures, *unpriced_errors(outcome.results)]
     for failure in failures:
@@ -285,11 +288,30 @@ def _known_error(exc: BaseException) -> UserError | None:
 def _error(args: argparse.Namespace, exc: UserError) -> None:
     if args.verbose:
         log.debug("details", exc_info=exc)
-    print(f"ai-trader {args.command}: error: {exc}", file=sys.stderr, flush=True)
+    if logformat.is_json():
+        log.error("%s", exc)
+    else:
+        print(f"ai-trader {args.command}: error: {exc}", file=sys.stderr, flush=True)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one JSON line in JSON mode."""
+
+    def error(self, message: str) -> NoReturn:
+        if not logformat.is_json():
+            super().error(message)
+        log.error("%s: %s", self.prog, message)
+        sys.exit(2)
+
+
+def _command_in(argv: Sequence[str]) -> str:
+    """The command a command line names (its first word that is no option), for the lines
+    logged before it is parsed."""
+    return next((word for word in argv if not word.startswith("-")), "ai-trader")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ai-trader",
         description="The AI-Trader benchmark: agents trade the NASDAQ-100 through MCP tools.",
         epilog=ENVIRONMENT_HELP,
@@ -433,15 +455,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        log_format = logformat.format_from(os.environ)
+    except ValueError as exc:
+        print(f"ai-trader: error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    if log_format == logformat.JSON:
+        # Before the parsing, so that a usage error is a JSON line too.
+        logformat.install(log_format, _command_in(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    # Our own progress at INFO; libraries (HTTP clients, the MCP SDK, uvicorn) only
-    # speak up for warnings unless --verbose.
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(message)s" if not args.verbose else "%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    log.setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    logformat.install(log_format, args.command, verbose=args.verbose)
     try:
         settings = load_settings()
         handler: Callable[[argparse.Namespace, Settings], int] = args.handler
@@ -453,7 +476,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(args, known)
         return known.exit_code
     except KeyboardInterrupt:
-        print(f"ai-trader {args.command}: interrupted", file=sys.stderr)
+        if logformat.is_json():
+            log.warning("interrupted")
+        else:
+            print(f"ai-trader {args.command}: interrupted", file=sys.stderr)
         return 130
     finally:
         # Spare the interpreter's teardown from collecting the MCP SDK's and pydantic's

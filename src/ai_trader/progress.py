@@ -2,14 +2,19 @@
 
 On a terminal one line is rewritten in place; in a log (docker logs, CI) a rewritten line would
 be noise, so only the first item, every ``every``-th item and the last one are printed, each on
-its own line.
+its own line. With JSON logs (``logformat``) those lines are log events, on no terminal.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 from types import TracebackType
 from typing import TextIO
+
+from ai_trader import logformat
+
+log = logging.getLogger(__name__)
 
 
 class Progress:
@@ -29,7 +34,9 @@ class Progress:
         self.every = max(1, every)
         # Looked up now, not at import, so pytest's capture and redirections are honoured.
         self.stream = stream if stream is not None else sys.stderr
-        self._tty = _isatty(self.stream)
+        # No stream given and JSON logs: each line shown is an event instead.
+        self._logged = stream is None and logformat.is_json()
+        self._tty = not self._logged and _isatty(self.stream)
         self._width = 0  # length of the line on screen, to blank out a longer previous one
 
     def step(self, item: str = "") -> None:
@@ -44,6 +51,9 @@ class Progress:
             self._width = len(text)
             self.stream.flush()
         elif self.count in (1, self.total) or self.count % self.every == 0:
+            if self._logged:
+                log.info("%s", text)
+                return
             self.stream.write(text + "\n")
             self.stream.flush()
 

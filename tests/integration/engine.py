@@ -108,6 +108,11 @@ def logs_text(box: Container) -> str:
     return box.logs(stdout=True, stderr=True).decode("utf-8", "replace")
 
 
+def stream_text(box: Container, stream: str) -> str:
+    """One of the container's streams (``stdout`` or ``stderr``) as the engine stored it."""
+    return box.logs(stdout=stream == "stdout", stderr=stream == "stderr").decode("utf-8", "replace")
+
+
 def log_lines(box: Container) -> list[tuple[float, str]]:
     """Each log line with the time the engine received it (epoch seconds)."""
     raw = box.logs(stdout=True, stderr=True, timestamps=True).decode("utf-8", "replace")

@@ -65,6 +65,7 @@ PRODUCT_VARIABLES = (
     "INIT_DATE",
     "END_DATE",
     "AGENT_MAX_STEP",
+    "AI_TRADER_LOG_FORMAT",
 )
 
 # The offline sample ends on Friday 2025-10-31; these days are inside it.

@@ -19,7 +19,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ai_trader import manifest
+from ai_trader import logformat, manifest
 from ai_trader.agent import builtin
 from ai_trader.agent.model import ModelFailed, ModelTrader, ModelUnavailable, system_prompt
 from ai_trader.agent.responses import RECORD_DIR, NotRecorded, Recording, has_record
@@ -204,6 +204,27 @@ def format_summary(results: list[Result]) -> str:
         lines.append(f"{'all models':<24} {'':>5} {'':>13} {'':>9} {'':>9} {'':>7} {'':>8} "
                      f"{_paid(combined(books))}")  # fmt: skip
     return "\n".join(lines)
+
+
+def summary_rows(results: list[Result]) -> list[dict[str, Any]]:
+    """The summary's figures as data (the JSON log's ``summary``): one row per model, a
+    figure the data cannot support as null."""
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        row: dict[str, Any] = {
+            "signature": r.signature,
+            "days": r.days,
+            "final_value": r.final_value,
+            "return": r.total_return,
+            "benchmark_return": r.benchmark_return,
+            "sharpe": r.sharpe.value if r.sharpe else None,
+            "max_drawdown": r.max_drawdown.value if r.max_drawdown else None,
+        }
+        for key, _, _ in USAGE_DISPLAY:
+            figure = getattr(r.accounting, key) if r.accounting else None
+            row[key] = figure.value if figure is not None else None
+        rows.append(row)
+    return rows
 
 
 def _paid(accounting: Totals | None) -> str:
@@ -421,7 +442,12 @@ class Runner:
             )
 
     async def run_model(self, toolbox: Toolbox, entry: ModelEntry, token: str) -> Result | None:
-        """Trade ``entry``'s days; ``token`` is its signature lock's, which the caller holds."""
+        """Trade ``entry``'s days; ``token`` is its signature lock's, which the caller holds.
+        What is logged meanwhile names the book (and the day: ``logformat.bound``)."""
+        with logformat.bound(signature=entry.signature):
+            return await self._trade(toolbox, entry, token)
+
+    async def _trade(self, toolbox: Toolbox, entry: ModelEntry, token: str) -> Result | None:
         agent = self.config.agent_config
         ledger = Ledger(self.log_path / entry.signature)
         try:
@@ -439,40 +465,45 @@ class Runner:
             log.info("%s: nothing to do, every day up to %s is done", entry.signature, self.end_day)
         pricing = entry.pricing.pricing if entry.pricing else None
         for number, day in enumerate(days, start=1):
-            if entry.max_cost_usd is not None and self._over_budget(entry, ledger, day):
-                break
-            ledger.begin_day(day)
-            tally = DayTally(pricing)
-            if trader is not None and trader.recording is not None:
-                trader.recording.start_day(day)
-            context = RunContext(entry.signature, day, self.books, token, self.costs)
-            await self._check_prices(toolbox, context)
-            call = partial(toolbox.call, context=context)
-            record = self._entry_log(ledger, entry.signature, day)
-            positions, _ = ledger.committed()
-            previous = self.book.previous_day(day)
-            try:
-                if trader is None:
-                    strategy = builtin.strategy(entry.basemodel)
-                    watchlist = self._watchlist(day, previous, record)
-                    await strategy(call, record, day, previous, positions, watchlist, self.costs)
-                else:
-                    await trader.trade_day(
-                        call,
-                        record,
-                        self._prompt(day, previous, positions),
-                        list(toolbox.tools.values()),
-                        tally,
-                    )
-            except ModelUnavailable as exc:
-                log.warning("skipping model %s: %s", entry.name, exc)
+            with logformat.bound(day=day):
+                if entry.max_cost_usd is not None and self._over_budget(entry, ledger, day):
+                    break
                 ledger.begin_day(day)
-                return None
-            except (ModelFailed, ToolRefused, ServiceDown, NotRecorded) as exc:
-                raise AgentError(f"{entry.signature} on {day}: {exc}") from None
-            added = await off_loop(partial(self._commit_day, ledger, trader, day, tally))
-            trades = sum(1 for row in added if row["this_action"]["action"] != "no_trade")
-            log.info("%s [%d/%d] %s: %d trade(s)", entry.signature, number, len(days), day, trades)
+                tally = DayTally(pricing)
+                if trader is not None and trader.recording is not None:
+                    trader.recording.start_day(day)
+                context = RunContext(entry.signature, day, self.books, token, self.costs)
+                await self._check_prices(toolbox, context)
+                call = partial(toolbox.call, context=context)
+                record = self._entry_log(ledger, entry.signature, day)
+                positions, _ = ledger.committed()
+                previous = self.book.previous_day(day)
+                try:
+                    if trader is None:
+                        strategy = builtin.strategy(entry.basemodel)
+                        watchlist = self._watchlist(day, previous, record)
+                        await strategy(
+                            call, record, day, previous, positions, watchlist, self.costs
+                        )
+                    else:
+                        await trader.trade_day(
+                            call,
+                            record,
+                            self._prompt(day, previous, positions),
+                            list(toolbox.tools.values()),
+                            tally,
+                        )
+                except ModelUnavailable as exc:
+                    log.warning("skipping model %s: %s", entry.name, exc)
+                    ledger.begin_day(day)
+                    return None
+                except (ModelFailed, ToolRefused, ServiceDown, NotRecorded) as exc:
+                    raise AgentError(f"{entry.signature} on {day}: {exc}") from None
+                added = await off_loop(partial(self._commit_day, ledger, trader, day, tally))
+                trades = sum(1 for row in added if row["this_action"]["action"] != "no_trade")
+                log.info(
+                    "%s [%d/%d] %s: %d trade(s)", entry.signature, number, len(days), day, trades
+                )
         done = committed_days(ledger.rows())
         seen = self._prices_seen(done[-1]) if done else None
         await off_loop(partial(self._end_manifest, manifest, ledger, done, seen))
@@ -494,10 +525,16 @@ class Runner:
             try:
                 lock = locks.enter_context(signature_lock(self.log_path / entry.signature))
             except LockHeld:
-                log.info("run --claim: %s is held by another run; next", entry.signature)
+                log.info(
+                    "run --claim: %s is held by another run; next",
+                    entry.signature,
+                    extra={"signature": entry.signature},
+                )
                 continue
             if self.days_left(entry):
-                log.info("run --claim: trading %s", entry.signature)
+                log.info(
+                    "run --claim: trading %s", entry.signature, extra={"signature": entry.signature}
+                )
                 return entry, lock.token
             lock.release()
         log.info("run --claim: no book with days left is free; nothing to do")

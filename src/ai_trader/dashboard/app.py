@@ -32,6 +32,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from ai_trader import logformat
 from ai_trader.dashboard import data, gauges, page
 from ai_trader.httpguard import HostGuard
 from ai_trader.netutil import listen
@@ -95,6 +96,7 @@ def serve(
     answered: a page elsewhere cannot read the results through DNS rebinding.
     """
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
     class Server(uvicorn.Server):
         # uvicorn re-raises the stopping signal after its graceful shutdown, so `docker
@@ -117,6 +119,8 @@ def serve(
     config = uvicorn.Config(
         HostGuard(build_app(data_dir), allowed_hosts),
         log_level="warning",
+        # JSON logs: uvicorn's loggers go to the root's JSON handler, not its own.
+        log_config=None if logformat.is_json() else LOGGING_CONFIG,
         timeout_graceful_shutdown=2,
         lifespan="off",
     )

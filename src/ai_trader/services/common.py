@@ -16,7 +16,7 @@ from pydantic import Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from ai_trader import __version__
+from ai_trader import __version__, logformat
 from ai_trader.context import ContextError, RunContext, from_meta, today_from_meta
 from ai_trader.errors import UserError, problems
 from ai_trader.market.pricebook import PriceBook
@@ -98,7 +98,8 @@ class Service(MCPServer):
         self, name: str, arguments: dict[str, Any], context: Context[Any, Any] | None
     ) -> Any:
         try:
-            return await super().call_tool(name, arguments, context)
+            with logformat.bound(tool=name, **_logged_context(context)):
+                return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:
             raise  # a crash: the SDK shows the model a generic line and logs the traceback
         except ToolError as exc:
@@ -110,6 +111,23 @@ class Service(MCPServer):
             if isinstance(cause, ToolError):
                 raise ToolError(str(cause)) from cause
             raise
+
+
+def _logged_context(ctx: Context[Any, Any] | None) -> dict[str, str | None]:
+    """The book and day a call is for, as far as its run context says, for what is logged
+    during the call (a traceback, a warning); nothing is checked here."""
+    try:
+        meta = ctx.request_context.meta if ctx is not None else None
+    except ValueError:  # outside a request
+        return {}
+    try:
+        whole = from_meta(meta)
+    except ContextError:
+        try:
+            return {"day": today_from_meta(meta)}
+        except ContextError:
+            return {}
+    return {"signature": whole.signature, "day": whole.today}
 
 
 def request_context(ctx: Context[Any, Any]) -> RunContext:

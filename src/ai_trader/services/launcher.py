@@ -18,7 +18,9 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
+from ai_trader import logformat
 from ai_trader.httpguard import HostGuard
 from ai_trader.layout import merged_file
 from ai_trader.netutil import listen
@@ -128,7 +130,12 @@ async def serve(settings: Settings, names: Sequence[str] = SERVICE_NAMES) -> Non
     servers = {
         name: _Server(
             uvicorn.Config(
-                apps[name], log_level="warning", timeout_graceful_shutdown=2, lifespan="on"
+                apps[name],
+                log_level="warning",
+                # JSON logs: uvicorn's loggers go to the root's JSON handler, not its own.
+                log_config=None if logformat.is_json() else LOGGING_CONFIG,
+                timeout_graceful_shutdown=2,
+                lifespan="on",
             )
         )
         for name in names
