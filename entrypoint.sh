@@ -63,7 +63,7 @@ format_line() {
     if [[ $LOG_FORMAT != json ]]; then
         [[ $level == info ]] || prefix="$level: "
         LINE="$(date -u +%Y-%m-%dT%H:%M:%SZ) entrypoint: $prefix$message"
-        return
+        return 0  # explicit: a bare return in a trap gives the status before the trap
     fi
     json_string "$message"
     now=$EPOCHREALTIME
@@ -95,7 +95,7 @@ id_number() {
     local database=$1 value=$2 entry
     if [[ $value =~ ^[0-9]{1,10}$ ]] && ((10#$value < 4294967295)); then
         printf '%d' "$((10#$value))"
-        return
+        return 0
     fi
     entry=$(getent "$database" "$value") || return 1
     entry=${entry#*:*:}

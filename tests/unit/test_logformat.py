@@ -346,3 +346,24 @@ def test_a_line_logged_during_a_tool_call_names_the_tool_and_the_calls_book_and_
     asked.request_context.meta = None
     assert _logged_context(asked) == {}  # type: ignore[arg-type]
     assert _logged_context(None) == {}
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_the_entrypoint_s_lines_still_print_from_its_exit_trap(log_format: str):
+    # The cleanup runs in an EXIT trap after `exit 4` (and signal traps after a `wait` that
+    # a signal cut short): a bare `return` there gives the status from before the trap,
+    # which `set -e` turned into a silent exit, and the cleanup's lines were lost.
+    script = ENTRYPOINT.read_text(encoding="utf-8")
+    functions = re.findall(
+        r"^(?:json_string|format_line|say)\(\) \{\n.*?^\}\n", script, re.S | re.M
+    )
+    program = (
+        "set -Eeuo pipefail\n"
+        + "".join(functions)
+        + f"LOG_FORMAT={log_format}\n"
+        + 'finish() { say info "cleanup: done"; say info "after"; }\ntrap finish EXIT\nexit 4\n'
+    )
+    done = subprocess.run(["bash", "-c", program], capture_output=True, text=True, check=False)
+    assert done.returncode == 4
+    assert "cleanup: done" in done.stdout + done.stderr
+    assert "after" in done.stdout + done.stderr
