@@ -5,6 +5,7 @@ NEWS_SENTIMENT's wire format. The simulated now of a call is the start of its da
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import httpx
@@ -197,6 +198,10 @@ def test_tickers_and_topics_written_in_the_query_are_sent_as_filters(
     assert [item["url"] for item in answer["results"]] == ["https://n.example/both"]
 
 
+def test_one_letter_and_lower_case_words_are_not_read_as_tickers():
+    assert search.query_filters("A look at what I think of Nvidia and nvda") == ([], [])
+
+
 def test_at_most_five_articles_reach_the_model_newest_first(news_services: Services, jina_standin):
     feed = [article(f"https://n.example/{day}", f"202510{day:02d}T120000") for day in range(1, 9)]
     jina_standin.set_scenario(news_scenario("ignore_window", feed))
@@ -268,6 +273,17 @@ def test_an_unreachable_feed_is_a_tool_error_that_does_not_show_the_key(
     assert text.startswith("news search failed: ConnectError"), text
     assert "\n" not in text
     assert "test-news-key" not in text
+
+
+def test_the_http_client_log_never_shows_the_key(
+    news_services: Services, jina_standin, caplog: pytest.LogCaptureFixture
+):
+    jina_standin.set_scenario(news_scenario("window", AROUND_NOW))
+    with caplog.at_level(logging.INFO, logger="httpx"):
+        result = in_process(news_services.env)
+    assert not result.is_error, result.content
+    assert "apikey=***" in caplog.text  # the request was logged, its key hidden
+    assert "test-news-key" not in caplog.text
 
 
 def test_the_key_is_read_from_its_file_form(news_services: Services, jina_standin, tmp_path):

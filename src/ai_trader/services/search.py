@@ -175,7 +175,8 @@ NEWS_TOPICS = frozenset(
     }
 )
 # A word of the query written as a ticker: NVDA, or the feed's CRYPTO:BTC and FOREX:USD forms.
-_TICKER = re.compile(r"[A-Z]{1,5}|(?:CRYPTO|FOREX):[A-Z]{2,10}")
+# Not one letter: "I" and "A" open sentences far more often than they name a company.
+_TICKER = re.compile(r"[A-Z]{2,5}|(?:CRYPTO|FOREX):[A-Z]{2,10}")
 # The one "Information" reply that is an answer, not a refusal: nothing in the window.
 NO_ARTICLES = "No articles found"
 _RATE_LIMIT_WORDS = ("rate limit", "call frequency", "premium")
@@ -327,8 +328,11 @@ class AlphaVantageNews:
     def __init__(self, settings: Settings) -> None:
         self.key = settings.alphavantage_api_key
         self.base_url = settings.alphavantage_base_url
-        if self.key:
-            logging.getLogger("httpx").addFilter(_HideKey(self.key))
+        httpx_log = logging.getLogger("httpx")
+        if self.key and not any(
+            isinstance(f, _HideKey) and f.key == self.key for f in httpx_log.filters
+        ):
+            httpx_log.addFilter(_HideKey(self.key))
 
     def _hidden(self, text: str) -> str:
         return text.replace(self.key, "***") if self.key else text
@@ -373,7 +377,8 @@ def _news_service(settings: Settings) -> Service:
 
         Write tickers in capitals (NVDA, CRYPTO:BTC) to get articles that mention every one
         of them, and a topic by its name (earnings, ipo, technology, financial_markets,
-        economy_macro, ...) to narrow to it; other words do not filter."""
+        economy_macro, ...) to narrow to it; write other words in lower case: they do not
+        filter."""
         if not news.key:
             raise ToolError("search is unavailable: ALPHAADVANTAGE_API_KEY is not set")
         today = request_today(ctx)
