@@ -128,6 +128,8 @@ def news(state: State, params: dict[str, str]) -> tuple[int, Any]:
         return 200, {"Note": NOTE}
     if mode == "information":
         return 200, {"Information": INFORMATION}
+    if mode == "http_error":
+        return 503, "<html><body><h1>503 Service Unavailable</h1></body></html>"
     tickers = [t for t in params.get("tickers", "").split(",") if t]
     topics = [t for t in params.get("topics", "").split(",") if t]
     sort = params.get("sort", "LATEST")

@@ -53,7 +53,8 @@ DEFAULT_SCENARIO: dict[str, Any] = {
     # Alpha Vantage NEWS_SENTIMENT. "mode": "window" answers as the real feed does (the
     # articles inside time_from..time_to); "ignore_window" serves the whole feed whatever the
     # window (a server not to be trusted); "note" and "information" answer every request with
-    # that rate-limit reply. "feed": the articles, in the feed's own shape.
+    # that rate-limit reply, "http_error" with a 503 page. "feed": the articles, in the
+    # feed's own shape.
     "news": {
         "mode": "window",
         "feed": [

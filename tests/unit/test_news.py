@@ -229,6 +229,11 @@ def test_a_rate_limit_reply_is_a_tool_error(news_services: Services, jina_standi
     assert text.startswith("news search failed: Alpha Vantage rate limit: "), text
 
 
+def test_a_server_error_is_a_tool_error(news_services: Services, jina_standin):
+    jina_standin.set_scenario(news_scenario("http_error", AROUND_NOW))
+    assert refusal(news_services) == "news search failed: HTTP 503 from Alpha Vantage"
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [
@@ -237,6 +242,9 @@ def test_a_rate_limit_reply_is_a_tool_error(news_services: Services, jina_standi
         ({"Information": "Invalid inputs. Please refer to the API documentation."},
          "Alpha Vantage refused the request: Invalid inputs. Please refer to the API "
          "documentation."),
+        ({"Information": "Thank you for using Alpha Vantage! This is a premium endpoint."},
+         "Alpha Vantage refused the request: Thank you for using Alpha Vantage! This is a "
+         "premium endpoint."),
         ({"items": "0"}, "the reply has no feed list"),
         ([], "the reply is not a JSON object"),
     ],

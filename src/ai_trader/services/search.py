@@ -179,7 +179,8 @@ NEWS_TOPICS = frozenset(
 _TICKER = re.compile(r"[A-Z]{2,5}|(?:CRYPTO|FOREX):[A-Z]{2,10}")
 # The one "Information" reply that is an answer, not a refusal: nothing in the window.
 NO_ARTICLES = "No articles found"
-_RATE_LIMIT_WORDS = ("rate limit", "call frequency", "premium")
+# How the feed's rate-limit replies put it (per day, and the older per minute).
+_RATE_LIMIT_WORDS = ("rate limit", "call frequency")
 MAX_MESSAGE_CHARS = 300
 
 
