@@ -72,6 +72,12 @@ _HOST_NAME = re.compile(
 
 
 # Variables that override keys of the run config (the original AI-Trader's names).
+# Where the search service looks (SEARCH_PROVIDER): Jina's web search and reader, or Alpha
+# Vantage's news feed (NEWS_SENTIMENT, which takes a time window).
+JINA = "jina"
+ALPHAVANTAGE = "alphavantage"
+SEARCH_PROVIDERS: tuple[str, ...] = (JINA, ALPHAVANTAGE)
+
 CONFIG_OVERRIDES: tuple[tuple[str, str, str], ...] = (
     ("INIT_DATE", "date_range", "init_date"),
     ("END_DATE", "date_range", "end_date"),
@@ -88,6 +94,7 @@ class Settings:
     jina_api_key: str | None
     jina_search_base_url: str
     jina_reader_base_url: str
+    search_provider: str  # one of SEARCH_PROVIDERS
     openai_api_key: str | None
     openai_api_base: str | None
     service_host: str
@@ -262,6 +269,15 @@ def _is_ip(text: str) -> bool:
     return True
 
 
+def _search_provider(env: Mapping[str, str]) -> str:
+    raw = _text(env, "SEARCH_PROVIDER")
+    if raw is None:
+        return JINA
+    if raw not in SEARCH_PROVIDERS:
+        raise UserError(f"SEARCH_PROVIDER must be {' or '.join(SEARCH_PROVIDERS)}, got {raw!r}")
+    return raw
+
+
 def _jobs(env: Mapping[str, str]) -> int:
     return _checked(env, "AGENT_JOBS", DEFAULT_JOBS, job_count)
 
@@ -292,6 +308,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         jina_api_key=secret(env, "JINA_API_KEY"),
         jina_search_base_url=_text(env, "JINA_SEARCH_BASE_URL") or "https://s.jina.ai",
         jina_reader_base_url=_text(env, "JINA_READER_BASE_URL") or "https://r.jina.ai",
+        search_provider=_search_provider(env),
         openai_api_key=secret(env, "OPENAI_API_KEY"),
         openai_api_base=_text(env, "OPENAI_API_BASE"),
         service_host=_text(env, "SERVICE_HOST") or "127.0.0.1",

@@ -1,10 +1,12 @@
-"""Alpha Vantage TIME_SERIES_DAILY, as https://www.alphavantage.co/query answers it."""
+"""Alpha Vantage TIME_SERIES_DAILY and NEWS_SENTIMENT, as https://www.alphavantage.co/query
+answers them."""
 
 from __future__ import annotations
 
+import copy
 import random
 import zlib
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from .state import State
@@ -27,6 +29,38 @@ INFORMATION = (
     "day. Please subscribe to any of the premium plans at https://www.alphavantage.co/premium/ "
     "to instantly remove all daily rate limits."
 )
+
+
+NEWS_API = "https://www.alphavantage.co/documentation#newsapi"
+NO_ARTICLES = (
+    f"No articles found. Please adjust the time range or refer to the API documentation "
+    f"{NEWS_API} and try again."
+)
+INVALID_INPUTS = f"Invalid inputs. Please refer to the API documentation {NEWS_API} and try again."
+SENTIMENT_DEFINITION = (
+    "x <= -0.35: Bearish; -0.35 < x <= -0.15: Somewhat-Bearish; -0.15 < x < 0.15: Neutral; "
+    "0.15 <= x < 0.35: Somewhat_Bullish; x >= 0.35: Bullish"
+)
+RELEVANCE_DEFINITION = "0 < x <= 1, with a higher score indicating higher relevance."
+# The topics parameter's names, and how the feed's articles name them.
+TOPIC_NAMES = {
+    "blockchain": "Blockchain",
+    "earnings": "Earnings",
+    "ipo": "IPO",
+    "mergers_and_acquisitions": "Mergers & Acquisitions",
+    "financial_markets": "Financial Markets",
+    "economy_fiscal": "Economy - Fiscal",
+    "economy_monetary": "Economy - Monetary",
+    "economy_macro": "Economy - Macro",
+    "energy_transportation": "Energy & Transportation",
+    "finance": "Finance",
+    "life_sciences": "Life Sciences",
+    "manufacturing": "Manufacturing",
+    "real_estate": "Real Estate & Construction",
+    "retail_wholesale": "Retail & Wholesale",
+    "technology": "Technology",
+}
+WINDOW_FORMAT = "%Y%m%dT%H%M"
 
 
 def last_weekday_before(today: date) -> date:
@@ -63,7 +97,78 @@ def series(symbol: str, last: date, count: int) -> dict[str, dict[str, str]]:
     return dict(reversed(bars.items()))
 
 
+def _window_edge(params: dict[str, str], name: str) -> str | None:
+    """A window parameter as its YYYYMMDDTHHMM text (None when absent); ValueError if bad."""
+    raw = params.get(name)
+    if raw is None:
+        return None
+    datetime.strptime(raw, WINDOW_FORMAT)
+    if len(raw) != len("20220410T0130"):
+        raise ValueError(raw)
+    return raw
+
+
+def _mentions(article: dict[str, Any], tickers: list[str], topics: list[str]) -> bool:
+    named = {entry.get("ticker") for entry in article.get("ticker_sentiment") or []}
+    covered = {entry.get("topic") for entry in article.get("topics") or []}
+    return all(t in named for t in tickers) and all(TOPIC_NAMES[t] in covered for t in topics)
+
+
+def news(state: State, params: dict[str, str]) -> tuple[int, Any]:
+    """NEWS_SENTIMENT: the scenario's ``news`` feed, filtered as the real API filters it."""
+    with state.lock:
+        state.av_requests += 1
+        asked = {k: v for k, v in params.items() if k != "apikey"}
+        state.news_requests.append({**asked, "apikey_given": bool(params.get("apikey"))})
+        section = copy.deepcopy(state.scenario["news"])
+    if not params.get("apikey"):
+        return 200, {"Error Message": MISSING_KEY}
+    mode = section.get("mode", "window")
+    if mode == "note":
+        return 200, {"Note": NOTE}
+    if mode == "information":
+        return 200, {"Information": INFORMATION}
+    if mode == "http_error":
+        return 503, "<html><body><h1>503 Service Unavailable</h1></body></html>"
+    tickers = [t for t in params.get("tickers", "").split(",") if t]
+    topics = [t for t in params.get("topics", "").split(",") if t]
+    sort = params.get("sort", "LATEST")
+    try:
+        time_from = _window_edge(params, "time_from")
+        time_to = _window_edge(params, "time_to")
+        limit = int(params.get("limit", "50"))
+    except ValueError:
+        return 200, {"Information": INVALID_INPUTS}
+    if sort not in ("LATEST", "EARLIEST", "RELEVANCE") or not 1 <= limit <= 1000:
+        return 200, {"Information": INVALID_INPUTS}
+    if any(t not in TOPIC_NAMES for t in topics):
+        return 200, {"Information": INVALID_INPUTS}
+    feed = [a for a in section.get("feed", []) if _mentions(a, tickers, topics)]
+    if mode != "ignore_window":
+        # Compared to the minute, both edges included, as the window is written.
+        def inside(article: dict[str, Any]) -> bool:
+            stamp = str(article.get("time_published", ""))[:13]
+            return (time_from is None or stamp >= time_from) and (
+                time_to is None or stamp <= time_to
+            )
+
+        feed = [a for a in feed if inside(a)]
+    if sort != "RELEVANCE":
+        feed.sort(key=lambda a: str(a.get("time_published", "")), reverse=sort == "LATEST")
+    feed = feed[:limit]
+    if not feed:
+        return 200, {"Information": NO_ARTICLES}
+    return 200, {
+        "items": str(len(feed)),
+        "sentiment_score_definition": SENTIMENT_DEFINITION,
+        "relevance_score_definition": RELEVANCE_DEFINITION,
+        "feed": feed,
+    }
+
+
 def handle(state: State, params: dict[str, str]) -> tuple[int, Any]:
+    if params.get("function") == "NEWS_SENTIMENT":
+        return news(state, params)
     symbol = params.get("symbol", "")
     with state.lock:
         state.av_requests += 1

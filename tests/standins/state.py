@@ -50,6 +50,53 @@ DEFAULT_SCENARIO: dict[str, Any] = {
             },
         ],
     },
+    # Alpha Vantage NEWS_SENTIMENT. "mode": "window" answers as the real feed does (the
+    # articles inside time_from..time_to); "ignore_window" serves the whole feed whatever the
+    # window (a server not to be trusted); "note" and "information" answer every request with
+    # that rate-limit reply, "http_error" with a 503 page. "feed": the articles, in the
+    # feed's own shape.
+    "news": {
+        "mode": "window",
+        "feed": [
+            {
+                "title": "Chip makers rally as data-centre demand grows",
+                "url": "https://news.example.com/2025/10/chips-rally",
+                "time_published": "20251027T143000",
+                "authors": ["A. Reporter"],
+                "summary": "Semiconductor shares rose after strong guidance.",
+                "banner_image": None,
+                "source": "Example Wire",
+                "category_within_source": "Markets",
+                "source_domain": "news.example.com",
+                "topics": [{"topic": "Technology", "relevance_score": "1.0"}],
+                "overall_sentiment_score": 0.31,
+                "overall_sentiment_label": "Somewhat-Bullish",
+                "ticker_sentiment": [
+                    {
+                        "ticker": "NVDA",
+                        "relevance_score": "0.9",
+                        "ticker_sentiment_score": "0.4",
+                        "ticker_sentiment_label": "Bullish",
+                    },
+                ],
+            },
+            {
+                "title": "A report from the future that must never leak into a backtest",
+                "url": "https://news.example.com/2099/01/future",
+                "time_published": "20990101T000000",
+                "authors": [],
+                "summary": "Dated after any simulated day.",
+                "banner_image": None,
+                "source": "Example Wire",
+                "category_within_source": "Markets",
+                "source_domain": "news.example.com",
+                "topics": [{"topic": "Financial Markets", "relevance_score": "1.0"}],
+                "overall_sentiment_score": -0.5,
+                "overall_sentiment_label": "Bearish",
+                "ticker_sentiment": [],
+            },
+        ],
+    },
 }
 
 
@@ -57,7 +104,7 @@ def _merged(scenario: dict[str, Any] | None) -> dict[str, Any]:
     """The defaults with ``scenario`` laid over them (one level deep for the nested sections)."""
     result = copy.deepcopy(DEFAULT_SCENARIO)
     for key, value in (scenario or {}).items():
-        if key in ("openai", "jina") and isinstance(value, dict):
+        if key in ("openai", "jina", "news") and isinstance(value, dict):
             result[key].update(copy.deepcopy(value))
         else:
             result[key] = copy.deepcopy(value)
@@ -82,6 +129,8 @@ class State:
         # The most chat requests in flight at once since now (those in flight count).
         self.openai_max_in_flight = self.openai_in_flight
         self.jina_requests = 0
+        # The parameters of each NEWS_SENTIMENT request, the key replaced by whether one came.
+        self.news_requests: list[dict[str, Any]] = []
         # Whatever was held is let go, and what comes next is held again (if the scenario says).
         self.released.set()
         self.released = threading.Event()
@@ -142,5 +191,6 @@ class State:
                         "max_in_flight": self.openai_max_in_flight,
                     },
                     "jina": {"requests": self.jina_requests},
+                    "alphavantage_news": {"requests": self.news_requests},
                 }
             )

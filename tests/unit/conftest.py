@@ -80,6 +80,24 @@ def services(
         yield running
 
 
+@pytest.fixture(scope="session")
+def news_services(tmp_path_factory: pytest.TempPathFactory, jina_standin) -> Iterator[Services]:
+    """The search service alone (`serve --only search`), its provider Alpha Vantage's news
+    feed, answered by the stand-in (the same one the Jina tests use, so scenarios are set per
+    test)."""
+    root = tmp_path_factory.mktemp("news")
+    env = service_env(
+        root,
+        {
+            "SEARCH_PROVIDER": "alphavantage",
+            "ALPHAADVANTAGE_API_KEY": "test-news-key",
+            "ALPHAVANTAGE_BASE_URL": jina_standin.alphavantage_url,
+        },
+    )
+    with running_services(env, root / "serve.log", ["search"]) as running:
+        yield running
+
+
 # --- release: scripts/release.py against a throwaway bare remote --------------------------------
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -43,6 +43,7 @@ PRODUCT_VARIABLES = (
     "JINA_API_KEY",
     "JINA_SEARCH_BASE_URL",
     "JINA_READER_BASE_URL",
+    "SEARCH_PROVIDER",
     "OPENAI_API_KEY",
     "OPENAI_API_BASE",
     # The file forms of the keys (settings.secret).
