@@ -71,13 +71,13 @@ _HOST_NAME = re.compile(
 )
 
 
-# Variables that override keys of the run config (the original AI-Trader's names).
 # Where the search service looks (SEARCH_PROVIDER): Jina's web search and reader, or Alpha
 # Vantage's news feed (NEWS_SENTIMENT, which takes a time window).
 JINA = "jina"
 ALPHAVANTAGE = "alphavantage"
 SEARCH_PROVIDERS: tuple[str, ...] = (JINA, ALPHAVANTAGE)
 
+# Variables that override keys of the run config (the original AI-Trader's names).
 CONFIG_OVERRIDES: tuple[tuple[str, str, str], ...] = (
     ("INIT_DATE", "date_range", "init_date"),
     ("END_DATE", "date_range", "end_date"),
