@@ -104,7 +104,8 @@ RUN if ls /tmp/debug/*.deb >/dev/null 2>&1; then \
     && curl --version && /usr/bin/ps --version && py-spy --version && watchfiles --version
 # Last, as in the final stage: a code change rebuilds only this copy here.
 COPY --from=builder /opt/app /opt/app
-USER 1000:1000
+# The image's user (its group, 1000, from /etc/passwd), as in the final stage.
+USER 1000
 
 # --- final: the runtime and the app, run as a non-root user (the default target) ------
 FROM runtime

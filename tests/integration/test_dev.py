@@ -176,10 +176,11 @@ def test_the_debug_image_carries_the_tool(dev: Dev, tool: str, says: str) -> Non
 def test_py_spy_dumps_the_running_services(dev: Dev) -> None:
     url = dev.url(SERVICES, MATH_PORT)
     dev.wait_for(SERVICES, lambda: tool_descriptions(url), "add: ")
-    # pgrep (procps) finds the server process below watchfiles; py-spy runs as root in
-    # the container and reads the process of the services' user through SYS_PTRACE.
+    # pgrep (procps) finds the server process below watchfiles (its command line ends in
+    # "serve"; this shell's does not); py-spy runs as root in the container and reads the
+    # process of the services' user through SYS_PTRACE.
     done = dev.exec(SERVICES, "sh", "-c",
-                    'exec py-spy dump --pid "$(pgrep -f "bin/ai-trader serve")"')  # fmt: skip
+                    'exec py-spy dump --pid "$(pgrep -f "ai-trader serve$")"')  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
     assert "cmd_serve (ai_trader/cli.py" in done.stdout, done.stdout
 
