@@ -72,13 +72,14 @@ COPY --from=builder /opt/venv /opt/venv
 # --- debug: the same image plus py-spy, curl, ps and a file watcher ------------------
 # For development only: `docker build --target debug .`, or compose.dev.yml, whose
 # services restart on a source change. The classic builder (no BuildKit) builds this
-# stage in every build, the default one too, so it must cost that build nothing: its
-# layers depend on neither the app nor the revision, so they stay cached; its packages
+# stage in every build, the default one too, so it must cost that build next to nothing:
+# its layers depend on neither the app nor the revision, so they stay cached; its packages
 # come from debugtools/ when `nox -s build` filled it (the wheels of requirements/debug.txt
 # and the .deb files this base lacks for curl and procps), so the build goes to no
-# network; and it is short (every step costs even when cached). Without that folder (a
-# plain clone) pip and apt fetch the same packages. Its first layer keeps those files
-# (9 MB): no BuildKit-only mount to avoid it, and this image is never shipped.
+# network; and it is short (every step costs even when cached). What is left is the
+# larger build context (those 9 MB). Without that folder (a plain clone) pip and apt fetch
+# the same packages. Its first layer keeps those files: no BuildKit-only mount to avoid
+# it, and this image is never shipped.
 FROM runtime AS debug
 COPY requirements/debug.txt debugtool[s] /tmp/debug/
 # py-spy and watchfiles in a venv of their own, apart from the app's, linked onto PATH
