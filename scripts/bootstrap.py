@@ -482,6 +482,41 @@ def fill_wheelhouse(session: Session, wheelhouse: Path, locks: Sequence[Path]) -
     stamp.write_text(lock_hash + "\n")
 
 
+# The debug image's system packages: the Dockerfile's debug stage installs the same two.
+DEBUG_DEBS = ("curl", "procps")
+
+
+def fill_debs(session: Session, folder: Path, base: str) -> None:
+    """The .deb files the debug stage installs that ``base`` lacks (skipped when current).
+
+    The classic builder builds the debug stage in every build: with these files beside the
+    wheels it installs them with dpkg and the build goes to no network. The base's own apt
+    picks them (its release, its mirror, its installed packages), in a throwaway container.
+    """
+    image_id = session.run("docker", "image", "inspect", "--format", "{{.Id}}", base,
+                           external=True, silent=True)  # fmt: skip
+    key = hashlib.sha256(f"{str(image_id).strip()} {' '.join(DEBUG_DEBS)}".encode()).hexdigest()
+    stamp = folder / ".debs-sha256"
+    if stamp.is_file() and stamp.read_text().strip() == key:
+        session.log("the debug stage's .deb files match the base")
+        return
+    folder.mkdir(exist_ok=True)
+    for old in folder.glob("*.deb"):
+        old.unlink()
+    with tempfile.TemporaryDirectory(dir=folder) as out:
+        # Root inside for apt; the files are then handed to whoever runs nox.
+        script = (
+            "apt-get update -qq && apt-get install --download-only --yes -qq "
+            f"--no-install-recommends -o Dir::Cache::Archives=/out {' '.join(DEBUG_DEBS)} "
+            f"&& chown -R {os.getuid()}:{os.getgid()} /out"
+        )
+        session.run("docker", "run", "--rm", "--user", "0:0", "--volume", f"{out}:/out",
+                    "--entrypoint", "sh", base, "-c", script, external=True)  # fmt: skip
+        for deb in Path(out).glob("*.deb"):
+            deb.rename(folder / deb.name)
+    stamp.write_text(key + "\n")
+
+
 # --- the tools of the container sessions -----------------------------------------------------
 
 NODE_ARCH = {"x86_64": "x64", "amd64": "x64", "aarch64": "arm64", "arm64": "arm64"}.get(

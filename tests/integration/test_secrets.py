@@ -37,7 +37,7 @@ CREDENTIAL_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.
 # Every file name a secret is kept under in each folder: `.env`, `.env.*` and `*.env`.
 SECRET_FILES = (".env", ".env.production", "credentials.env")
 # The folders .dockerignore admits (`!configs/`, `!src/`, ...), and everything below them.
-ADMITTED = ("configs", "src", "requirements", "wheelhouse")
+ADMITTED = ("configs", "src", "requirements", "wheelhouse", "debugtools")
 
 
 @dataclass(frozen=True)
@@ -49,12 +49,13 @@ class SecretImage:
 
 def build_context_copy(target: Path) -> None:
     """The checkout's files as a user has them (tracked and untracked, not ignored), plus the
-    wheelhouse the build installs from here; never the developer's own .env."""
+    wheelhouse and debug tools the build installs from here; never the developer's own .env."""
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.splitlines()  # fmt: skip
-    wheels = [f"wheelhouse/{p.name}" for p in (ROOT / "wheelhouse").glob("*") if p.is_file()]
+    wheels = [f"{folder}/{p.name}" for folder in ("wheelhouse", "debugtools")
+              for p in (ROOT / folder).glob("*") if p.is_file()]  # fmt: skip
     for name in [*listed, *wheels]:
         source = ROOT / name
         if source.is_file() and not source.name.endswith(".env") and source.name != ".env":

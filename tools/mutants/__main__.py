@@ -48,14 +48,15 @@ def tracked_files() -> list[str]:
 
 
 def fresh_copy(target: Path) -> Path:
-    """The checkout as a user has it (plus the wheelhouse the build installs from here)."""
+    """The checkout as a user has it (plus the wheels and .deb files the build installs from
+    here)."""
     shutil.rmtree(target, ignore_errors=True)
     for name in tracked_files():
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(ROOT / name, target / name)
-    wheels = ROOT / "wheelhouse"
-    if wheels.is_dir():
-        shutil.copytree(wheels, target / "wheelhouse", copy_function=_link_or_copy)
+    for folder in ("wheelhouse", "debugtools"):  # what the build installs from here
+        if (ROOT / folder).is_dir():
+            shutil.copytree(ROOT / folder, target / folder, copy_function=_link_or_copy)
     return target
 
 
