@@ -55,12 +55,22 @@ def shipped_check(service: str) -> list[str]:
     return list(spec["services"][service]["healthcheck"]["test"])
 
 
+# How long a thawed service may take to be healthy again before the test calls it stuck.
+# Not a bound of the product: one check that ends within its timeout turns the container
+# healthy, and how soon one does depends on how fast the machine starts a Python process.
+# At a load of 25 on two cores no check finished within its 3 s for over 9 s after the thaw,
+# so a bound taken from the configuration failed a correct tree (docs/BENCHMARKS.md).
+RECOVERY_DEADLINE = 120.0
+
+
 def freeze_and_thaw(box: Container, process: str) -> dict[str, float]:
     """SIGSTOP the process, wait for `unhealthy`, SIGCONT it, wait for `healthy`.
 
-    Returns the seconds each took (for the record: the bounds are the configuration's)."""
+    The freeze must be noticed within the configuration's bound: under load a check only
+    times out sooner. The recovery is waited for, not timed (RECOVERY_DEADLINE). Returns
+    the seconds each took, for the record."""
     since = time.time()
-    engine.wait_event(box.id, "health_status: healthy", since - 600, timeout=120)
+    engine.wait_event(box.id, "health_status: healthy", since - 600, RECOVERY_DEADLINE)
     target = engine.find_process(box, process)
     frozen = time.time()
     engine.signal_process(box, target.pid, signal.SIGSTOP)
@@ -71,7 +81,7 @@ def freeze_and_thaw(box: Container, process: str) -> dict[str, float]:
     finally:
         thawed = time.time()
         engine.signal_process(box, target.pid, signal.SIGCONT)
-    healthy = engine.wait_event(box.id, "health_status: healthy", thawed, unhealthy_bound(box))
+    healthy = engine.wait_event(box.id, "health_status: healthy", thawed, RECOVERY_DEADLINE)
     assert log[-1]["ExitCode"] != 0, log
     return {
         "unhealthy_after": unhealthy.time - frozen,
