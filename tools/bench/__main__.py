@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import facts
-from bench import report
+from bench import report, variants
 from bench.apibound import ApiBoundFigures
 from bench.recorder import Recorder, host_machine
 from bench.timings import Bench
@@ -81,6 +81,7 @@ def measure(bench: Bench) -> dict[str, Any]:
         "split topology: start to ready and tool calls, beside the single container",
         lambda: bench.measure_split(prices),
     )
+    bench.section(variants.SECTION, lambda: variants.measure_variants(bench, prices))
     bench.section("models in parallel, in the container", lambda: bench.measure_parallel(prices))
     bench.section(API_BOUND_SECTION, bench.measure_api_bound)
     bench.section("dashboard, 5,000 days and 4 models", bench.measure_dashboard)
