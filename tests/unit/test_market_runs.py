@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -105,9 +107,17 @@ def write_config(folder: Path, log_path: Path, market: str, init: str, end: str)
     return path
 
 
-def run_market(
-    services: Services, folder: Path, market: str, init: str, end: str
-) -> tuple[subprocess.CompletedProcess[str], list[dict[str, Any]]]:
+@dataclass
+class MarketRun:
+    result: subprocess.CompletedProcess[str]
+    rows: list[dict[str, Any]]
+    books: Path
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.result, self.rows))
+
+
+def run_market(services: Services, folder: Path, market: str, init: str, end: str) -> MarketRun:
     log_path = services.new_books()
     config = write_config(folder, log_path, market, init, end)
     result = run_cli("run", str(config), env=services.env, timeout=180)
@@ -117,7 +127,13 @@ def run_market(
         if position.exists()
         else []
     )
-    return result, rows
+    return MarketRun(result, rows, log_path)
+
+
+def report_of(services: Services, run: MarketRun, fmt: str) -> str:
+    done = run_cli("report", "--books", str(run.books), "--format", fmt, env=services.env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture(scope="module")
@@ -180,6 +196,28 @@ def test_an_offline_crypto_run_buys_fractional_coins(crypto_run):
     buys = [t["amount"] for t in trades(rows) if t["action"] == "buy"]
     assert buys
     assert any(not float(amount).is_integer() for amount in buys)
+
+
+def test_the_cn_report_names_the_yuan_and_the_sse_50_index(cn_services: Services, cn_run):
+    text = report_of(cn_services, cn_run, "md")
+    assert "| final value (CNY) |" in text
+    assert "Market: SSE-50 (cn, daily), money in CNY, against 000016.SH." in text
+
+
+def test_the_cn_report_annualises_over_242_periods(cn_services: Services, cn_run):
+    document = json.loads(report_of(cn_services, cn_run, "json"))
+    assert document["periods_per_year"] == 242
+    assert document["market"]["currency"] == "CNY"
+
+
+def test_the_cn_reports_benchmark_row_is_the_sse_50_index(cn_services: Services, cn_run):
+    document = json.loads(report_of(cn_services, cn_run, "json"))
+    assert [row["model"] for row in document["rows"] if row["benchmark"]] == ["000016.SH"]
+
+
+def test_the_crypto_report_annualises_over_365_days_in_usdt(crypto_services: Services, crypto_run):
+    document = json.loads(report_of(crypto_services, crypto_run, "json"))
+    assert (document["periods_per_year"], document["market"]["currency"]) == (365, "USDT")
 
 
 def test_a_config_naming_an_unknown_market_is_one_line_and_exit_2(tmp_path: Path):

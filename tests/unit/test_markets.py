@@ -17,7 +17,7 @@ from ai_trader.ledger import CASH, TradeRejected, TradeRules, fill_trade
 from ai_trader.market.calendar import EVERY_DAY, NYSE, SSE
 from ai_trader.market.cn import CN_DAILY, SSE_50
 from ai_trader.market.crypto import CRYPTO_DAILY
-from ai_trader.market.markets import MARKETS, market_by_key, market_for
+from ai_trader.market.markets import MARKETS, market_by_key, market_for, market_of_books
 from ai_trader.market.merge import check_reply
 from ai_trader.market.sample import generate_sample, sample_payload
 from ai_trader.market.universe import NASDAQ_100
@@ -266,3 +266,19 @@ def test_each_markets_example_config_names_its_market_and_its_cash(name, market)
     config = load_config(CONFIGS / name)
     assert market_for(config.market, config.frequency) is market
     assert config.agent_config.initial_cash == market.initial_cash
+
+
+# --- the market of a folder of books ----------------------------------------------------------
+
+
+def test_books_whose_manifests_name_no_market_are_us_books():
+    assert market_of_books([None, {"models": []}], "books") is US_DAILY
+
+
+def test_books_whose_manifests_name_cn_are_cn_books():
+    assert market_of_books([None, {"market": "cn"}], "books") is CN_DAILY
+
+
+def test_books_of_two_markets_in_one_folder_are_one_line_refused():
+    with pytest.raises(UserError, match=r"^books: books of several markets \(cn, us\)"):
+        market_of_books([{"market": "cn"}, {}], "books")

@@ -65,6 +65,9 @@ class Market:
     unit: str = "shares"  # what an amount counts: "shares", "coins"
     # The fetcher of real prices ("alphavantage"); None: the offline sample only.
     source: str | None = None
+    # Whether the report and the dashboard name the currency; the US default's output
+    # predates markets and stays as it was (dollars, unnamed).
+    shows_currency: bool = True
 
     @property
     def all_symbols(self) -> tuple[str, ...]:

@@ -6,6 +6,8 @@ model), listed here, with its tests.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from ai_trader.errors import UserError
 from ai_trader.market.base import FREQUENCIES, Market
 from ai_trader.market.cn import CN_DAILY
@@ -42,3 +44,26 @@ def market_for(name: str | None, frequency: str | None = None, *, where: str = "
 def market_by_key(key: str) -> Market | None:
     """The market a run context or ``serve --market`` names (``Market.key``), or None."""
     return MARKETS.get(key)
+
+
+def market_of_books(configs: Iterable[Mapping[str, object] | None], where: str) -> Market:
+    """The one market the books of a folder trade, from the configs their manifests record
+    (``run.json``; None for a book without one, which names no market). The US when none
+    names one; a one-line UserError when they name more than one."""
+    named: dict[str, Market] = {}
+    for config in configs:
+        if config is None:
+            continue
+        name, frequency = config.get("market"), config.get("frequency")
+        found = market_for(
+            name if isinstance(name, str) else None,
+            frequency if isinstance(frequency, str) else None,
+            where=where,
+        )
+        named[found.key] = found
+    if len(named) > 1:
+        raise UserError(
+            f"{where}: books of several markets ({', '.join(sorted(named))}) in one folder; "
+            "report each market's folder of books on its own"
+        )
+    return next(iter(named.values()), DEFAULT)

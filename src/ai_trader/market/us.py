@@ -37,4 +37,5 @@ US_DAILY = Market(
     symbol_pattern=r"^[A-Z]{1,5}$",
     symbol_example="NVDA",
     source="alphavantage",
+    shows_currency=False,
 )
