@@ -5,6 +5,7 @@ tool errors, and a whole `ai-trader run` of the built-in strategy per market."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -15,7 +16,9 @@ import pytest
 from support import Services, cli_env, run_cli, tool_error, tool_value
 
 from ai_trader.context import RunContext
-from ai_trader.layout import BookPaths
+from ai_trader.dashboard import data
+from ai_trader.dashboard.page import render_page
+from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.market.cn import CN_DAILY
 from ai_trader.market.crypto import CRYPTO_DAILY
 
@@ -218,6 +221,30 @@ def test_the_cn_reports_benchmark_row_is_the_sse_50_index(cn_services: Services,
 def test_the_crypto_report_annualises_over_365_days_in_usdt(crypto_services: Services, crypto_run):
     document = json.loads(report_of(crypto_services, crypto_run, "json"))
     assert (document["periods_per_year"], document["market"]["currency"]) == (365, "USDT")
+
+
+@pytest.fixture(scope="module")
+def cn_dashboard(cn_data, cn_run, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The dashboard's summary of a data folder holding the cn run's book and prices."""
+    folder = tmp_path_factory.mktemp("cn-dashboard")
+    shutil.copy(merged_file(cn_data.data_dir), merged_file(folder))
+    shutil.copytree(cn_run.books, books_dir(folder))
+    return data.summarise(folder)
+
+
+def test_the_cn_dashboard_draws_the_sse_50_index(cn_dashboard):
+    assert cn_dashboard["benchmark"]["symbol"] == "000016.SH"
+    assert cn_dashboard["benchmark"]["points"]
+
+
+def test_the_cn_dashboard_names_the_yuan(cn_dashboard):
+    assert cn_dashboard["market"]["currency"] == "CNY"
+    assert "<th class=num>value (CNY)</th>" in render_page(cn_dashboard)
+
+
+def test_the_cn_dashboard_annualises_over_242_periods(cn_dashboard):
+    (model,) = cn_dashboard["signatures"]
+    assert model["metrics"]["model"]["periods_per_year"] == 242
 
 
 def test_a_config_naming_an_unknown_market_is_one_line_and_exit_2(tmp_path: Path):
