@@ -94,6 +94,14 @@ def test_a_crypto_amount_finer_than_8_decimals_is_refused(crypto_services: Servi
     assert "more than 8 decimal places" in error
 
 
+def test_a_crypto_amount_written_as_a_string_is_refused(crypto_services: Services):
+    session = crypto_services.start_session(cash=5e4, market=CRYPTO_DAILY, today="2025-10-25")
+    error = tool_error(crypto_services.url("trade"), "buy", {"symbol": "BTC", "amount": "0.5"},
+                       session.context)  # fmt: skip
+    assert error.startswith("invalid arguments: amount")
+    assert not session.ledger.pending_file.exists()
+
+
 # --- a whole run per market -------------------------------------------------------------------
 
 

@@ -92,6 +92,7 @@ def amount_type(market: Market) -> object:
         return Annotated[
             float,
             Field(
+                strict=True,  # a number, never a string or a boolean
                 gt=0,
                 le=MAX_SHARES,
                 allow_inf_nan=False,
