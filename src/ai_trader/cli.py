@@ -31,6 +31,7 @@ from ai_trader.settings import (
 log = logging.getLogger("ai_trader")
 
 if TYPE_CHECKING:
+    from ai_trader.market.base import Market
     from ai_trader.shards import Shard
 
 ENVIRONMENT_HELP = """\
@@ -42,8 +43,19 @@ AGENT_JOBS, AI_TRADER_LOG_FORMAT (text, or json: one JSON object per line on std
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
+    market = _market(args)
     with _price_writer(settings):
-        return _fetch(settings)
+        return _fetch(settings, market)
+
+
+def _market(args: argparse.Namespace) -> Market:
+    """The market ``--market`` names (the US one by default), or a one-line error."""
+    from ai_trader.market.markets import MARKETS, market_by_key
+
+    found = market_by_key(args.market)
+    if found is None:
+        raise UserError(f"--market: unknown market {args.market!r} (known: {', '.join(MARKETS)})")
+    return found
 
 
 @contextlib.contextmanager
@@ -58,21 +70,22 @@ def _price_writer(settings: Settings) -> Iterator[None]:
         yield
 
 
-def _fetch(settings: Settings) -> int:
+def _fetch(settings: Settings, market: Market) -> int:
     from ai_trader.market import alphavantage, sample
-    from ai_trader.market.universe import ALL_SYMBOLS
 
-    if not settings.alphavantage_api_key:
-        written = sample.generate_sample(ALL_SYMBOLS, settings.data_dir)
+    symbols = market.all_symbols
+    if not settings.alphavantage_api_key or market.source != "alphavantage":
+        written = sample.generate_sample(symbols, settings.data_dir, market=market)
+        why = "no Alpha Vantage key" if market.source else f"no data source for {market.key}"
         log.info(
-            "fetch: no Alpha Vantage key; offline SYNTHETIC sample: %d file(s) written, "
-            "%d already present",
+            "fetch: %s; offline SYNTHETIC sample: %d file(s) written, %d already present",
+            why,
             len(written),
-            len(ALL_SYMBOLS) - len(written),
+            len(symbols) - len(written),
         )
         return 0
     report = alphavantage.fetch_all(
-        ALL_SYMBOLS,
+        symbols,
         settings.data_dir,
         api_key=settings.alphavantage_api_key,
         base_url=settings.alphavantage_base_url,
@@ -91,10 +104,10 @@ def _fetch(settings: Settings) -> int:
 
 def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.market.merge import merge
-    from ai_trader.market.universe import ALL_SYMBOLS
 
+    market = _market(args)
     with _price_writer(settings):
-        report = merge(settings.data_dir, ALL_SYMBOLS)
+        report = merge(settings.data_dir, market.all_symbols)
     log.info(
         "merge: %d symbol(s) written to %s, %d kept from the previous merge",
         len(report.merged) + len(report.kept),
@@ -112,7 +125,7 @@ def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.services.launcher import serve
 
-    asyncio.run(serve(settings, args.only))
+    asyncio.run(serve(settings, args.only, _market(args)))
     return 0
 
 
@@ -165,6 +178,9 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     # SDK): a service port of 0 (serve's alone) or a bad key is reported at once.
     settings.service_urls()
     config = load_config(args.config, settings.config_overrides)
+    from ai_trader.market.markets import market_for
+
+    market_for(config.market, config.frequency, where=f"config {args.config}")
     if config.ignored:
         log.info("config: %s read and not used (upstream's keys)", ", ".join(config.ignored))
     for index, model in enumerate(config.models):
@@ -273,6 +289,16 @@ def _only(command: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
+def _market_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--market",
+        default="us",
+        metavar="MARKET",
+        help="the market whose prices this DATA_DIR holds: us (default), cn, crypto; one "
+        "data folder per market",
+    )
+
+
 def _known_error(exc: BaseException) -> UserError | None:
     """The one-line error a failure stands for, looking inside exception groups (the MCP
     client's task groups wrap what they raise); None for anything else (a bug)."""
@@ -321,18 +347,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug details")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    commands.add_parser(
+    fetch = commands.add_parser(
         "fetch",
         help="download daily prices (or write the offline sample when no key is set)",
         description="Download TIME_SERIES_DAILY for the NASDAQ-100 and QQQ into DATA_DIR, "
         "skipping files that are current. Without ALPHAADVANTAGE_API_KEY, write a "
         "deterministic SYNTHETIC sample instead. Exits 1 when some symbols failed.",
-    ).set_defaults(handler=cmd_fetch)
-    commands.add_parser(
+    )
+    _market_option(fetch)
+    fetch.set_defaults(handler=cmd_fetch)
+    merge = commands.add_parser(
         "merge",
         help="merge the price files into DATA_DIR/merged.jsonl",
         description="Write merged.jsonl (one line per symbol, the original AI-Trader shape).",
-    ).set_defaults(handler=cmd_merge)
+    )
+    _market_option(merge)
+    merge.set_defaults(handler=cmd_merge)
     serve = commands.add_parser(
         "serve",
         help="run the four MCP services (math, search, trade, prices) until stopped",
@@ -341,6 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
         "0 takes any free port; the 'listening on' line names the ports taken.",
     )
     _only(serve, "serve")
+    _market_option(serve)
     serve.set_defaults(handler=cmd_serve)
     ready = commands.add_parser(
         "wait-ready",

@@ -6,8 +6,13 @@ The rules:
 * An unknown key is an error, never ignored: a key this version does not read (a trading
   cost, say) would otherwise leave figures published as if it applied.
 * Keys of upstream's configs that this version reads but does not use are accepted with the
-  one value that means what this version does (``agent_type: BaseAgent``, ``market: us``),
-  and listed once as ignored (``RunConfig.ignored``); any other value is an error.
+  one value that means what this version does (``agent_type: BaseAgent``), and listed once
+  as ignored (``RunConfig.ignored``); any other value is an error.
+* ``market`` (``us``, ``cn``, ``crypto``) and ``frequency`` (``daily``, ``hourly``) name the
+  market the run trades, ``us`` and ``daily`` when left out. Here they are names; which
+  names exist is the market package's to say (``market.markets.market_for``, asked by
+  ``run`` before anything is written: an unknown one is a one-line error). A config that
+  sets no ``agent_config.initial_cash`` starts with the market's cash.
 * A model's API key never stands in a config: ``api_key_env`` names the environment
   variable that holds it (``openai_api_key``, upstream's way, is refused, saying so).
 * ``AGENT_MAX_STEP``, ``INIT_DATE`` and ``END_DATE`` override the file; the settings read them
@@ -47,7 +52,7 @@ class _Section(BaseModel):
 
 
 # Upstream's keys this version reads and does not use, with the value each must have.
-UPSTREAM_ONLY = {"agent_type": "BaseAgent", "market": "us"}
+UPSTREAM_ONLY = {"agent_type": "BaseAgent"}
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
 
 
@@ -189,9 +194,10 @@ class RunConfig(_Section):
     trading: TradingConfig = TradingConfig()
     log_config: LogConfig = LogConfig()
     agent_type: str | None = None  # upstream's; see UPSTREAM_ONLY
-    market: str | None = None  # upstream's; see UPSTREAM_ONLY
+    market: Annotated[str, Field(strict=True, min_length=1)] | None = None  # None: us
+    frequency: Annotated[str, Field(strict=True, min_length=1)] | None = None  # None: daily
 
-    @field_validator("agent_type", "market")
+    @field_validator("agent_type")
     @classmethod
     def _upstream(cls, value: str | None, info: ValidationInfo) -> str | None:
         _upstream_value(str(info.field_name), value)

@@ -22,6 +22,10 @@ The rules (the trade service enforces the last two, see ``services.trade``):
   section). It is sent only when some cost is set: no entry means no costs, so a free run's
   calls are what they were before costs existed. Costs are the run's own choice for its
   own book, like its day, so they travel with the call and the services keep none.
+* ``market`` is the market the run trades (``market.base.Market.key``: ``cn``,
+  ``crypto``). It is sent only when it is not the default ``us``, so a US run's calls are
+  what they were before markets existed. The services serve one market and refuse a call
+  for another.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ META_KEY = "ai-trader/run"
 _SIGNATURE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _TOKEN = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16), as the lock writes it
+_MARKET = re.compile(r"[a-z][a-z0-9-]{0,31}")
+DEFAULT_MARKET = "us"
 # One component of ``books``: a plain name a file system takes (no '.', '..' or '/').
 _PART = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,254}")
 MAX_BOOKS_LENGTH = 1024
@@ -62,6 +68,7 @@ class RunContext:
     books: str  # relative to the data folder: the folder that holds <signature>/position/
     token: str  # the signature lock's token (see the module's docstring)
     costs: Costs = FREE  # the run's trading costs
+    market: str = DEFAULT_MARKET  # the market's key (see the module's docstring)
 
     def to_meta(self) -> dict[str, dict[str, object]]:
         """The ``_meta`` entry for a tool call."""
@@ -73,6 +80,8 @@ class RunContext:
         }
         if not self.costs.free:
             entry["costs"] = self.costs.to_json()
+        if self.market != DEFAULT_MARKET:
+            entry["market"] = self.market
         return {META_KEY: entry}
 
 
@@ -146,7 +155,19 @@ def from_meta(meta: Mapping[str, object] | None) -> RunContext:
             "signature's lock sends it)"
         )
     assert isinstance(signature, str)
-    return RunContext(signature, today, books, token, _costs(raw.get("costs")))
+    return RunContext(signature, today, books, token, _costs(raw.get("costs")), _market(raw))
+
+
+def _market(raw: Mapping[str, object]) -> str:
+    market = raw.get("market", DEFAULT_MARKET)
+    if not isinstance(market, str) or not _MARKET.fullmatch(market):
+        raise ContextError(f"run context: market {shown(market)} is not a market's name")
+    return market
+
+
+def market_from_meta(meta: Mapping[str, object] | None) -> str:
+    """Only the market of a request (``us`` when it names none)."""
+    return _market(_entry(meta))
 
 
 def _costs(raw: object) -> Costs:

@@ -15,7 +15,11 @@ the dashboard's lenient read skips and reports the row):
 * a trade is for a day after the last committed day, and never for a day before the one
   already staged (``record_trade``): a day that is done stays done;
 * a trade fills at the open, moved and charged by the run's costs (``costs``); a book
-  written with costs records each fill's ``price`` and ``fee`` in ``this_action``.
+  written with costs records each fill's ``price`` and ``fee`` in ``this_action``;
+* the market's trading rules (``TradeRules``, from the market the run trades): a buy is a
+  whole number of lots, and so is a sell unless it sells the whole holding; under T+1 what
+  was bought on a day cannot be sold that day; an amount is whole, or has at most the
+  market's decimal places (and holdings are kept rounded to them).
 """
 
 from __future__ import annotations
@@ -56,6 +60,20 @@ class TradeRejected(Exception):
 # --- pure rules ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class TradeRules:
+    """A market's trading rules, as the ledger applies them (``market.base.Market`` states
+    them): ``lot`` shares a lot, ``settlement_days`` (1: T+1), ``decimals`` (0: whole)."""
+
+    lot: int = 1
+    settlement_days: int = 0
+    decimals: int = 0
+    unit: str = "shares"
+
+
+WHOLE_SHARES = TradeRules()
+
+
 def initial_row(init_date: str, symbols: Iterable[str], cash: float) -> dict[str, Any]:
     positions: dict[str, float] = dict.fromkeys(symbols, 0)
     positions[CASH] = float(cash)
@@ -82,21 +100,54 @@ class Fill:
     fee: float
 
 
+def check_amount(
+    rules: TradeRules, action: str, symbol: str, amount: float, held: float, bought_today: float
+) -> None:
+    """TradeRejected, in one line, when ``rules`` forbid the amount (see the module)."""
+    if rules.decimals and round(amount, rules.decimals) != amount:
+        raise TradeRejected(
+            f"amount {amount!r} has more than {rules.decimals} decimal places: "
+            f"{symbol} trades in steps of {10**-rules.decimals:.{rules.decimals}f}"
+        )
+    if rules.lot > 1 and amount % rules.lot and not (action == "sell" and amount == held):
+        what = "a buy" if action == "buy" else "a sell of less than the whole holding"
+        raise TradeRejected(
+            f"{symbol} trades in lots of {rules.lot} {rules.unit}: {what} must be a multiple "
+            f"of {rules.lot}, got {amount}"
+        )
+    settling = action == "sell" and rules.settlement_days and bought_today > 0
+    if settling and amount > held - bought_today:
+        raise TradeRejected(
+            f"T+{rules.settlement_days}: {_number(bought_today)} of the {_number(held)} {symbol} "
+            f"held were bought today and cannot be sold before the next trading day; "
+            f"at most {_number(held - bought_today)} can be sold today"
+        )
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if not float(value).is_integer() else str(int(value))
+
+
 def fill_trade(
     positions: Mapping[str, float],
     action: str,
     symbol: str,
-    amount: int,
+    amount: float,
     open_price: float,
     costs: Costs = FREE,
+    rules: TradeRules = WHOLE_SHARES,
+    bought_today: float = 0,
 ) -> Fill:
     """One trade at the day's open under ``costs`` (``costs`` says how a fill and its fee
-    are priced): long only, whole shares, cash never below 0."""
+    are priced) and the market's ``rules``: long only, cash never below 0.
+    ``bought_today`` is how much of ``symbol`` the day's earlier trades bought (T+1)."""
     after = dict(positions)
-    held = int(after.get(symbol, 0))
+    held: float = int(after.get(symbol, 0)) if not rules.decimals else after.get(symbol, 0)
     cash = float(after.get(CASH, 0.0))
     if action not in ("buy", "sell"):
         raise TradeRejected(f"unknown action {action!r}")
+    if rules != WHOLE_SHARES:
+        check_amount(rules, action, symbol, amount, held, bought_today)
     price = costs.fill_price(action, open_price)
     gross = round(price * amount, 4)
     fee = costs.fee(gross)
@@ -106,7 +157,7 @@ def fill_trade(
                 f"insufficient cash: buying {amount} {symbol} {_at(price, open_price, costs)} "
                 f"costs {_with_fee(gross, fee, costs)}, cash is {cash:.2f}"
             )
-        after[symbol] = held + amount
+        after[symbol] = _held(held + amount, rules)
         after[CASH] = round(cash - gross - fee, 4)
     else:
         if amount > held:
@@ -117,9 +168,14 @@ def fill_trade(
                 f"{_at(price, open_price, costs)} yields {gross:.2f} and the fee is {fee:.2f} "
                 f"({costs.describe()}), cash is {cash:.2f}"
             )
-        after[symbol] = held - amount
+        after[symbol] = _held(held - amount, rules)
         after[CASH] = round(cash + gross - fee, 4)
     return Fill(after, price, fee)
+
+
+def _held(value: float, rules: TradeRules) -> float:
+    # Fractional holdings are kept to the market's decimals, so 0.1 + 0.2 stays 0.3.
+    return round(value, rules.decimals) if rules.decimals else value
 
 
 def _at(price: float, open_price: float, costs: Costs) -> str:
@@ -467,13 +523,14 @@ class Ledger:
         day: str,
         action: str,
         symbol: str,
-        amount: int,
+        amount: float,
         price: float,
         costs: Costs = FREE,
+        rules: TradeRules = WHOLE_SHARES,
     ) -> dict[str, Any]:
-        """Stage one trade for ``day`` at the open ``price`` under ``costs``; raises
-        TradeRejected when the rules forbid it, and UserError when the day is not open to
-        trading (done already, or before the stage)."""
+        """Stage one trade for ``day`` at the open ``price`` under ``costs`` and the market's
+        ``rules``; raises TradeRejected when the rules forbid it, and UserError when the day
+        is not open to trading (done already, or before the stage)."""
         last = self.last_staged(day)
         if last is None:
             # The day's first trade (a stage of ``day`` would hold only ``day``): a stage of
@@ -495,7 +552,16 @@ class Ledger:
             positions, last_id = self.committed()
         else:
             positions, last_id = dict(last["positions"]), int(last["id"])
-        filled = fill_trade(positions, action, symbol, amount, price, costs)
+        bought = 0.0
+        if rules.settlement_days and action == "sell" and last is not None:
+            # T+1: what the day's earlier trades bought of the symbol is not sellable yet.
+            bought = sum(
+                row["this_action"]["amount"]
+                for row in self.pending(day)
+                if row["this_action"]["action"] == "buy"
+                and row["this_action"].get("symbol") == symbol
+            )
+        filled = fill_trade(positions, action, symbol, amount, price, costs, rules, bought)
         this_action: dict[str, Any] = {"action": action, "symbol": symbol, "amount": amount}
         if not costs.free:
             # A free run's rows stay as they always were (fill = open, no fee).

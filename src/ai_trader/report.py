@@ -2,6 +2,10 @@
 
 The rules:
 
+* The books' market (``market.markets.market_of_books``, from their manifests; the US when
+  none names one) gives the benchmark (QQQ below means the market's), the periods a year
+  the metrics annualise with, and the currency the Markdown and JSON name (the US default
+  names none, as before markets existed). Books of several markets are an error.
 * It presents what ``valuation`` measures (``value_book``, ``measure``; the formulas are in
   docs/METRICS.md) and computes no figure of its own.
 * The books are read strictly, by the run's rules: a book or a price file that breaks them
@@ -38,9 +42,11 @@ from ai_trader import manifest, repeats
 from ai_trader.errors import UserError
 from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import read_strict
+from ai_trader.market.base import Market
+from ai_trader.market.markets import market_of_books
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.market.universe import BENCHMARK
-from ai_trader.metrics import DISPLAY, PERIODS_PER_YEAR, Figure, Metrics, shown
+from ai_trader.market.us import US_DAILY
+from ai_trader.metrics import DISPLAY, Figure, Metrics, shown
 from ai_trader.metrics import FORMATS as METRIC_FORMATS
 from ai_trader.usage import DISPLAY as USAGE_DISPLAY
 from ai_trader.usage import Totals, combined, read_usage, totals
@@ -79,6 +85,7 @@ class Leaderboard:
     rows: tuple[Row, ...]  # sorted, QQQ last
     periods_per_year: float
     risk_free_rate: float
+    market: Market = US_DAILY
 
     @property
     def figures(self) -> dict[str, dict[str, Figure]]:
@@ -112,11 +119,12 @@ def build(
     data_dir: Path,
     books: Path | None = None,
     *,
-    periods_per_year: float = PERIODS_PER_YEAR,
+    periods_per_year: float | None = None,
     risk_free_rate: float = 0.0,
 ) -> Leaderboard:
     """Measure every book under ``books`` (DATA_DIR/agent_data by default) against the
-    folder's prices; UserError when there is nothing to report or a file breaks its rules."""
+    folder's prices, annualised over ``periods_per_year`` (the books' market's when None);
+    UserError when there is nothing to report or a file breaks its rules."""
     folder = books if books is not None else books_dir(data_dir)
     try:
         signatures = sorted(
@@ -129,28 +137,40 @@ def build(
     if not signatures:
         raise UserError(f"no books in {folder}: run `ai-trader run` first")
     prices = PriceBook.load(merged_file(data_dir))
+    made_by = {s: manifest.read_manifest(BookPaths(folder / s).manifest_file) for s in signatures}
+    market = market_of_books(
+        (_recorded_config(found) for found in made_by.values()), f"the books in {folder}"
+    )
+    periods = periods_per_year if periods_per_year is not None else market.periods_per_year
     models: list[Row] = []
     for signature in signatures:
         paths = BookPaths(folder / signature)
         rows = read_strict(paths.position_file)
-        valued = value_book(rows, prices)
+        valued = value_book(rows, prices, benchmark=market.benchmark)
         measured = measure(
             valued,
             rows,
             prices,
-            periods_per_year=periods_per_year,
+            periods_per_year=periods,
             risk_free_rate=risk_free_rate,
+            benchmark=market.benchmark,
         )
         accounting = totals(rows, read_usage(paths.usage_file))
-        made = manifest.shown(manifest.read_manifest(paths.manifest_file))
+        made = manifest.shown(made_by[signature])
         models.append(
             Row(signature, False, valued, measured.model, measured.benchmark, accounting, made)
         )
     basis = min(models, key=lambda r: (-len(r.valued.days), r.name))
     assert basis.qqq is not None
-    qqq = Row(BENCHMARK, True, basis.valued, basis.qqq, None)
+    qqq = Row(market.benchmark, True, basis.valued, basis.qqq, None)
     ordered = (*sorted(models, key=_sort_key), qqq)
-    return Leaderboard(data_dir, ordered, periods_per_year, risk_free_rate)
+    return Leaderboard(data_dir, ordered, periods, risk_free_rate, market)
+
+
+def _recorded_config(found: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The config a manifest records (None without a manifest, or one recording none)."""
+    config = found.get("config") if found is not None else None
+    return config if isinstance(config, dict) else None
 
 
 # --- presenting ------------------------------------------------------------------------------
@@ -204,7 +224,7 @@ def markdown(board: Leaderboard) -> str:
         "model",
         "period",
         "days",
-        "final value",
+        f"final value ({board.market.currency})" if board.market.shows_currency else "final value",
         *(h for _, h, _ in COLUMNS),
         *(h for _, h, _ in ACCOUNTING),
     ]
@@ -213,6 +233,7 @@ def markdown(board: Leaderboard) -> str:
         "",
         f"Annualised over {board.periods_per_year:g} periods a year; risk-free rate "
         f"{board.risk_free_rate:.2%} a year. The formulas are in docs/METRICS.md.",
+        *_market_line(board),
         "",
         "| " + " | ".join(headings) + " |",
         "|" + "|".join("---" for _ in headings) + "|",
@@ -256,6 +277,18 @@ def markdown(board: Leaderboard) -> str:
     if notes:
         lines += ["", "Why a figure is n/a, and the days without a value:", "", *notes]
     return "\n".join(lines) + "\n"
+
+
+def _market_line(board: Leaderboard) -> list[str]:
+    """The market in words, when the report names it (every market but the US default)."""
+    market = board.market
+    if not market.shows_currency:
+        return []
+    return [
+        "",
+        f"Market: {market.title} ({market.name}, {market.frequency}), money in "
+        f"{market.currency}, against {market.benchmark}.",
+    ]
 
 
 def _csv(figure: Figure) -> str:
@@ -344,6 +377,15 @@ def to_csv(board: Leaderboard) -> str:
     return out.getvalue()
 
 
+def _market_json(board: Leaderboard) -> dict[str, Any]:
+    """The market as the JSON names it: only when the report names it (not the US default)."""
+    market = board.market
+    if not market.shows_currency:
+        return {}
+    named = {"name": market.name, "frequency": market.frequency, "currency": market.currency}
+    return {"market": {**named, "benchmark": market.benchmark}}
+
+
 def to_json(board: Leaderboard) -> str:
     def row_json(row: Row) -> dict[str, Any]:
         return {
@@ -369,6 +411,7 @@ def to_json(board: Leaderboard) -> str:
         "data_dir": str(board.data_dir),
         "periods_per_year": board.periods_per_year,
         "risk_free_rate": board.risk_free_rate,
+        **_market_json(board),
         "rows": [row_json(row) for row in board.rows],
         "accounting_total": board.total.to_json(),
         "repeats": {

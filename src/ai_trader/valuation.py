@@ -207,9 +207,14 @@ def _finite(number: float) -> float | None:
 
 
 def value_book(
-    rows: Sequence[Mapping[str, Any]], book: PriceBook, memo: Memo | None = None
+    rows: Sequence[Mapping[str, Any]],
+    book: PriceBook,
+    memo: Memo | None = None,
+    *,
+    benchmark: str = BENCHMARK,
 ) -> Valuation:
-    """The valuation of one book's usable rows (``ledger`` row shape) against ``book``.
+    """The valuation of one book's usable rows (``ledger`` row shape) against ``book``, and
+    of ``benchmark`` (the market's; QQQ for the US) over the same days.
 
     ``memo`` keeps the day values between calls (the dashboard keeps one per model)."""
     memo = memo if memo is not None else Memo()
@@ -234,10 +239,10 @@ def value_book(
         start_value, missing = worth(opening["positions"], opens)
         if start_value is None:
             gaps.append(Gap(first or opening["date"], missing))
-        base = book.open(BENCHMARK, first) if first else None
+        base = book.open(benchmark, first) if first else None
         points.append(Point(opening["date"], start_value, start_value if base else None))
     else:
-        base = mark_price(book, BENCHMARK, days[0])
+        base = mark_price(book, benchmark, days[0])
     last_mark: float | None = None
     for day in days:
         end = ends[day]
@@ -251,7 +256,7 @@ def value_book(
             gaps.append(Gap(day, missing))
         if opening is None and day == days[0]:
             start_value = value
-        last_mark = marks.on(day).get(BENCHMARK)
+        last_mark = marks.on(day).get(benchmark)
         scaled = None
         if last_mark is not None and base and start_value is not None:
             scaled = _finite(start_value * last_mark / base)
@@ -311,9 +316,11 @@ def measure(
     *,
     periods_per_year: float = PERIODS_PER_YEAR,
     risk_free_rate: float = 0.0,
+    benchmark: str = BENCHMARK,
 ) -> Performance:
-    """The metrics of the book ``valued`` from ``rows`` against ``book``, and QQQ's over the
-    same days: periods per year and an annual risk-free rate (default 0, as upstream)."""
+    """The metrics of the book ``valued`` from ``rows`` against ``book``, and the
+    benchmark's (``benchmark``, the market's) over the same days: periods per year (the
+    market's) and an annual risk-free rate (default 0, as upstream)."""
     points = [(p.date, p.value) for p in valued.series]
     unknown: dict[str, str] = {}
     for gap in valued.gaps:
@@ -341,15 +348,15 @@ def measure(
         trades=Figure(count),
         turnover=turnover,
     )
-    held = Figure.na(f"{BENCHMARK} is held, not traded")
-    benchmark = series_metrics(
+    held = Figure.na(f"{benchmark} is held, not traded")
+    held_metrics = series_metrics(
         [(p.date, p.benchmark) for p in valued.series],
         periods_per_year=periods_per_year,
         risk_free_rate=risk_free_rate,
         unknown=dict.fromkeys(
-            (p.date for p in valued.series if p.benchmark is None), f"no {BENCHMARK} value"
+            (p.date for p in valued.series if p.benchmark is None), f"no {benchmark} value"
         ),
         trades=held,
         turnover=held,
     )
-    return Performance(model, benchmark)
+    return Performance(model, held_metrics)

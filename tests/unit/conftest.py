@@ -45,6 +45,44 @@ def offline_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
     return OfflineData(data_dir, fetch, merge)
 
 
+def offline_market(tmp_path_factory: pytest.TempPathFactory, market: str) -> OfflineData:
+    """The offline sample of ``market`` in a data folder of its own (`fetch --market`, then
+    `merge --market`), as the US one above."""
+    data_dir = tmp_path_factory.mktemp(f"data-{market}")
+    env = cli_env({"DATA_DIR": str(data_dir)})
+    fetch = run_cli("fetch", "--market", market, env=env)
+    assert fetch.returncode == 0, fetch.stderr
+    merge = run_cli("merge", "--market", market, env=env)
+    assert merge.returncode == 0, merge.stderr
+    return OfflineData(data_dir, fetch, merge)
+
+
+@pytest.fixture(scope="session")
+def cn_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
+    return offline_market(tmp_path_factory, "cn")
+
+
+@pytest.fixture(scope="session")
+def crypto_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
+    return offline_market(tmp_path_factory, "crypto")
+
+
+@pytest.fixture(scope="session")
+def cn_services(tmp_path_factory: pytest.TempPathFactory, cn_data: OfflineData):
+    """`serve --market cn` over the SSE-50 sample."""
+    log = tmp_path_factory.mktemp("services-cn") / "serve.log"
+    with running_services(service_env(cn_data.data_dir), log, market="cn") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def crypto_services(tmp_path_factory: pytest.TempPathFactory, crypto_data: OfflineData):
+    """`serve --market crypto` over the crypto sample."""
+    log = tmp_path_factory.mktemp("services-crypto") / "serve.log"
+    with running_services(service_env(crypto_data.data_dir), log, market="crypto") as running:
+        yield running
+
+
 # --- services --------------------------------------------------------------------------------
 
 

@@ -25,7 +25,9 @@ from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.layout import books_dir
 from ai_trader.ledger import Ledger
 from ai_trader.lock import ExclusiveLock, signature_lock
+from ai_trader.market.base import Market
 from ai_trader.market.universe import NASDAQ_100
+from ai_trader.market.us import US_DAILY
 from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings, load_settings
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -164,12 +166,14 @@ class Services:
         cash: float = 10000.0,
         holdings: Mapping[str, int] | None = None,
         books: str | None = None,
+        market: Market = US_DAILY,
     ) -> Session:
         """An opening book in a new folder of books under the services' data folder (or in
-        ``books``), its lock held, and the context of a run trading ``today``."""
+        ``books``), its lock held, and the context of a run trading ``today`` in ``market``."""
         books = books or self.new_books().relative_to(self.settings.data_dir).as_posix()
         ledger = Ledger(self.settings.data_dir / books / signature)
-        ledger.ensure_initialized("2025-10-01", NASDAQ_100, cash)
+        symbols = NASDAQ_100 if market is US_DAILY else market.symbols
+        ledger.ensure_initialized("2025-10-01", symbols, cash)
         if holdings:
             rows = ledger.rows()
             rows[0]["positions"].update(holdings)
@@ -177,7 +181,8 @@ class Services:
         lock = signature_lock(ledger.root)
         lock.acquire()
         self.locks.append(lock)
-        return Session(ledger, RunContext(signature, today, books, lock.token), lock)
+        context = RunContext(signature, today, books, lock.token, market=market.key)
+        return Session(ledger, context, lock)
 
 
 # What serve says once all four services answer, naming the ports it bound:
@@ -240,13 +245,15 @@ def wait_serving(
 
 @contextlib.contextmanager
 def running_services(
-    env: dict[str, str], log: Path, names: Sequence[str] = SERVICE_NAMES
+    env: dict[str, str], log: Path, names: Sequence[str] = SERVICE_NAMES, market: str = "us"
 ) -> Iterator[Services]:
-    """Start `ai-trader serve` (``--only`` the services ``names``, when not all four); once it
-    says it listens, yield it, its environment holding the ports it names (``env`` gives 0s:
-    see ``service_env``); on exit stop it with SIGTERM and check that it exits 0."""
+    """Start `ai-trader serve` (``--only`` the services ``names``, when not all four;
+    ``--market`` when not the US); once it says it listens, yield it, its environment holding
+    the ports it names (``env`` gives 0s: see ``service_env``); on exit stop it with SIGTERM
+    and check that it exits 0."""
     only = () if tuple(names) == SERVICE_NAMES else ("--only", ",".join(names))
-    process = start_serve(env, log, *only)
+    chosen = () if market == "us" else ("--market", market)
+    process = start_serve(env, log, *only, *chosen)
     try:
         served = with_ports(env, wait_serving(process, log, names))
         running = Services(served, load_settings(served), process, log)

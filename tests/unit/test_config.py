@@ -237,20 +237,32 @@ def test_an_unknown_key_is_an_error_naming_it(place: tuple, where: str):
 
 def test_upstreams_keys_are_accepted_with_their_one_meaning_and_listed_as_ignored():
     raw = valid()
-    raw["market"] = "us"
     config = parse_config(raw, "test.json")
-    assert config.ignored == ["agent_type", "market"]
-    del raw["agent_type"], raw["market"]
+    assert config.ignored == ["agent_type"]
+    del raw["agent_type"]
     assert parse_config(raw, "test.json").ignored == []
 
 
-@pytest.mark.parametrize(("key", "value"), [("agent_type", "BaseAgent_Hour"), ("market", "cn")])
+def test_market_and_frequency_are_read_not_ignored():
+    raw = valid()
+    raw["market"], raw["frequency"] = "cn", "daily"
+    config = parse_config(raw, "test.json")
+    assert (config.market, config.frequency, config.ignored) == ("cn", "daily", ["agent_type"])
+
+
+def test_a_market_that_is_not_a_string_is_an_error():
+    raw = valid()
+    raw["market"] = 1
+    assert error_of(raw).startswith("config test.json: market: ")
+
+
+@pytest.mark.parametrize(("key", "value"), [("agent_type", "BaseAgent_Hour")])
 def test_an_upstream_key_asking_for_what_this_version_does_not_run_is_an_error(
     key: str, value: str
 ):
     raw = valid()
     raw[key] = value
-    wanted = {"agent_type": "BaseAgent", "market": "us"}[key]
+    wanted = {"agent_type": "BaseAgent"}[key]
     assert error_of(raw) == (
         f"config test.json: {key}: {value!r} is not what this version runs: "
         f"it runs {key} {wanted!r} only"

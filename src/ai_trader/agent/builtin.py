@@ -2,8 +2,10 @@
 
 It lets the offline default exercise the whole path (prices looked up, costs
 computed, trades placed, all over MCP) and gives the same trades on every run.
-Rule: rank a watchlist by the previous day's open-to-close move; sell holdings
-that fell; buy the strongest risers not yet held, splitting the cash evenly.
+Rule: rank a watchlist (the market's first symbols) by the previous day's
+open-to-close move; sell holdings that fell; buy the strongest risers not yet held,
+splitting the cash evenly, each buy sized to the market's rules (whole lots, or
+fractional amounts to the market's decimals).
 
 It never works around a refusal: every lookup and trade it makes is one the data
 supports, so a refused call means the data or a service is wrong, and the refusal
@@ -13,6 +15,7 @@ supports, so a refused call means the data or a service is wrong, and the refusa
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +28,8 @@ from ai_trader.market.universe import NASDAQ_100
 CallTool = Callable[[str, dict[str, Any]], Awaitable[Any]]
 Strategy = Callable[..., Awaitable[int]]
 Log = Callable[[dict[str, Any]], None]
-DEFAULT_WATCHLIST = NASDAQ_100[:12]
+WATCHLIST_SIZE = 12
+DEFAULT_WATCHLIST = NASDAQ_100[:WATCHLIST_SIZE]
 PICKS = 2
 
 
@@ -40,12 +44,33 @@ def rank(moves: list[Move]) -> list[Move]:
     return sorted(moves, key=lambda m: (-m.change, m.symbol))
 
 
-def plan_sells(moves: list[Move], positions: Mapping[str, float]) -> list[tuple[str, int]]:
+def plan_sells(moves: list[Move], positions: Mapping[str, float]) -> list[tuple[str, float]]:
     return [
-        (m.symbol, int(positions[m.symbol]))
+        (m.symbol, _whole(positions[m.symbol]))
         for m in moves
         if m.change < 0 and positions.get(m.symbol, 0) > 0
     ]
+
+
+def _whole(amount: float) -> float:
+    # Whole shares as an integer (what the US tools take); a fraction of a coin as it is.
+    return int(amount) if float(amount).is_integer() else amount
+
+
+def buy_amount(
+    costs: Costs, budget: float, open_price: float, lot: int = 1, decimals: int = 0
+) -> float:
+    """The most a buy at ``open_price`` can take within ``budget`` (fill and fee included):
+    whole lots of ``lot`` shares, or an amount to ``decimals`` places when fractional."""
+    if not decimals:
+        shares = costs.affordable(budget, open_price)
+        return shares - shares % lot
+    step: int = 10**decimals
+    fill = costs.fill_price("buy", open_price)
+    amount = math.floor(budget / (fill * (1 + costs.commission_bps / 10_000)) * step) / step
+    while amount > 0 and (gross := round(fill * amount, 4)) + costs.fee(gross) > budget:
+        amount = round(amount - 1 / step, decimals)
+    return amount
 
 
 def plan_buys(moves: list[Move], positions: Mapping[str, float], picks: int = PICKS) -> list[str]:
@@ -60,10 +85,13 @@ async def trade_day(
     positions: Mapping[str, float],
     watchlist: tuple[str, ...] = DEFAULT_WATCHLIST,
     costs: Costs = FREE,
+    *,
+    lot: int = 1,
+    decimals: int = 0,
 ) -> int:
     """Act for one day through the tools; returns how many trades were placed. Buys are
     sized so that fill and fee fit the cash (``costs``: the run's, as the trade service
-    charges them)."""
+    charges them), in the market's lots or decimals."""
 
     async def tool(name: str, arguments: dict[str, Any]) -> Any:
         try:
@@ -99,7 +127,7 @@ async def trade_day(
     for index, symbol in enumerate(picks):
         price = (await tool("get_price_local", {"symbol": symbol, "date": today}))["ohlcv"]["open"]
         budget = float(held.get(CASH, 0.0)) / (len(picks) - index)
-        amount = costs.affordable(budget, price)
+        amount = buy_amount(costs, budget, price, lot, decimals)
         if amount <= 0:
             continue
         fill = costs.fill_price("buy", price)

@@ -13,6 +13,8 @@ from ai_trader.agent.responses import Recording, request_key
 from ai_trader.agent.toolbox import ToolRefused, ToolSpec
 from ai_trader.costs import FREE, Costs
 from ai_trader.ledger import CASH
+from ai_trader.market.base import Market
+from ai_trader.market.us import US_DAILY
 from ai_trader.retrying import async_retrying
 from ai_trader.usage import DayTally, usage_of
 
@@ -56,12 +58,19 @@ def system_prompt(
     opens: Mapping[str, float],
     closes: Mapping[str, float],
     costs: Costs = FREE,
+    market: Market | None = None,
 ) -> str:
     held = {k: v for k, v in positions.items() if v and k != CASH}
     fees = "no fees" if costs.free else f"with trading costs: {costs.describe()}"
+    trading = "You trade NASDAQ-100 stocks through the tools: buy and sell whole shares"
+    if market is not None and market is not US_DAILY:
+        trading = (
+            f"You trade the {market.title} through the tools, in {market.currency}: buy and "
+            f"sell ({market.rules_in_words()})"
+        )
     return (
         f"You are a stock-trading agent. Today is {today}.\n"
-        "You trade NASDAQ-100 stocks through the tools: buy and sell whole shares at today's "
+        f"{trading} at today's "
         f"open, long only, {fees}. Look up prices with get_price_local (past days give open, "
         "high, low, close and volume; today gives only the open). Use the math tools for "
         "arithmetic and get_information for news published before today.\n"

@@ -30,8 +30,10 @@ from ai_trader.errors import RunFailed, UserError, from_os_error
 from ai_trader.layout import BookPaths, merged_file
 from ai_trader.ledger import Ledger
 from ai_trader.lock import LockHeld, remove_stale_temporaries, signature_lock
+from ai_trader.market.base import Market
+from ai_trader.market.markets import market_for
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.market.universe import BENCHMARK, NASDAQ_100
+from ai_trader.market.us import US_DAILY
 from ai_trader.metrics import FORMATS, Figure, shown
 from ai_trader.repeats import repeated
 from ai_trader.settings import Settings
@@ -92,6 +94,7 @@ class Result:
     sharpe: Figure | None = None
     max_drawdown: Figure | None = None
     accounting: Totals | None = None  # fees, tokens and dollars (``usage``)
+    benchmark: str = US_DAILY.benchmark  # the market's, which the return is compared with
 
     @property
     def total_return(self) -> float | None:
@@ -152,14 +155,22 @@ def supported(
     return tuple(usable), tuple(missing)
 
 
-def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> Result:
+def summarise(
+    book: PriceBook, ledger: Ledger, signature: str, cash: float, market: Market = US_DAILY
+) -> Result:
     """The run's summary of one book; ``cash`` stands in for a book with no rows at all."""
     rows = ledger.rows()
     if not rows:
-        return Result(signature, 0, None, None, cash, cash, None)
-    valued = value_book(rows, book)
+        return Result(signature, 0, None, None, cash, cash, None, benchmark=market.benchmark)
+    valued = value_book(rows, book, benchmark=market.benchmark)
     start = valued.initial_value if valued.initial_value is not None else cash
-    metrics = measure(valued, rows, book).model
+    metrics = measure(
+        valued,
+        rows,
+        book,
+        periods_per_year=market.periods_per_year,
+        benchmark=market.benchmark,
+    ).model
     accounting = totals(rows, read_usage(ledger.paths.usage_file))
     return Result(
         signature,
@@ -173,6 +184,7 @@ def summarise(book: PriceBook, ledger: Ledger, signature: str, cash: float) -> R
         metrics.sharpe,
         metrics.max_drawdown,
         accounting,
+        market.benchmark,
     )
 
 
@@ -184,8 +196,9 @@ def format_summary(results: list[Result]) -> str:
     """The run's end: value and return against QQQ, two headline metrics (every figure is in
     `ai-trader report`), and what the run paid: fees, tokens and the models' dollars, with a
     total line when there are several models."""
+    benchmark = results[0].benchmark if results else US_DAILY.benchmark
     header = (
-        f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {'QQQ':>9} "
+        f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {benchmark:>9} "
         f"{'Sharpe':>7} {'max DD':>8} {'fees':>9} {'tokens':>10} {'LLM cost':>9}"
     )
     lines = [header]
@@ -270,6 +283,14 @@ class Runner:
         shard: Shard | None = None,
         claim: bool = False,
     ) -> None:
+        # The market the config names; its starting cash when the config sets none.
+        self.market = market_for(
+            config.market, config.frequency, where=f"config {source}" if source else "config"
+        )
+        agent = config.agent_config
+        if "initial_cash" not in agent.model_fields_set:
+            cash = {"initial_cash": self.market.initial_cash}
+            config = config.model_copy(update={"agent_config": agent.model_copy(update=cash)})
         self.config = config
         # Trade one book only: the first with days left that no live process holds.
         self.claim = claim
@@ -284,11 +305,13 @@ class Runner:
         self.log_path: Path = config.log_path(settings.agent_data_dir)
         self.books = books_relative(self.log_path, settings.data_dir)
         self.book = PriceBook.load(merged_file(settings.data_dir))
-        if BENCHMARK not in self.book.symbols:
+        benchmark = self.market.benchmark
+        if benchmark not in self.book.symbols:
+            option = "" if self.market is US_DAILY else f" --market {self.market.key}"
             raise UserError(
-                f"{merged_file(settings.data_dir)} has no {BENCHMARK} line, the benchmark "
-                f"every return is compared with: `ai-trader fetch` fetches {BENCHMARK} (with "
-                "the other symbols), then `ai-trader merge` adds it"
+                f"{merged_file(settings.data_dir)} has no {benchmark} line, the benchmark "
+                f"every return is compared with: `ai-trader fetch{option}` fetches {benchmark} "
+                f"(with the other symbols), then `ai-trader merge{option}` adds it"
             )
         dates = config.date_range
         self.init_day, self.end_day = dates.init_date.isoformat(), dates.end_date.isoformat()
@@ -396,18 +419,20 @@ class Runner:
         return self._http
 
     def _prompt(self, day: str, previous: str | None, positions: dict[str, float]) -> str:
-        opens = {s: p for s in NASDAQ_100 if (p := self.book.open(s, day)) is not None}
+        symbols = self.market.symbols
+        opens = {s: p for s in symbols if (p := self.book.open(s, day)) is not None}
         closes = {
-            s: p for s in NASDAQ_100 if previous and (p := self.book.close(s, previous)) is not None
+            s: p for s in symbols if previous and (p := self.book.close(s, previous)) is not None
         }
-        return system_prompt(day, positions, opens, closes, self.costs)
+        return system_prompt(day, positions, opens, closes, self.costs, self.market)
 
     def _watchlist(
         self, day: str, previous: str | None, record: Callable[[dict[str, Any]], None]
     ) -> tuple[str, ...]:
         """The built-in strategy's watchlist for ``day``; a symbol left out is recorded in
         the day's log: a decision the log shows, not a default in place of a result."""
-        usable, missing = supported(self.book, builtin.DEFAULT_WATCHLIST, day, previous)
+        watchlist = self.market.symbols[: builtin.WATCHLIST_SIZE]
+        usable, missing = supported(self.book, watchlist, day, previous)
         if missing:
             record(
                 {
@@ -422,12 +447,13 @@ class Runner:
         """The prices service must price ``context.today`` from the same data as this run:
         otherwise every lookup of the day would be refused or wrong."""
         day = context.today
-        expected = self.book.open(BENCHMARK, day)
+        benchmark = self.market.benchmark
+        expected = self.book.open(benchmark, day)
         if expected is None:
-            raise AgentError(f"{context.signature} on {day}: no {BENCHMARK} price that day")
+            raise AgentError(f"{context.signature} on {day}: no {benchmark} price that day")
         try:
             answer = await toolbox.call(
-                "get_price_local", {"symbol": BENCHMARK, "date": day}, context
+                "get_price_local", {"symbol": benchmark, "date": day}, context
             )
         except ToolRefused as exc:
             raise AgentError(
@@ -437,7 +463,7 @@ class Runner:
         if served != expected:
             raise AgentError(
                 f"{context.signature} on {day}: the prices service reads other price data than "
-                f"this run ({BENCHMARK} open {served} there, {expected} here); start `serve` "
+                f"this run ({benchmark} open {served} there, {expected} here); start `serve` "
                 "and `run` with the same DATA_DIR"
             )
 
@@ -458,7 +484,9 @@ class Runner:
         # The writes of the book's start, days and end go to a worker thread (``off_loop``).
         manifest = await off_loop(partial(self._begin_manifest, entry, ledger))
         await off_loop(
-            partial(ledger.ensure_initialized, self.init_day, NASDAQ_100, agent.initial_cash)
+            partial(
+                ledger.ensure_initialized, self.init_day, self.market.symbols, agent.initial_cash
+            )
         )
         days = trading_days(self.book.dates(), ledger.last_date() or "", self.end_day)
         if not days:
@@ -472,7 +500,9 @@ class Runner:
                 tally = DayTally(pricing)
                 if trader is not None and trader.recording is not None:
                     trader.recording.start_day(day)
-                context = RunContext(entry.signature, day, self.books, token, self.costs)
+                context = RunContext(
+                    entry.signature, day, self.books, token, self.costs, self.market.key
+                )
                 await self._check_prices(toolbox, context)
                 call = partial(toolbox.call, context=context)
                 record = self._entry_log(ledger, entry.signature, day)
@@ -483,7 +513,15 @@ class Runner:
                         strategy = builtin.strategy(entry.basemodel)
                         watchlist = self._watchlist(day, previous, record)
                         await strategy(
-                            call, record, day, previous, positions, watchlist, self.costs
+                            call,
+                            record,
+                            day,
+                            previous,
+                            positions,
+                            watchlist,
+                            self.costs,
+                            lot=self.market.lot_size,
+                            decimals=self.market.decimals,
                         )
                     else:
                         await trader.trade_day(
@@ -507,7 +545,7 @@ class Runner:
         done = committed_days(ledger.rows())
         seen = self._prices_seen(done[-1]) if done else None
         await off_loop(partial(self._end_manifest, manifest, ledger, done, seen))
-        return summarise(self.book, ledger, entry.signature, agent.initial_cash)
+        return summarise(self.book, ledger, entry.signature, agent.initial_cash, self.market)
 
     def days_left(self, entry: ModelEntry) -> list[str]:
         """The trading days ``entry``'s book has still to trade up to the end date."""

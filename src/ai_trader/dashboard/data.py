@@ -36,8 +36,10 @@ from ai_trader.jsonl import Skipped, numbered, parse_lenient
 from ai_trader.layout import BookPaths, books_dir, merged_file
 from ai_trader.ledger import CASH
 from ai_trader.lock import holder
+from ai_trader.market.base import Market
+from ai_trader.market.markets import market_of_books
 from ai_trader.market.pricebook import PriceBook
-from ai_trader.market.universe import BENCHMARK
+from ai_trader.market.us import US_DAILY
 from ai_trader.usage import Totals, combined, read_usage, totals
 from ai_trader.valuation import Memo, Valuation, mark_price, measure, value_book
 
@@ -254,6 +256,7 @@ def model_summary(
     memo: Memo | None = None,
     usage_file: Path | None = None,
     manifest_file: Path | None = None,
+    market: Market = US_DAILY,
 ) -> Model:
     """One signature's values, returns, positions and trades from its usable rows
     (``memo``: the day values of the last call, see ``valuation.value_book``), and what it
@@ -274,7 +277,12 @@ def model_summary(
         model.notices.append(f"{signature}: what produced the book is unknown: {exc}")
     # Without prices the book still has its days (the same rules date it), and no value:
     # against a book of no prices only the dates of the valuation are used.
-    valued = value_book(rows, book, memo) if book is not None else value_book(rows, NO_PRICES)
+    benchmark = market.benchmark
+    valued = (
+        value_book(rows, book, memo, benchmark=benchmark)
+        if book is not None
+        else value_book(rows, NO_PRICES, benchmark=benchmark)
+    )
     model.days = len(valued.days)
     model.start_date = valued.start_date
     model.last_date = valued.last_day or valued.start_date
@@ -293,7 +301,9 @@ def model_summary(
     model.series = [
         {"date": p.date, "value": p.value, "benchmark": p.benchmark} for p in valued.series
     ]
-    model.metrics = measure(valued, rows, book).to_json()
+    model.metrics = measure(
+        valued, rows, book, periods_per_year=market.periods_per_year, benchmark=benchmark
+    ).to_json()
     when = model.last_date or ""
     for symbol, shares in held:
         price = mark_price(book, symbol, when) if when else None
@@ -318,14 +328,34 @@ def benchmark_line(models: list[dict[str, Any]]) -> tuple[str | None, list[dict[
     return basis["signature"], [p for p in points if p["value"] is not None]
 
 
-def benchmark_missing(book: PriceBook | None, merged: Path) -> str | None:
-    """Why the benchmark line is blank when the prices have no QQQ at all; else None."""
-    if book is None or BENCHMARK in book.symbols:
+def benchmark_missing(
+    book: PriceBook | None, merged: Path, benchmark: str = US_DAILY.benchmark
+) -> str | None:
+    """Why the benchmark line is blank when the prices have no benchmark (the market's) at
+    all; else None."""
+    if book is None or benchmark in book.symbols:
         return None
     return (
-        f"The benchmark {BENCHMARK} is missing from {merged}, so its line and every return "
-        f"against it are n/a: `ai-trader fetch` fetches {BENCHMARK}, then `ai-trader merge`."
+        f"The benchmark {benchmark} is missing from {merged}, so its line and every return "
+        f"against it are n/a: `ai-trader fetch` fetches {benchmark}, then `ai-trader merge`."
     )
+
+
+def books_market(manifests: Mapping[str, Path], where: Path) -> tuple[Market, str | None]:
+    """The market the books trade (their manifests say; the US when none does), and a
+    notice when that cannot be told (the US is shown then)."""
+    configs = []
+    for path in manifests.values():
+        try:
+            found = manifest.read_manifest(path)
+        except UserError:
+            continue  # the book's own notice says so
+        config = found.get("config") if found is not None else None
+        configs.append(config if isinstance(config, dict) else None)
+    try:
+        return market_of_books(configs, f"the books in {where}"), None
+    except UserError as exc:
+        return US_DAILY, f"{exc}; shown as the US market."
 
 
 @dataclass
@@ -402,6 +432,9 @@ class Folder:
         fingerprint = hashlib.sha256(repr(state).encode()).hexdigest()[:16]
         if self._summary is not None and self._summary[0] == fingerprint:
             return self._summary[1]
+        market, unsure = books_market(
+            {name: path for name, (path, _) in runs.items()}, books_dir(self.data_dir)
+        )
 
         skipped = list(price_skips)
         models: list[_Cached] = []
@@ -410,15 +443,17 @@ class Folder:
             cached = self._models.get(name)
             spent, spent_key = usage[name]
             made, made_key = runs[name]
-            wanted = (prices_key, key, spent_key, made_key, id(book))
+            wanted = (prices_key, key, spent_key, made_key, id(book), market.key)
             if cached is None or cached.key != wanted:
                 memo = self._memos.setdefault(name, Memo())
-                model = model_summary(name, reader.rows, book, memo, spent, made)
+                model = model_summary(name, reader.rows, book, memo, spent, made, market)
                 cached = self._models[name] = _Cached(
                     wanted, model.to_json(), model.notices, model.accounting
                 )
             models.append(cached)
-        summary = self._assemble(book, skipped, models, running, exists)
+        summary = self._assemble(book, skipped, models, running, exists, market)
+        if unsure:
+            summary["notices"].insert(0, unsure)
         summary["fingerprint"] = fingerprint
         self._summary = (fingerprint, summary)
         return summary
@@ -430,6 +465,7 @@ class Folder:
         models: list[_Cached],
         running: list[dict[str, str | None]],
         exists: bool,
+        market: Market = US_DAILY,
     ) -> dict[str, Any]:
         data_dir = self.data_dir
         merged = merged_file(data_dir)
@@ -447,7 +483,7 @@ class Folder:
             )
         elif book.synthetic:
             notices.append("Prices are the offline SYNTHETIC sample, not market data.")
-        missing = benchmark_missing(book, merged)
+        missing = benchmark_missing(book, merged, market.benchmark)
         if missing:
             notices.append(missing)
         if skipped:
@@ -472,13 +508,27 @@ class Folder:
                 "first_date": dates[0] if dates else None,
                 "last_date": dates[-1] if dates else None,
             },
-            "benchmark": {"symbol": BENCHMARK, "basis": basis, "points": line, "missing": missing},
+            "benchmark": {
+                "symbol": market.benchmark,
+                "basis": basis,
+                "points": line,
+                "missing": missing,
+            },
+            **market_json(market),
             "signatures": shown,
             # every model's fees, tokens and dollars together (usage.combined)
             "accounting_total": combined(paid).to_json() if paid else None,
             "notices": notices,
             "skipped": [asdict(s) for s in skipped],
         }
+
+
+def market_json(market: Market) -> dict[str, Any]:
+    """The market the page names (its currency beside the values); nothing for the US
+    default, whose page stays as it was before markets existed."""
+    if not market.shows_currency:
+        return {}
+    return {"market": {"name": market.name, "title": market.title, "currency": market.currency}}
 
 
 def summarise(data_dir: Path) -> dict[str, Any]:

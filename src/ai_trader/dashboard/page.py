@@ -119,7 +119,8 @@ def chart_svg(summary: Mapping[str, Any]) -> str:
         )
     return line_chart(
         series,
-        title="Portfolio value against QQQ (scaled to the same start)",
+        title=f"Portfolio value{_in_currency(summary)} against {bench['symbol']} "
+        "(scaled to the same start)",
         element_id="value-chart",
     )
 
@@ -154,6 +155,12 @@ def drawdown_svg(summary: Mapping[str, Any]) -> str:
         element_id="drawdown-chart",
         unit="%",
     )
+
+
+def _in_currency(summary: Mapping[str, Any]) -> str:
+    """The words " in CNY" when the summary names its currency (not the US default)."""
+    market = summary.get("market")
+    return f" in {market['currency']}" if market else ""
 
 
 def chart_markup(summary: Mapping[str, Any]) -> tuple[Markup, Markup]:

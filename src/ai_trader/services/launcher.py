@@ -27,22 +27,28 @@ from ai_trader.netutil import listen
 from ai_trader.settings import PORT_VARIABLES, SERVICE_NAMES, Settings
 
 if TYPE_CHECKING:
+    from ai_trader.market.base import Market
     from ai_trader.services.common import Service
 
 log = logging.getLogger(__name__)
 
 
-def build_apps(settings: Settings, names: Sequence[str] = SERVICE_NAMES) -> dict[str, HostGuard]:
-    """The services named, each behind its Host and Origin guard."""
+def build_apps(
+    settings: Settings, names: Sequence[str] = SERVICE_NAMES, market: Market | None = None
+) -> dict[str, HostGuard]:
+    """The services named, each behind its Host and Origin guard; trade and prices serve
+    ``market`` (the US one by default)."""
     from mcp.server.transport_security import TransportSecuritySettings
 
+    from ai_trader.market.us import US_DAILY
     from ai_trader.services import math, prices, search, trade
 
+    served = market or US_DAILY
     builders: dict[str, Callable[[], Service]] = {
         "math": math.build,
         "search": lambda: search.build(settings),
-        "trade": lambda: trade.build(settings.data_dir),
-        "prices": lambda: prices.build(merged_file(settings.data_dir)),
+        "trade": lambda: trade.build(settings.data_dir, served),
+        "prices": lambda: prices.build(merged_file(settings.data_dir), served),
     }
     servers = {name: builders[name]() for name in names}
     # Stateless: the tools keep no per-session state (the run context comes with each
@@ -122,11 +128,13 @@ class _Server(uvicorn.Server):
         await asyncio.gather(ticking, stopping, return_exceptions=True)
 
 
-async def serve(settings: Settings, names: Sequence[str] = SERVICE_NAMES) -> None:
+async def serve(
+    settings: Settings, names: Sequence[str] = SERVICE_NAMES, market: Market | None = None
+) -> None:
     """Serve the services named (all four by default) until SIGTERM or SIGINT."""
     logging.getLogger(SDK_REQUEST_LOGGER).addFilter(ClientGone())
     sockets = {name: bind(name, settings.service_host, settings.ports[name]) for name in names}
-    apps = build_apps(settings, names)
+    apps = build_apps(settings, names, market)
     servers = {
         name: _Server(
             uvicorn.Config(

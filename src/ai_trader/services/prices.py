@@ -1,4 +1,8 @@
-"""The prices service: local daily prices, with no look-ahead past the simulated today."""
+"""The prices service: local daily prices, with no look-ahead past the simulated today.
+
+It serves one market (``market.base.Market``; the US by default): its symbols as the
+market writes them, and a refusal for a call whose run context names another market.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,12 @@ from typing import Any, NotRequired
 from mcp.server.mcpserver import Context
 from typing_extensions import TypedDict
 
-from ai_trader.context import valid_day
+from ai_trader.context import ContextError, market_from_meta, valid_day
+from ai_trader.market.base import Market
 from ai_trader.market.pricebook import PriceBook
+from ai_trader.market.us import US_DAILY
 from ai_trader.services.common import Day, PriceSource, Service, Symbol, ToolError, request_today
+from ai_trader.services.trade import symbol_type
 
 
 class Bar(TypedDict, total=False):
@@ -51,16 +58,43 @@ def price_answer(book: PriceBook, symbol: str, day: str, today: str) -> PriceAns
     return {"symbol": symbol, "date": day, "ohlcv": known}
 
 
-def build(merged_path: Path) -> Service:
-    server = Service("prices", "Daily prices of NASDAQ-100 stocks and QQQ from local data.")
+def build(merged_path: Path, market: Market = US_DAILY) -> Service:
+    description = "Daily prices of NASDAQ-100 stocks and QQQ from local data."
+    if market is not US_DAILY:
+        description = (
+            f"Daily prices of the {market.title} and {market.benchmark} from local data, "
+            f"in {market.currency}."
+        )
+    server = Service("prices", description)
     source = PriceSource(merged_path)
 
-    @server.tool_from
     async def get_price_local(symbol: Symbol, date: Day, ctx: Context) -> PriceAnswer:
         """Daily open, high, low, close and volume of `symbol` on `date` (YYYY-MM-DD).
 
         Past days give all five; today gives only the open; future days are refused.
         """
-        return price_answer(await source.current(), symbol, date, request_today(ctx))
+        today = request_today(ctx)
+        _same_market(ctx, market)
+        return price_answer(await source.current(), symbol, date, today)
 
+    if market is not US_DAILY:
+        get_price_local.__annotations__ = {
+            "symbol": symbol_type(market),
+            "date": Day,
+            "ctx": Context,
+            "return": PriceAnswer,
+        }
+    server.tool_from(get_price_local)
     return server
+
+
+def _same_market(ctx: Context, market: Market) -> None:
+    try:
+        wanted = market_from_meta(ctx.request_context.meta)
+    except ContextError as exc:
+        raise ToolError(str(exc)) from None
+    if wanted != market.key:
+        raise ToolError(
+            f"this prices service serves the {market.key} market, the run trades {wanted}: "
+            f"serve with --market {wanted}"
+        )

@@ -1,5 +1,8 @@
-"""The trade service: buy and sell whole shares at the day's open, long only, under the
-run's trading costs (slippage and commission, ``costs``; none unless the run sets them).
+"""The trade service: buy and sell at the day's open, long only, under the run's trading
+costs (slippage and commission, ``costs``; none unless the run sets them) and the rules of
+the market it serves (``market.base.Market``: whole shares or fractional amounts, lots,
+T+1; the ledger applies them, ``ledger.TradeRules``). It serves one market: a call whose
+run context names another is refused.
 
 Whose book a call may change (the rules; ``context`` says what a call carries):
 
@@ -28,9 +31,11 @@ from typing_extensions import TypedDict
 from ai_trader.context import RunContext, books_folder
 from ai_trader.errors import UserError, describe
 from ai_trader.layout import BookPaths, merged_file
-from ai_trader.ledger import CASH, Ledger, TradeRejected
+from ai_trader.ledger import CASH, Ledger, TradeRejected, TradeRules
 from ai_trader.lock import check_token
+from ai_trader.market.base import Market
 from ai_trader.market.universe import NASDAQ_100
+from ai_trader.market.us import US_DAILY
 from ai_trader.services.common import PriceSource, Service, Symbol, ToolError, request_context
 
 TRADABLE = frozenset(NASDAQ_100)
@@ -39,6 +44,7 @@ MAX_SHARES = 1_000_000_000
 Shares = Annotated[
     int, Field(strict=True, gt=0, le=MAX_SHARES, description="Whole number of shares, 1 or more")
 ]
+US_DESCRIPTION = "Buy and sell NASDAQ-100 stocks at today's open price, plus the run's costs."
 
 
 class TradeAnswer(TypedDict):
@@ -49,6 +55,63 @@ class TradeAnswer(TypedDict):
     price: float  # the fill price a share: the open, moved by the run's slippage
     fee: NotRequired[float]  # the commission charged, when the run has costs
     positions: dict[str, int | float]  # non-zero holdings (whole shares) and CASH after it
+
+
+class FractionalAnswer(TypedDict):
+    """A trade's answer in a market of fractional amounts (coins)."""
+
+    date: str
+    action: Literal["buy", "sell"]
+    symbol: str
+    amount: float
+    price: float
+    fee: NotRequired[float]
+    positions: dict[str, int | float]
+
+
+def symbol_type(market: Market) -> object:
+    """A symbol argument as ``market``'s tools accept it (the US one is ``common.Symbol``)."""
+    if market is US_DAILY:
+        return Symbol
+    return Annotated[
+        str,
+        Field(
+            strict=True,
+            pattern=market.symbol_pattern,
+            description=f"Symbol, e.g. {market.symbol_example} ({market.title} and "
+            f"{market.benchmark})",
+        ),
+    ]
+
+
+def amount_type(market: Market) -> object:
+    """The amount argument of ``market``'s buy and sell."""
+    if market is US_DAILY:
+        return Shares
+    if market.fractional:
+        return Annotated[
+            float,
+            Field(
+                strict=True,  # a number, never a string or a boolean
+                gt=0,
+                le=MAX_SHARES,
+                allow_inf_nan=False,
+                description=f"Amount of {market.unit}: {market.rules_in_words()}",
+            ),
+        ]
+    return Annotated[
+        int,
+        Field(
+            strict=True,
+            gt=0,
+            le=MAX_SHARES,
+            description=f"Number of {market.unit}: {market.rules_in_words()}",
+        ),
+    ]
+
+
+def trade_rules(market: Market) -> TradeRules:
+    return TradeRules(market.lot_size, market.settlement_days, market.decimals, market.unit)
 
 
 def _is_link(path: Path) -> bool:
@@ -92,19 +155,32 @@ def whole(value: float) -> int | float:
     return int(value) if float(value).is_integer() else value
 
 
-def build(data_dir: Path) -> Service:
-    server = Service(
-        "trade", "Buy and sell NASDAQ-100 stocks at today's open price, plus the run's costs."
-    )
+def build(data_dir: Path, market: Market = US_DAILY) -> Service:
+    description = US_DESCRIPTION
+    if market is not US_DAILY:
+        description = (
+            f"Buy and sell {market.title} at today's open price, plus the run's costs "
+            f"({market.rules_in_words()}); cash in {market.currency}."
+        )
+    server = Service("trade", description)
     source = PriceSource(merged_file(data_dir))
     root = Path(os.path.realpath(data_dir))
+    tradable = TRADABLE if market is US_DAILY else frozenset(market.symbols)
+    rules = trade_rules(market)
 
     async def execute(
-        action: Literal["buy", "sell"], symbol: str, shares: int, ctx: Context
+        action: Literal["buy", "sell"], symbol: str, shares: float, ctx: Context
     ) -> TradeAnswer:
         run = request_context(ctx)
-        if symbol not in TRADABLE:
-            raise ToolError(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
+        if run.market != market.key:
+            raise ToolError(
+                f"this trade service serves the {market.key} market, the run trades "
+                f"{run.market}: serve with --market {run.market}"
+            )
+        if symbol not in tradable:
+            if market is US_DAILY:
+                raise ToolError(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
+            raise ToolError(f"unknown symbol {symbol!r}: only the {market.title} trade")
         try:
             ledger = book_of(root, run)
         except OSError as exc:  # a name too long for the file system, a folder unreadable
@@ -116,7 +192,7 @@ def build(data_dir: Path) -> Service:
         # on the event loop nothing else runs in between. The ledger's file work (a stat,
         # a tail read, one appended line) is far shorter than a hand-off to a thread.
         try:
-            row = ledger.record_trade(run.today, action, symbol, shares, price, run.costs)
+            row = ledger.record_trade(run.today, action, symbol, shares, price, run.costs, rules)
         except TradeRejected as exc:
             raise ToolError(str(exc)) from None
         except (UserError, OSError) as exc:
@@ -126,7 +202,7 @@ def build(data_dir: Path) -> Service:
             "date": row["date"],
             "action": action,
             "symbol": symbol,
-            "amount": shares,
+            "amount": shares,  # type: ignore[typeddict-item]  # a float in a fractional market
             "price": row["this_action"].get("price", price),
             "positions": {**held, CASH: row["positions"][CASH]},
         }
@@ -134,16 +210,31 @@ def build(data_dir: Path) -> Service:
             answer["fee"] = row["this_action"]["fee"]
         return answer
 
-    @server.tool_from
     async def buy(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
         """Buy `amount` whole shares of `symbol` at today's open (plus the run's slippage and
         commission, if it has any). Returns the fill price, any fee and the new positions."""
         return await execute("buy", symbol, amount, ctx)
 
-    @server.tool_from
     async def sell(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
         """Sell `amount` whole shares of `symbol` at today's open (less the run's slippage and
         commission, if it has any). Returns the fill price, any fee and the new positions."""
         return await execute("sell", symbol, amount, ctx)
 
+    if market is not US_DAILY:
+        # The market's own argument types and words; the US tools stay as they were.
+        for tool, verb in ((buy, "Buy"), (sell, "Sell")):
+            tool.__annotations__ = {
+                "symbol": symbol_type(market),
+                "amount": amount_type(market),
+                "ctx": Context,
+                "return": FractionalAnswer if market.fractional else TradeAnswer,
+            }
+            tool.__doc__ = (
+                f"{verb} `amount` {market.unit} of `symbol` at today's open, in "
+                f"{market.currency} ({market.rules_in_words()}; plus the run's slippage and "
+                "commission, if it has any). Returns the fill price, any fee and the new "
+                "positions."
+            )
+    server.tool_from(buy)
+    server.tool_from(sell)
     return server

@@ -1,0 +1,98 @@
+"""A market: everything the runner, the services, the valuation and the report ask about
+the market a run trades. One frozen object per market and frequency; a market is added by
+one module under ``market/`` that builds one (``markets`` lists them).
+
+The rules a market states (each enforced where named):
+
+* ``symbols`` trade, ``benchmark`` is held (never traded) and is what returns are compared
+  with (the runner, the valuation, the report);
+* ``calendar`` says which days the market is open (the sample, the fetch's freshness);
+  ``slots_per_day`` how many times a day the agent acts (1 for daily);
+* ``currency`` labels every money figure; ``initial_cash`` is the starting cash a config
+  that sets none gets;
+* ``lot_size``: a buy is a whole number of lots, a sell too unless it sells the whole
+  holding (the odd remainder goes in one sale) (the trade service, through the ledger);
+* ``settlement_days``: 0 (T+0) lets a holding bought today be sold today; 1 (T+1) does not;
+* ``decimals``: 0 for whole shares, else the number of decimal places an amount may have
+  (fractional coins);
+* ``periods_per_year`` annualises the metrics (``metrics``);
+* ``data_source`` says where real prices come from; ``sample`` how the offline, clearly
+  SYNTHETIC sample is made when there is no key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ai_trader.market.calendar import Calendar
+
+FREQUENCIES = ("daily", "hourly")
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """How a market's offline sample is drawn (``sample``): price levels, spreads and
+    volumes of its symbols, and how its metadata labels the series."""
+
+    note: str  # "6. Note": says SYNTHETIC and what to set for real prices
+    time_zone: str  # "5. Time Zone"
+    benchmark_price: float
+    benchmark_sigma: float
+    benchmark_volume: int
+    low: float  # a symbol's first price is drawn between low and low + span
+    span: float
+
+
+@dataclass(frozen=True)
+class Market:
+    name: str  # as a config names it: "us", "cn", "crypto"
+    frequency: str  # "daily" or "hourly"
+    title: str  # the universe in words: "NASDAQ-100"
+    symbols: tuple[str, ...]
+    benchmark: str
+    calendar: Calendar
+    currency: str
+    initial_cash: float
+    periods_per_year: float
+    data_source: str
+    sample: SampleSpec
+    symbol_pattern: str  # a symbol as the tools accept it (a regular expression)
+    symbol_example: str
+    slots_per_day: int = 1
+    lot_size: int = 1
+    settlement_days: int = 0
+    decimals: int = 0
+    unit: str = "shares"  # what an amount counts: "shares", "coins"
+    # The fetcher of real prices ("alphavantage"); None: the offline sample only.
+    source: str | None = None
+    # Whether the report and the dashboard name the currency; the US default's output
+    # predates markets and stays as it was (dollars, unnamed).
+    shows_currency: bool = True
+
+    @property
+    def all_symbols(self) -> tuple[str, ...]:
+        """The traded symbols and the benchmark: every price file the market needs."""
+        return (*self.symbols, self.benchmark)
+
+    @property
+    def fractional(self) -> bool:
+        return self.decimals > 0
+
+    @property
+    def key(self) -> str:
+        """How a run context and ``serve --market`` name it: the name for a daily market
+        (``us``, ``cn``), ``name-frequency`` otherwise (``us-hourly``)."""
+        return self.name if self.frequency == "daily" else f"{self.name}-{self.frequency}"
+
+    def rules_in_words(self) -> str:
+        """The trading rules in one line, for a tool's description and the docs."""
+        parts = []
+        if self.fractional:
+            parts.append(f"fractional amounts up to {self.decimals} decimal places")
+        else:
+            parts.append(f"whole {self.unit}")
+        if self.lot_size > 1:
+            parts.append(f"buys in lots of {self.lot_size}")
+        if self.settlement_days:
+            parts.append(f"T+{self.settlement_days}: what is bought today cannot be sold today")
+        return "; ".join(parts)
