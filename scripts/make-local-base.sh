@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
 # Build a Debian 13 + Python 3.13 base image from Debian's packages, for hosts
 # that cannot pull the official python:3.13-slim image (no registry access).
-# Usage: make-local-base.sh [IMAGE_TAG]   (default: ai-trader-base:trixie)
+# Usage: make-local-base.sh [IMAGE_TAG [ARCH]]
+#   IMAGE_TAG  default ai-trader-base:trixie
+#   ARCH       a Debian architecture (amd64, arm64); default the host's own. Another
+#              architecture than the host's is bootstrapped in two stages, the second
+#              run under QEMU (qemu-user-static with its binfmt entry registered, as
+#              `nox -s multiarch` provides), and imported as linux/ARCH.
 set -euo pipefail
 
 tag=${1:-ai-trader-base:trixie}
 log() { printf 'make-local-base: %s\n' "$*" >&2; }
+
+host_arch=$(dpkg --print-architecture 2>/dev/null || echo amd64)
+arch=${2:-$host_arch}
+if [[ ! $arch =~ ^[a-z0-9]+$ ]]; then
+    log "ARCH=$arch: give a Debian architecture such as amd64 or arm64"
+    exit 2
+fi
 
 if docker image inspect "$tag" >/dev/null 2>&1; then
     log "$tag already exists"
@@ -17,23 +29,32 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 rootfs=$(mktemp -d)
-cleanup() { rm -rf "$rootfs"; }
+cleanup() { rm -rf "$rootfs" "$rootfs.log"; }
 trap cleanup EXIT
 
-log "debootstrapping Debian trixie into a temporary folder (about a minute)"
-debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    trixie "$rootfs" >"$rootfs.log" 2>&1 || {
+# The host's own architecture in one stage; another one unpacked here (--foreign) and
+# configured by its own binaries, which the kernel hands to QEMU.
+stages=(--variant=minbase "--include=python3,python3-venv,ca-certificates")
+if [[ $arch != "$host_arch" ]]; then
+    stages+=(--arch "$arch" --foreign)
+fi
+failed() {
     log "debootstrap failed; last lines:"
     tail -n 20 "$rootfs.log" >&2
     exit 1
 }
-rm -f "$rootfs.log"
+
+log "debootstrapping Debian trixie ($arch) into a temporary folder (a minute; more under QEMU)"
+debootstrap "${stages[@]}" trixie "$rootfs" >"$rootfs.log" 2>&1 || failed
+if [[ $arch != "$host_arch" ]]; then
+    chroot "$rootfs" /debootstrap/debootstrap --second-stage >>"$rootfs.log" 2>&1 || failed
+fi
 # Keep the image small: no apt caches, package lists or docs.
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
 
-log "importing as $tag"
-tar -C "$rootfs" -c . | docker import \
+log "importing as $tag (linux/$arch)"
+tar -C "$rootfs" -c . | docker import --platform "linux/$arch" \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["python3"]' - "$tag" >/dev/null
-log "done: $(docker image inspect --format '{{.Size}}' "$tag") bytes"
+log "done: $(docker image inspect --format '{{.Size}} bytes, {{.Os}}/{{.Architecture}}' "$tag")"
