@@ -6,7 +6,7 @@
 #   ARCH       a Debian architecture (amd64, arm64); default the host's own. Another
 #              architecture than the host's is bootstrapped in two stages, the second
 #              run under QEMU (qemu-user-static with its binfmt entry registered, as
-#              `nox -s multiarch` provides), and imported as linux/ARCH.
+#              `nox -s multiarch` provides), and loaded as linux/ARCH.
 set -euo pipefail
 
 tag=${1:-ai-trader-base:trixie}
@@ -29,7 +29,7 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 rootfs=$(mktemp -d)
-cleanup() { rm -rf "$rootfs" "$rootfs.log"; }
+cleanup() { rm -rf "$rootfs" "$rootfs.log" "$rootfs.image"; }
 trap cleanup EXIT
 
 # The host's own architecture in one stage; another one unpacked here (--foreign) and
@@ -53,8 +53,28 @@ fi
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/* \
     "$rootfs"/usr/share/doc/* "$rootfs"/usr/share/man/*
 
-log "importing as $tag (linux/$arch)"
-tar -C "$rootfs" -c . | docker import --platform "linux/$arch" \
-    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --change 'CMD ["python3"]' - "$tag" >/dev/null
+# The image's PATH and command, as the official image has them.
+path=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+if [[ $arch == "$host_arch" ]]; then
+    log "importing as $tag"
+    tar -C "$rootfs" -c . | docker import --change "ENV PATH=$path" \
+        --change 'CMD ["python3"]' - "$tag" >/dev/null
+else
+    # `docker import --platform` still records the engine's own architecture (Engine
+    # 20.10, seen here), and a build FROM the image inherits it. So another architecture
+    # is loaded as an image archive whose config names it: one layer, the root file system.
+    log "loading as $tag (linux/$arch)"
+    archive=$rootfs.image
+    mkdir "$archive"
+    tar -C "$rootfs" -cf "$archive/layer.tar" .
+    layer=$(sha256sum "$archive/layer.tar")
+    created=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+    printf '{"architecture":"%s","os":"linux","created":"%s","config":{"Env":["PATH=%s"],"Cmd":["python3"]},"rootfs":{"type":"layers","diff_ids":["sha256:%s"]},"history":[{"created":"%s","created_by":"make-local-base.sh: debootstrap trixie %s"}]}' \
+        "$arch" "$created" "$path" "${layer%% *}" "$created" "$arch" >"$archive/config.json"
+    config=$(sha256sum "$archive/config.json")
+    mv "$archive/config.json" "$archive/${config%% *}.json"
+    printf '[{"Config":"%s.json","RepoTags":["%s"],"Layers":["layer.tar"]}]' \
+        "${config%% *}" "$tag" >"$archive/manifest.json"
+    tar -C "$archive" -c manifest.json "${config%% *}.json" layer.tar | docker load >/dev/null
+fi
 log "done: $(docker image inspect --format '{{.Size}} bytes, {{.Os}}/{{.Architecture}}' "$tag")"

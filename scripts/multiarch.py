@@ -38,6 +38,7 @@ SERVICE = "ai-trader"  # the service of docker-compose.yml that runs the offline
 SUMMARY_HEADER = "signature "  # how the summary's header line starts (agent/runner.py)
 # Debian's and Docker's architecture names against the kernel's (`uname -m`).
 MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
+READY_TIMEOUT = 600  # seconds the entrypoint waits for the services, under QEMU too
 
 
 def foreign_image(image: str, arch: str) -> str:
@@ -89,11 +90,13 @@ def compose_run_command(compose: str, project: str) -> list[str]:
 
 
 def compose_env(image: str, data: Path, logs: Path) -> dict[str, str]:
-    """The settings of docker-compose.yml that make the run this image's, in its own folders,
-    and publish no port (`compose run` publishes none anyway)."""
+    """The settings of docker-compose.yml that make the run this image's, in its own folders
+    (`compose run` publishes no port). Emulated, the four services take far longer than
+    the default 30 s to answer, so both runs wait up to READY_TIMEOUT (no figure depends
+    on it)."""
     name, tag = split_image(image)
     return {"AI_TRADER_IMAGE": name, "AI_TRADER_TAG": tag, "AI_TRADER_DATA_DIR": str(data),
-            "AI_TRADER_LOGS_DIR": str(logs)}  # fmt: skip
+            "AI_TRADER_LOGS_DIR": str(logs), "READY_TIMEOUT": str(READY_TIMEOUT)}  # fmt: skip
 
 
 def summary(stdout: str) -> str | None:
