@@ -261,9 +261,9 @@ def up(session: nox.Session) -> None:
 
 @nox.session(default=False, requires=["build"])
 def multiarch(session: nox.Session) -> None:
-    """Build the arm64 image on this host under QEMU; its offline default must print the
-    same summary as the host's own image, byte for byte.
+    """Build the arm64 image under QEMU; its offline summary must equal the host image's.
 
+    The offline default runs on both images; the two summaries must match byte for byte.
     Provides QEMU (qemu-user-static, binfmt-support, the aarch64 binfmt entry with the F
     flag), an arm64 base (the default one for linux/arm64 when it can be pulled, else one
     made by debootstrap, ai-trader-base:trixie-arm64; BASE_IMAGE_ARM64 chooses another) and
