@@ -282,7 +282,7 @@ def multiarch(session: nox.Session) -> None:
     session.run(
         "python", "scripts/multiarch.py", "--image", f"{facts().IMAGE}:dev", "--arch", "arm64",
         "--base", base, "--wheelhouse", str(wheelhouse), "--compose", host().compose_bin(session),
-        "--work", str(ROOT / ".nox" / "multiarch"), "--build-arg", f"VERSION={version}",
+        "--work", str(ROOT / ".nox" / "multiarch-work"), "--build-arg", f"VERSION={version}",
         "--build-arg", f"REVISION={revision}", *session.posargs,
     )  # fmt: skip
 

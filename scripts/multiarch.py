@@ -128,12 +128,12 @@ class Timed:
     done: subprocess.CompletedProcess[str]
 
 
-def run(command: Sequence[str], env: dict[str, str] | None = None, echo: bool = True) -> Timed:
-    """Run a command, its stderr shown as it goes (unless not `echo`), its stdout kept."""
+def run(command: Sequence[str], env: dict[str, str] | None = None, keep: bool = True) -> Timed:
+    """Run a command, its stderr shown as it goes, its stdout kept (else shown too)."""
     print(f"multiarch: $ {' '.join(command)}", file=sys.stderr, flush=True)
     started = time.monotonic()
     done = subprocess.run(
-        command, stdout=subprocess.PIPE, stderr=None if echo else subprocess.PIPE, text=True,
+        command, stdout=subprocess.PIPE if keep else None, text=True,
         env={**os.environ, **(env or {})},
     )  # fmt: skip
     return Timed(time.monotonic() - started, done)
@@ -221,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     count = stage_context(args.work / "context", args.wheelhouse)
     figures.append(("build context staged", f"{count} files, {time.monotonic() - started:.1f} s"))
     built = run(build_command(args.work / "context", foreign, args.base, platform,
-                              args.build_arg))  # fmt: skip
+                              args.build_arg), keep=False)  # fmt: skip
     if built.done.returncode != 0:
         fail(f"docker build for {platform} exited {built.done.returncode}")
     figures.append((f"build {foreign} under QEMU", f"{built.seconds:.1f} s"))
