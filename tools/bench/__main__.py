@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import facts
-from bench import report, variants
+from bench import arm64, report, variants
 from bench.apibound import ApiBoundFigures
 from bench.recorder import Recorder, host_machine
 from bench.timings import Bench
@@ -72,6 +72,10 @@ def measure(bench: Bench) -> dict[str, Any]:
             "start to ready, full entrypoint (and the floor)",
             lambda: bench.measure_start_full(finished),
         )
+    bench.section(
+        "arm64 image under QEMU: size and start to ready (when `nox -s multiarch` built it)",
+        lambda: arm64.measure(bench, finished),
+    )
     bench.section("stop, full entrypoint (and the floor)", lambda: bench.measure_stop_full(prices))
     bench.section(
         "services only: start, latency from the host and inside, stop (and the floor)",
