@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import re
 import signal
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -76,6 +78,21 @@ PAST_DAY = "2025-10-28"
 TODAY = "2025-10-29"
 FUTURE_DAY = "2025-10-30"
 WEEKEND_DAY = "2025-10-25"  # a Saturday: no prices
+
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def load_file(relative: str, name: str) -> ModuleType:
+    """A file of the repository that is no package's module (a script, a tool, a build
+    stage's helper) imported by its path, under ``name``, for its pure functions."""
+    spec = importlib.util.spec_from_file_location(name, REPOSITORY / relative)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while being built
+    spec.loader.exec_module(module)
+    return module
 
 
 @contextlib.contextmanager

@@ -9,33 +9,21 @@ itself on a copy of the noxfile to check what it does with the Pythons it finds 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 
 import pytest
+from support import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "bootstrap_under_test", ROOT / "scripts/bootstrap.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bootstrap = _load()
+bootstrap = load_file("scripts/bootstrap.py", "bootstrap_under_test")
 Host = bootstrap.Host
 DEBIAN = frozenset({"debian"})
 UBUNTU = frozenset({"ubuntu", "debian"})

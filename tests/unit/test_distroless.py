@@ -8,32 +8,19 @@ The root it gathers is proven by building the variant and serving from it (docs/
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = ROOT / "docker/variants/Dockerfile.distroless"
 
 
-def _load() -> ModuleType:
-    # By its path: it runs in a build stage, not as part of any package.
-    spec = importlib.util.spec_from_file_location("rootfs", ROOT / "docker/variants/rootfs.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-rootfs = _load()
+rootfs = load_file("docker/variants/rootfs.py", "rootfs")
 
 LDD_OUTPUT = """\
 \tlinux-vdso.so.1 (0x00007ffd5b3e8000)

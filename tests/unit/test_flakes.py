@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import load_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load() -> ModuleType:
-    # By its path: the module itself, not the package `python -m flakes` runs.
-    spec = importlib.util.spec_from_file_location("flakes_tool", ROOT / "tools/flakes/flakes.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-flakes = _load()
+# By its path: the module itself, not the package `python -m flakes` runs.
+flakes = load_file("tools/flakes/flakes.py", "flakes_tool")
 Outcome = flakes.Outcome
 
 REPORT = """<?xml version="1.0" encoding="utf-8"?>

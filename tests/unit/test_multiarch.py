@@ -11,35 +11,23 @@ themselves are the session's (docs/DOCKER.md, "arm64").
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shlex
 import subprocess
-import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from support import load_file
 
 from ai_trader.agent.runner import Result, format_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load(relative: str, name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bootstrap = _load("scripts/bootstrap.py", "bootstrap_for_multiarch")
-multiarch = _load("scripts/multiarch.py", "multiarch_under_test")
+bootstrap = load_file("scripts/bootstrap.py", "bootstrap_for_multiarch")
+multiarch = load_file("scripts/multiarch.py", "multiarch_under_test")
 ROOT_HOST = bootstrap.Host(system="Linux", root=True, apt=True, distro=frozenset({"debian"}))
 USER_HOST = bootstrap.Host(system="Linux", root=False, apt=True, distro=frozenset({"debian"}))
 
