@@ -10,9 +10,6 @@ from pathlib import Path
 import pytest
 from support import load_file
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
 # By its path: the module itself, not the package `python -m flakes` runs.
 flakes = load_file("tools/flakes/flakes.py", "flakes_tool")
 Outcome = flakes.Outcome
