@@ -251,7 +251,16 @@ has_price_data() {
     compgen -G "$DATA_DIR/$PRICE_GLOB" >/dev/null || [[ -s $DATA_DIR/$MERGED_NAME ]]
 }
 
-log "ai-trader $(python -c 'import ai_trader; print(ai_trader.__version__)') starting; config $CONFIG${RUN_OPTIONS[*]:+ (run options: ${RUN_OPTIONS[*]})}"
+# The package's one answer before the run: its version, the market the config names (the
+# US when it names none, or is one the run will refuse: the run then says why), what is
+# wrong with the data folder for that market (empty: nothing) and the folder's file names
+# (ai_trader/layout.py): one process for all of them.
+ANSWERS=()
+mapfile -t ANSWERS < <(
+    python -m ai_trader.market.folder "$CONFIG" "$DATA_DIR" PRICE_GLOB MERGED_NAME AGENT_DATA)
+VERSION=${ANSWERS[0]-} MARKET=${ANSWERS[1]-us} MARKET_PROBLEM=${ANSWERS[2]-} \
+    PRICE_GLOB=${ANSWERS[3]-} MERGED_NAME=${ANSWERS[4]-} AGENT_DATA=${ANSWERS[5]-}
+log "ai-trader $VERSION starting; config $CONFIG${RUN_OPTIONS[*]:+ (run options: ${RUN_OPTIONS[*]})}"
 if [[ $SERVICES != local && $SERVICES != external ]]; then
     log "error: AI_TRADER_SERVICES=$SERVICES: give local (start them here, the default) or external"
     exit 2
@@ -260,12 +269,17 @@ if [[ $FETCH != yes && $FETCH != no ]]; then
     log "error: AI_TRADER_FETCH=$FETCH: give yes (fetch and merge first, the default) or no"
     exit 2
 fi
-# The data folder's names, from their one owner in the package (ai_trader/layout.py).
-{ read -r PRICE_GLOB && read -r MERGED_NAME && read -r AGENT_DATA; } \
-    < <(python -m ai_trader.layout PRICE_GLOB MERGED_NAME AGENT_DATA) \
-    || { log "error: the package cannot name the data folder's files"; exit 2; }
+if [[ -z $PRICE_GLOB || -z $MERGED_NAME || -z $AGENT_DATA ]]; then
+    log "error: the package cannot name the data folder's files"
+    exit 2
+fi
 if [[ -z $PREPARE_ONLY && ! -f $CONFIG ]]; then
     log "error: config file $CONFIG not found (mount it, e.g. under /app/configs)"
+    exit 2
+fi
+# One data folder per market: another market's prices are refused before anything is written.
+if [[ -n $MARKET_PROBLEM ]]; then
+    log "error: $MARKET_PROBLEM"
     exit 2
 fi
 if ! mkdir -p "$DATA_DIR/$AGENT_DATA" 2>/dev/null || [[ ! -w $DATA_DIR || ! -w $DATA_DIR/$AGENT_DATA ]]; then
@@ -288,7 +302,7 @@ if [[ -n $PREPARE_ONLY ]]; then
     log "step 1/4: no services: fetch and merge only (entrypoint.sh prepare)"
 elif [[ $SERVICES == local ]]; then
     log "step 1/4: starting the MCP services"
-    "${AI_TRADER[@]}" serve &
+    "${AI_TRADER[@]}" serve --market "$MARKET" &
     SERVICES_PID=$!
 else
     # Their containers are watched by the engine; a service that dies fails the run's
@@ -304,7 +318,7 @@ if [[ $FETCH == no ]]; then
     fi
 else
     log "step 2/4: fetching prices"
-    "${AI_TRADER[@]}" fetch &
+    "${AI_TRADER[@]}" fetch --market "$MARKET" &
     STEP_PID=$!
     if ! await_child "$STEP_PID"; then
         if has_price_data; then
@@ -314,7 +328,7 @@ else
             exit 3
         fi
     fi
-    "${AI_TRADER[@]}" merge &
+    "${AI_TRADER[@]}" merge --market "$MARKET" &
     STEP_PID=$!
     if ! await_child "$STEP_PID"; then
         # 2: a merged.jsonl from an earlier run is still usable when no price file is.

@@ -43,7 +43,7 @@ AGENT_JOBS, AI_TRADER_LOG_FORMAT (text, or json: one JSON object per line on std
 
 
 def cmd_fetch(args: argparse.Namespace, settings: Settings) -> int:
-    market = _market(args)
+    market = _prices_market(args, settings)
     with _price_writer(settings):
         return _fetch(settings, market)
 
@@ -56,6 +56,18 @@ def _market(args: argparse.Namespace) -> Market:
     if found is None:
         raise UserError(f"--market: unknown market {args.market!r} (known: {', '.join(MARKETS)})")
     return found
+
+
+def _prices_market(args: argparse.Namespace, settings: Settings) -> Market:
+    """``_market``, refused with one line when DATA_DIR holds another market's prices:
+    fetch and merge never write one market's prices beside another's."""
+    from ai_trader.market.folder import other_market
+
+    market = _market(args)
+    problem = other_market(settings.data_dir, market.key)
+    if problem:
+        raise UserError(problem)
+    return market
 
 
 @contextlib.contextmanager
@@ -105,7 +117,7 @@ def _fetch(settings: Settings, market: Market) -> int:
 def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
     from ai_trader.market.merge import merge
 
-    market = _market(args)
+    market = _prices_market(args, settings)
     with _price_writer(settings):
         report = merge(settings.data_dir, market.all_symbols)
     log.info(

@@ -60,7 +60,10 @@ def test_an_unknown_name_is_a_usage_error_listing_the_known_ones():
 
 def test_the_entrypoint_takes_the_data_folders_names_from_the_layout():
     script = (Path(__file__).resolve().parents[2] / "entrypoint.sh").read_text()
-    assert "python -m ai_trader.layout PRICE_GLOB MERGED_NAME AGENT_DATA" in script
+    asked = (
+        'python -m ai_trader.market.folder "$CONFIG" "$DATA_DIR" PRICE_GLOB MERGED_NAME AGENT_DATA'
+    )
+    assert asked in script
     code = [line for line in script.splitlines() if not line.lstrip().startswith("#")]
     for name in ("daily_prices_", "merged.jsonl", "agent_data"):
         assert [line for line in code if name in line] == [], name

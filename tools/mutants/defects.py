@@ -206,7 +206,13 @@ DEFECTS: tuple[Defect, ...] = (
     Defect(
         "entrypoint-unquoted-command",
         "the command array is expanded unquoted (word splitting)",
-        (Edit("entrypoint.sh", '"${AI_TRADER[@]}" serve &', "${AI_TRADER[@]} serve &"),),
+        (
+            Edit(
+                "entrypoint.sh",
+                '"${AI_TRADER[@]}" serve --market "$MARKET" &',
+                '${AI_TRADER[@]} serve --market "$MARKET" &',
+            ),
+        ),
         "lint",
     ),
     # --- Kubernetes manifests -----------------------------------------------------------
