@@ -277,7 +277,8 @@ def multiarch(session: nox.Session) -> None:
     Provides QEMU (qemu-user-static, binfmt-support, the aarch64 binfmt entry with the F
     flag), an arm64 base (the default one for linux/arm64 when it can be pulled, else one
     made by debootstrap, ai-trader-base:trixie-arm64; BASE_IMAGE_ARM64 chooses another) and
-    the arm64 wheels from the same locks (wheelhouse-arm64/), then runs scripts/multiarch.py:
+    the arm64 wheels from the same locks (wheelhouse-arm64/, and debugtools-arm64/ for the
+    debug stage, which the classic builder builds too), then runs scripts/multiarch.py:
     the build (IMAGE:dev-arm64), its architecture, both runs and their summaries. Slow (the
     arm64 steps run emulated), so not in the bare `nox`; a scheduled workflow runs it.
     """
@@ -288,10 +289,15 @@ def multiarch(session: nox.Session) -> None:
     host().fill_wheelhouse(session, wheelhouse, [ROOT / RUNTIME_LOCK, ROOT / BUILD_LOCK],
                            machine="aarch64")  # fmt: skip
     base = host().choose_foreign_base(session, facts(), "arm64", MULTIARCH_LOCAL_BASE)
+    # The classic builder builds the debug stage too: its arm64 packages, as `build` does.
+    debugtools = ROOT / "debugtools-arm64"
+    host().fill_wheelhouse(session, debugtools, [ROOT / DEBUG_LOCK], machine="aarch64")
+    host().fill_debs(session, debugtools, base)
     version, revision = facts().project_version(), facts().git_revision()
     session.run(
         "python", "scripts/multiarch.py", "--image", f"{facts().IMAGE}:dev", "--arch", "arm64",
-        "--base", base, "--wheelhouse", str(wheelhouse), "--compose", host().compose_bin(session),
+        "--base", base, "--wheelhouse", str(wheelhouse), "--debugtools", str(debugtools),
+        "--compose", host().compose_bin(session),
         "--work", str(ROOT / ".nox" / "multiarch-work"), "--build-arg", f"VERSION={version}",
         "--build-arg", f"REVISION={revision}", *session.posargs,
     )  # fmt: skip

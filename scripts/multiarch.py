@@ -5,8 +5,9 @@ place (scripts/bootstrap.py).
 The rules:
 - The foreign build has a build context of its own: the files git knows (tracked, and
   untracked ones it does not ignore), hard-linked into a staging folder, with the foreign
-  wheelhouse as its wheelhouse/. The Dockerfile and .dockerignore stay as they are, and
-  the host's own wheelhouse is never read or written.
+  wheelhouse as its wheelhouse/ and the foreign debug tools as its debugtools/. The
+  Dockerfile and .dockerignore stay as they are, and the host's own wheelhouse and debug
+  tools are never read or written.
 - The image must say what it is (Architecture in its config) and be it (`uname -m` in a
   container of it).
 - Both images run the offline default as docker-compose.yml runs it (`compose run` of
@@ -57,15 +58,24 @@ def split_image(image: str) -> tuple[str, str]:
     return name, tag
 
 
-def context_files(known: Iterable[str], wheels: Iterable[str]) -> dict[str, str]:
+# The folders of the host's own packages, which the foreign ones replace in the context.
+PACKAGE_FOLDERS = ("wheelhouse/", "debugtools/")
+
+
+def context_files(
+    known: Iterable[str], wheels: Iterable[str], debugtools: Iterable[str] = ()
+) -> dict[str, str]:
     """The foreign build's context: where each file goes (relative) -> where it comes from.
 
     `known` are the checkout's files as git lists them, relative to its root; `wheels` the
-    foreign wheelhouse's files (their full paths). Everything under the host's wheelhouse/
-    is left out and the foreign wheels take its place.
+    foreign wheelhouse's files and `debugtools` the foreign debug stage's wheels and .deb
+    files (their full paths). Everything under the host's wheelhouse/ and debugtools/ is
+    left out and the foreign files take their place: the classic builder builds the debug
+    stage in every build, and without them it would go to the network for its packages.
     """
-    files = {path: path for path in known if path and not path.startswith("wheelhouse/")}
+    files = {path: path for path in known if path and not path.startswith(PACKAGE_FOLDERS)}
     files.update({f"wheelhouse/{Path(wheel).name}": wheel for wheel in wheels})
+    files.update({f"debugtools/{Path(tool).name}": tool for tool in debugtools})
     return dict(sorted(files.items()))
 
 
@@ -152,14 +162,17 @@ def git_files() -> list[str]:
     return [path for path in done.stdout.split("\0") if (ROOT / path).is_file()]
 
 
-def stage_context(folder: Path, wheelhouse: Path) -> int:
+def stage_context(folder: Path, wheelhouse: Path, debugtools: Path) -> int:
     """The foreign build's context in `folder` (made anew): hard links where the file
     system allows, copies elsewhere. Returns the number of files."""
     wheels = sorted(str(w) for w in wheelhouse.glob("*.whl"))
     if not wheels:
         fail(f"no wheels in {wheelhouse}")
+    tools = sorted(str(p) for p in debugtools.iterdir() if p.suffix in (".whl", ".deb"))
+    if not tools:
+        fail(f"no wheels or .deb files in {debugtools}")
     shutil.rmtree(folder, ignore_errors=True)
-    files = context_files(git_files(), wheels)
+    files = context_files(git_files(), wheels, tools)
     for target, source in files.items():
         path = folder / target
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -210,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arch", default="arm64", choices=sorted(MACHINES))
     parser.add_argument("--base", required=True, help="the foreign build's base image")
     parser.add_argument("--wheelhouse", type=Path, required=True, help="the foreign wheels")
+    parser.add_argument("--debugtools", type=Path, required=True,
+                        help="the foreign debug stage's wheels and .deb files")  # fmt: skip
     parser.add_argument("--compose", required=True, help="the compose v2 binary")
     parser.add_argument("--work", type=Path, required=True, help="a folder of this tool's own")
     parser.add_argument("--build-arg", action="append", default=[], metavar="NAME=VALUE")
@@ -218,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     figures: list[tuple[str, str]] = []
 
     started = time.monotonic()
-    count = stage_context(args.work / "context", args.wheelhouse)
+    count = stage_context(args.work / "context", args.wheelhouse, args.debugtools)
     figures.append(("build context staged", f"{count} files, {time.monotonic() - started:.1f} s"))
     built = run(build_command(args.work / "context", foreign, args.base, platform,
                               args.build_arg), keep=False)  # fmt: skip

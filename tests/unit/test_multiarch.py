@@ -167,6 +167,20 @@ def test_the_foreign_context_swaps_the_host_wheelhouse_for_the_foreign_wheels() 
     }  # fmt: skip
 
 
+def test_the_foreign_context_swaps_the_host_debug_tools_for_the_foreign_ones() -> None:
+    files = multiarch.context_files(
+        ["Dockerfile", "debugtools/curl_8_amd64.deb", "debugtools/py_spy-0.4-x86_64.whl"],
+        [],
+        ["/t/curl_8_arm64.deb", "/t/py_spy-0.4-manylinux_2_17_aarch64.whl"],
+    )
+    assert files == {
+        "Dockerfile": "Dockerfile",
+        "debugtools/curl_8_arm64.deb": "/t/curl_8_arm64.deb",
+        "debugtools/py_spy-0.4-manylinux_2_17_aarch64.whl":
+            "/t/py_spy-0.4-manylinux_2_17_aarch64.whl",
+    }  # fmt: skip
+
+
 def test_the_build_names_the_platform_the_base_and_the_tag_with_the_context_last() -> None:
     command = multiarch.build_command(
         Path("ctx"), "aitr-x:dev-arm64", "ai-trader-base:trixie-arm64", "linux/arm64",
