@@ -27,10 +27,11 @@ from ai_trader.settings import DEFAULT_PORTS
 from bench.images import LABEL
 from bench.probes import BenchError, first_answers
 from bench.report import MB, Figure
+from bench.timings import Started
 from integration import engine
 
 if TYPE_CHECKING:
-    from bench.timings import Bench, Started
+    from bench.timings import Bench
 
 ARM64_READY_LIMIT = 600.0  # seconds: four services importing the MCP SDK under QEMU
 ARM64_RUNS = 3  # starts at most (each a minute or so emulated on two cores)
