@@ -8,8 +8,9 @@ says what to send.
 
 The rules (the trade service enforces the last two, see ``services.trade``):
 
-* ``signature`` is one plain folder name, ``today`` a real YYYY-MM-DD day; both are matched
-  whole (a trailing newline is refused).
+* ``signature`` is one plain folder name, ``today`` a real YYYY-MM-DD day (an hourly
+  market's slot: YYYY-MM-DD HH:MM:SS); both are matched whole (a trailing newline is
+  refused).
 * ``books`` is the folder of the books *relative to the services' own data folder*
   (``agent_data`` by default): never absolute, never ``..``. The services derive every path
   from their own ``DATA_DIR``, this folder and the signature, so a call cannot name a file
@@ -33,7 +34,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import PurePosixPath
 
 from ai_trader.costs import FREE, Costs
@@ -43,6 +44,10 @@ META_KEY = "ai-trader/run"
 # Matched whole (``fullmatch``): with ``re.match``, ``$`` also accepts a trailing newline.
 _SIGNATURE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# An hourly market's slot: the day and the bar's time, as upstream's hourly books write it.
+_SLOT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+# What a book's row, a usage row and a price bar are dated with: a day or a slot.
+MOMENT_PATTERN = r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"
 _TOKEN = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16), as the lock writes it
 _MARKET = re.compile(r"[a-z][a-z0-9-]{0,31}")
 DEFAULT_MARKET = "us"
@@ -64,7 +69,7 @@ def shown(value: object, limit: int = 64) -> str:
 @dataclass(frozen=True)
 class RunContext:
     signature: str
-    today: str  # YYYY-MM-DD, the simulated trading day
+    today: str  # YYYY-MM-DD, the simulated trading day (YYYY-MM-DD HH:MM:SS: an hourly slot)
     books: str  # relative to the data folder: the folder that holds <signature>/position/
     token: str  # the signature lock's token (see the module's docstring)
     costs: Costs = FREE  # the run's trading costs
@@ -94,6 +99,22 @@ def valid_day(text: object) -> bool:
     except ValueError:
         return False
     return True
+
+
+def valid_slot(text: object) -> bool:
+    """True for an hourly slot written YYYY-MM-DD HH:MM:SS, a real day and time."""
+    if not isinstance(text, str) or not _SLOT.fullmatch(text):
+        return False
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
+def valid_moment(text: object) -> bool:
+    """A trading day (daily markets) or an hourly slot: what a book's rows are dated."""
+    return valid_day(text) or valid_slot(text)
 
 
 def valid_signature(text: object) -> bool:
@@ -132,8 +153,11 @@ def _entry(meta: Mapping[str, object] | None) -> Mapping[str, object]:
 def today_from_meta(meta: Mapping[str, object] | None) -> str:
     """Only the simulated day of a request (all that prices and search need)."""
     today = _entry(meta).get("today")
-    if not valid_day(today):
-        raise ContextError(f"run context: today {shown(today)} is not a YYYY-MM-DD date")
+    if not valid_moment(today):
+        raise ContextError(
+            f"run context: today {shown(today)} is not a YYYY-MM-DD date "
+            "(nor an hourly slot, YYYY-MM-DD HH:MM:SS)"
+        )
     return str(today)
 
 

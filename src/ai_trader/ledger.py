@@ -1,9 +1,10 @@
 """Positions: the agent's book, in the original AI-Trader ``position.jsonl`` format.
 
-A day is the unit of commitment. Trades made during a day are staged in
-``position/pending.jsonl`` (the day's rows, in the book's own format, one appended
-per trade) and only reach ``position.jsonl`` when the day ends, in one atomic
-rewrite. So a stop or crash mid-day leaves the file as it was at
+A day is the unit of commitment (in an hourly market a slot is: what is said of a day
+here is said of a slot, and a row is dated with the slot, ``YYYY-MM-DD HH:MM:SS``). Trades
+made during a day are staged in ``position/pending.jsonl`` (the day's rows, in the book's
+own format, one appended per trade) and only reach ``position.jsonl`` when the day ends,
+in one atomic rewrite. So a stop or crash mid-day leaves the file as it was at
 the end of the previous day; the next run discards the stale stage and redoes
 the day, and no trade is ever written twice.
 
@@ -18,8 +19,8 @@ the dashboard's lenient read skips and reports the row):
   written with costs records each fill's ``price`` and ``fee`` in ``this_action``;
 * the market's trading rules (``TradeRules``, from the market the run trades): a buy is a
   whole number of lots, and so is a sell unless it sells the whole holding; under T+1 what
-  was bought on a day cannot be sold that day; an amount is whole, or has at most the
-  market's decimal places (and holdings are kept rounded to them).
+  was bought on a day (in any of its hourly slots) cannot be sold that day; an amount is
+  whole, or has at most the market's decimal places (and holdings are kept rounded to them).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from typing import Annotated, Any, NotRequired
 from pydantic import Field, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from ai_trader.context import MOMENT_PATTERN
 from ai_trader.costs import FREE, Costs
 from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl, jsonl_line
@@ -50,7 +52,7 @@ log = logging.getLogger(__name__)
 CASH = "CASH"
 NO_TRADE = {"action": "no_trade", "symbol": "", "amount": 0}
 _TAIL_BYTES = 64 * 1024  # several whole rows (one is about 2.5 KB with 101 symbols)
-_DATE_IN_TEXT = re.compile(r'"date"\s*:\s*"(\d{4}-\d{2}-\d{2})"')
+_DATE_IN_TEXT = re.compile(r'"date"\s*:\s*"(\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}:\d{2})?)"')
 
 
 class TradeRejected(Exception):
@@ -226,7 +228,7 @@ class PositionRow(TypedDict):
     ``this_action``; every later row records one trade (or ``no_trade``) and the positions
     after it."""
 
-    date: Annotated[str, Field(strict=True, pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    date: Annotated[str, Field(strict=True, pattern=MOMENT_PATTERN)]
     id: StrictInt
     positions: dict[str, Amount]
     this_action: NotRequired[Action]
@@ -443,6 +445,14 @@ class Ledger:
             raise UserError(f"{self.position_file} does not exist; the run was not initialised")
         return dict(row["positions"]), int(row["id"])
 
+    def same_day_rows(self, slot: str) -> list[dict[str, Any]]:
+        """The committed trade rows of ``slot``'s calendar day, for an hourly slot (none for
+        a day: a daily book commits a day once, after its trades)."""
+        if len(slot) <= len("YYYY-MM-DD"):
+            return []
+        day = slot[:10]
+        return [row for row in self.rows() if row["date"][:10] == day and "this_action" in row]
+
     def pending(self, day: str) -> list[dict[str, Any]]:
         """Trades staged for ``day``, in order; a stage left from another day is ignored."""
         try:
@@ -553,11 +563,13 @@ class Ledger:
         else:
             positions, last_id = dict(last["positions"]), int(last["id"])
         bought = 0.0
-        if rules.settlement_days and action == "sell" and last is not None:
-            # T+1: what the day's earlier trades bought of the symbol is not sellable yet.
+        if rules.settlement_days and action == "sell":
+            # T+1: what the day's earlier trades bought of the symbol is not sellable yet:
+            # those staged for ``day``, and for an hourly slot the day's committed slots.
+            today = [*self.same_day_rows(day), *(self.pending(day) if last is not None else [])]
             bought = sum(
                 row["this_action"]["amount"]
-                for row in self.pending(day)
+                for row in today
                 if row["this_action"]["action"] == "buy"
                 and row["this_action"].get("symbol") == symbol
             )

@@ -32,6 +32,7 @@ from typing import Annotated, Any
 from pydantic import Field, StrictFloat, StrictInt, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from ai_trader.context import MOMENT_PATTERN
 from ai_trader.costs import Pricing
 from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.jsonl import BadLine, read_strict
@@ -130,7 +131,7 @@ Count = Annotated[StrictInt, Field(ge=0)]
 
 
 class UsageRow(TypedDict):
-    date: Annotated[str, Field(strict=True, pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    date: Annotated[str, Field(strict=True, pattern=MOMENT_PATTERN)]
     requests: Count
     unknown: Count
     prompt_tokens: Count

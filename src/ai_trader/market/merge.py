@@ -1,7 +1,9 @@
 """Merge the per-symbol price files into ``merged.jsonl`` in the original benchmark's shape.
 
 One line per symbol: ``{"Meta Data": ..., "Time Series (Daily)": {day: bar}}`` with "1. open"
-renamed "1. buy price" and "4. close" "4. sell price". On the newest day of the data (the
+renamed "1. buy price" and "4. close" "4. sell price" (an hourly market's: ``"Time Series
+(60min)": {slot: bar}``, and what is said of a day below is said of a slot; a file of the
+other frequency is unusable for the market merged). On the newest day of the data (the
 latest day of any symbol) only the buy price is kept, because the agent trades at that
 day's open and must not see its close. Every earlier day keeps its close, also the last day
 of a symbol whose data ends early (a failed fetch, a delisting): the valuation marks that
@@ -14,7 +16,7 @@ import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, NotRequired
 
@@ -25,7 +27,15 @@ from ai_trader.errors import UserError, first_problem
 from ai_trader.fsutil import atomic_write_jsonl
 from ai_trader.jsonl import BadLine, numbered
 from ai_trader.layout import merged_file, price_file
-from ai_trader.market.pricebook import META_KEY, SERIES_KEY, IsoDay, Price, parse_line
+from ai_trader.market.pricebook import (
+    HOURLY_KEY,
+    META_KEY,
+    SERIES_KEY,
+    IsoDay,
+    IsoSlot,
+    Price,
+    parse_line,
+)
 from ai_trader.progress import Progress
 
 log = logging.getLogger(__name__)
@@ -61,6 +71,11 @@ def _real_day(day: str) -> str:
     return day
 
 
+def _real_slot(slot: str) -> str:
+    datetime.fromisoformat(slot)  # a ValueError for 2025-10-01 25:00:00
+    return slot
+
+
 Positive = Annotated[Price, Field(gt=0)]
 # One day of a TIME_SERIES_DAILY reply. The required prices come first: pydantic reports
 # problems in field order, and a missing open or close is the one to name.
@@ -85,30 +100,52 @@ DailyPayload = TypedDict(
     },
 )
 _PAYLOAD = TypeAdapter(DailyPayload)
+# An hourly market's file: TIME_SERIES_INTRADAY's shape at 60min, its bars named by slot.
+HourlyPayload = TypedDict(
+    "HourlyPayload",
+    {
+        "Meta Data": dict[str, Any],
+        "Time Series (60min)": Annotated[
+            dict[Annotated[IsoSlot, AfterValidator(_real_slot)], DailyBar], Field(min_length=1)
+        ],
+    },
+)
+_HOURLY_PAYLOAD = TypeAdapter(HourlyPayload)
+
+
+def series_key(payload: Any) -> str:
+    """The series a price file holds: hourly when it names TIME_SERIES_INTRADAY's, else
+    daily (whose absence the check then names)."""
+    return HOURLY_KEY if isinstance(payload, dict) and HOURLY_KEY in payload else SERIES_KEY
 
 
 def _why(payload: Any, error: ValidationError) -> str:
     loc, kind, _ = first_problem(error)
+    series = series_key(payload)
     if not loc:
         return "not a JSON object"
     if loc[0] == META_KEY:
         return f"no {META_KEY!r} object"
     if len(loc) == 1:
-        return f"no {SERIES_KEY!r}" if kind == "missing" else f"empty or bad {SERIES_KEY!r}"
+        return f"no {series!r}" if kind == "missing" else f"empty or bad {series!r}"
     day = loc[1]
     if len(loc) == 2:
         return f"the bar for {day} is not an object"
     key = loc[2]
     if key == "[key]":
-        return f"{day!r} is not a YYYY-MM-DD date"
+        shape = "YYYY-MM-DD HH:MM:SS slot" if series == HOURLY_KEY else "YYYY-MM-DD date"
+        return f"{day!r} is not a {shape}"
     if key in REQUIRED:
         return f"the bar for {day} has no positive numeric {key!r}"
     return f"the bar for {day} has a non-numeric {key!r}"
 
 
-def check_payload(payload: Any) -> DailyPayload:
-    """A TIME_SERIES_DAILY reply checked against the merge's rules; raises MalformedPrices."""
+def check_payload(payload: Any) -> DailyPayload | HourlyPayload:
+    """A TIME_SERIES_DAILY reply (an hourly market's file: TIME_SERIES_INTRADAY's) checked
+    against the merge's rules; raises MalformedPrices."""
     try:
+        if series_key(payload) == HOURLY_KEY:
+            return _HOURLY_PAYLOAD.validate_python(payload)
         return _PAYLOAD.validate_python(payload)
     except ValidationError as error:
         raise _Malformed(_why(payload, error)) from None
@@ -128,10 +165,11 @@ def merged_row(payload: dict[str, Any], newest: str) -> dict[str, Any]:
     keeps only the buy price."""
     # The reply's own strings, renamed: the check only vouches for them.
     out: dict[str, dict[str, Any]] = {}
-    for day, bar in payload[SERIES_KEY].items():
+    series = series_key(payload)
+    for day, bar in payload[series].items():
         renamed = {RENAMES.get(key, key): value for key, value in bar.items()}
         out[day] = {"1. buy price": renamed["1. buy price"]} if day == newest else renamed
-    return {META_KEY: payload[META_KEY], SERIES_KEY: out}
+    return {META_KEY: payload[META_KEY], series: out}
 
 
 def previous_rows(path: Path) -> dict[str, dict[str, Any]]:
@@ -151,17 +189,20 @@ def previous_rows(path: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _read_daily(path: Path, symbol: str) -> dict[str, Any]:
+def _read_daily(path: Path, symbol: str, series: str = SERIES_KEY) -> dict[str, Any]:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise _Malformed(f"not valid JSON ({exc})") from None
     except OSError as exc:
         raise _Malformed(f"unreadable ({exc.strerror})") from None
+    held = series_key(payload)
+    if held != series:
+        raise _Malformed(f"it holds {held!r}, not the {series!r} this market trades on")
     return check_reply(symbol, payload)
 
 
-def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
+def merge(data_dir: Path, symbols: Iterable[str], series: str = SERIES_KEY) -> MergeReport:
     """Write ``data_dir/merged.jsonl`` from every valid ``daily_prices_<SYM>.json``.
 
     A symbol is never dropped silently: when its daily file is missing or unusable but the
@@ -181,7 +222,7 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
             try:
                 if not path.exists():
                     raise _Malformed("missing")
-                found[symbol] = ("fresh", _read_daily(path, symbol))
+                found[symbol] = ("fresh", _read_daily(path, symbol, series))
             except _Malformed as exc:
                 reason = str(exc)
                 if symbol in previous:
@@ -195,7 +236,7 @@ def merge(data_dir: Path, symbols: Iterable[str]) -> MergeReport:
                 continue
             report.merged.append(symbol)
     # The data's newest day: the one day whose close is not known yet.
-    newest = max((max(item[SERIES_KEY]) for _, item in found.values()), default="")
+    newest = max((max(item[series_key(item)]) for _, item in found.values()), default="")
     rows = [item if kind == "kept" else merged_row(item, newest) for kind, item in found.values()]
     if not rows:
         raise UserError(

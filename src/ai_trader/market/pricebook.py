@@ -24,6 +24,8 @@ from ai_trader.jsonl import BadLine, Lenient, Skipped, numbered, read_lenient
 
 META_KEY: Final = "Meta Data"
 SERIES_KEY: Final = "Time Series (Daily)"
+# An hourly market's series (``market.base.SERIES_KEYS``): its bars are named by slot.
+HOURLY_KEY: Final = "Time Series (60min)"
 # The sample says so in its metadata note; real Alpha Vantage data never does.
 SYNTHETIC_MARK = "SYNTHETIC"
 
@@ -41,6 +43,7 @@ def _not_a_bool(value: object) -> object:
 # would be one more Python call per number.)
 Price = Annotated[float, Field(allow_inf_nan=False), BeforeValidator(_not_a_bool)]
 IsoDay = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+IsoSlot = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")]
 
 
 def _field(*names: str) -> Any:
@@ -86,16 +89,20 @@ _Meta = TypedDict(
 PriceLine = TypedDict("PriceLine", {"Meta Data": _Meta, "Time Series (Daily)": dict[str, Bar]})
 
 
-def _line_model(price: object) -> TypeAdapter[PriceLine]:
+def _line_model(price: object, hourly: bool = False) -> TypeAdapter[PriceLine]:
     bar: Any = _bar_model(price)
-    model = _typed_dict("PriceLine", {"Meta Data": _Meta, "Time Series (Daily)": dict[IsoDay, bar]})
+    series = {HOURLY_KEY: dict[IsoSlot, bar]} if hourly else {SERIES_KEY: dict[IsoDay, bar]}
+    model = _typed_dict("PriceLine", {"Meta Data": _Meta, **series})
     return cast(TypeAdapter[PriceLine], TypeAdapter(model))
 
 
+_FAST = Annotated[float, Field(allow_inf_nan=False)]
 _LINE = _line_model(Price)
 # The same model without the boolean check, which is a Python call per number (millions on
 # a long history): exact for a line in which no JSON true or false can occur.
-_NO_BOOLEANS = _line_model(Annotated[float, Field(allow_inf_nan=False)])
+_NO_BOOLEANS = _line_model(_FAST)
+_HOURLY_LINE = _line_model(Price, hourly=True)
+_HOURLY_NO_BOOLEANS = _line_model(_FAST, hourly=True)
 # Field names in messages are the merged file's own.
 _NAMES = {
     "open": "1. buy price",
@@ -106,7 +113,7 @@ _NAMES = {
 }
 
 
-def _why(text: str, error: ValidationError) -> str:
+def _why(text: str, error: ValidationError, series: str = SERIES_KEY) -> str:
     """The first problem of a line the row model refused, as one short phrase."""
     loc, kind, value = first_problem(error)
     if kind == "json_invalid":
@@ -118,13 +125,14 @@ def _why(text: str, error: ValidationError) -> str:
     doc = json.loads(text)  # valid JSON by now, and its symbol valid
     symbol = doc[META_KEY]["2. Symbol"]
     if len(loc) == 1:
-        return f'{symbol}: no "Time Series (Daily)" object'
+        return f"{symbol}: no {series!r} object"
     day = loc[1]
     if len(loc) == 2:
         return f"{symbol} {day}: the bar is not an object"
     key = loc[2]
     if key == "[key]":
-        return f"{symbol}: {day!r} is not a YYYY-MM-DD date"
+        shape = "YYYY-MM-DD HH:MM:SS slot" if series == HOURLY_KEY else "YYYY-MM-DD date"
+        return f"{symbol}: {day!r} is not a {shape}"
     if kind == "missing":
         return f"{symbol} {day}: no open price"
     key = _NAMES.get(str(key), key)
@@ -135,34 +143,52 @@ def _why(text: str, error: ValidationError) -> str:
 
 def parse_line(text: str) -> PriceLine:
     """One line of ``merged.jsonl`` checked against the row model; BadLine says why not."""
+    # A line holds an hourly series when it names one (an hourly market's file).
+    hourly = HOURLY_KEY in text
     try:
         if "true" not in text and "false" not in text:
-            return _NO_BOOLEANS.validate_json(text)
-        return _LINE.validate_json(text)
+            return (_HOURLY_NO_BOOLEANS if hourly else _NO_BOOLEANS).validate_json(text)
+        return (_HOURLY_LINE if hourly else _LINE).validate_json(text)
     except ValidationError as error:
-        raise BadLine(_why(text, error)) from None
+        raise BadLine(_why(text, error, HOURLY_KEY if hourly else SERIES_KEY)) from None
 
 
 class PriceBook:
-    """Daily bars per symbol; on the newest day of the data a symbol may have only its open."""
+    """Bars per symbol, daily or hourly (by slot); on the newest day (slot) of the data a
+    symbol may have only its open."""
 
-    def __init__(self, bars: dict[str, dict[str, dict[str, float]]], synthetic: bool = False):
+    def __init__(
+        self,
+        bars: dict[str, dict[str, dict[str, float]]],
+        synthetic: bool = False,
+        series_keys: frozenset[str] = frozenset(),
+    ):
         self._bars = bars
         self._symbols = frozenset(bars)
         self._dates = sorted({day for series in bars.values() for day in series})
         self.synthetic = synthetic  # the offline sample, not market data
+        # The series keys the lines held: one, or two in a file that mixes frequencies.
+        self.series_keys = series_keys
+
+    @property
+    def hourly(self) -> bool:
+        """Whether the bars are hourly slots (a file of hourly lines only)."""
+        return self.series_keys == {HOURLY_KEY}
 
     @classmethod
     def from_lines(cls, lines: list[PriceLine]) -> PriceBook:
         bars: dict[str, dict[str, dict[str, float]]] = {}
         synthetic = False
+        keys: set[str] = set()
         for line in lines:
             meta = line[META_KEY]
-            series = cast(dict[str, dict[str, float]], line[SERIES_KEY])
+            key = HOURLY_KEY if HOURLY_KEY in line else SERIES_KEY
+            keys.add(key)
+            series = cast(dict[str, dict[str, float]], line[key])  # type: ignore[literal-required]
             bars.setdefault(meta["2. Symbol"], {}).update(series)
             note = meta.get("6. Note")
             synthetic = synthetic or (isinstance(note, str) and SYNTHETIC_MARK in note)
-        return cls(bars, synthetic)
+        return cls(bars, synthetic, frozenset(keys))
 
     @classmethod
     def load(cls, path: Path) -> PriceBook:
@@ -181,7 +207,13 @@ class PriceBook:
                 lines.append(parse_line(line))
             except BadLine as exc:
                 raise UserError(f"{path}, line {number}: {exc}") from None
-        return cls.from_lines(lines)
+        book = cls.from_lines(lines)
+        if len(book.series_keys) > 1:
+            raise UserError(
+                f"{path} mixes daily and hourly bars; one data folder holds one market at one "
+                "frequency (run `ai-trader merge` for the market the config names)"
+            )
+        return book
 
     @classmethod
     def load_lenient(cls, path: Path) -> tuple[PriceBook | None, list[Skipped]]:
