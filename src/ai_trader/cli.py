@@ -119,7 +119,7 @@ def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
 
     market = _prices_market(args, settings)
     with _price_writer(settings):
-        report = merge(settings.data_dir, market.all_symbols)
+        report = merge(settings.data_dir, market.all_symbols, market.series_key)
     log.info(
         "merge: %d symbol(s) written to %s, %d kept from the previous merge",
         len(report.merged) + len(report.kept),
@@ -306,8 +306,8 @@ def _market_option(command: argparse.ArgumentParser) -> None:
         "--market",
         default="us",
         metavar="MARKET",
-        help="the market whose prices this DATA_DIR holds: us (default), cn, crypto; one "
-        "data folder per market",
+        help="the market whose prices this DATA_DIR holds: us (default), us-hourly, cn, "
+        "cn-hourly, crypto; one data folder per market and frequency",
     )
 
 

@@ -7,7 +7,10 @@ The rules a market states (each enforced where named):
 * ``symbols`` trade, ``benchmark`` is held (never traded) and is what returns are compared
   with (the runner, the valuation, the report);
 * ``calendar`` says which days the market is open (the sample, the fetch's freshness);
-  ``slots_per_day`` how many times a day the agent acts (1 for daily);
+  ``slots`` the times of day an hourly market acts at, each the time of a bar
+  (``YYYY-MM-DD HH:MM:SS``, the exchange's local time, as upstream's hourly books write
+  it); a daily market has none and acts once a day. A slot sees its own bar's open only,
+  and earlier slots' whole bars: never a later slot's (the prices service);
 * ``currency`` labels every money figure; ``initial_cash`` is the starting cash a config
   that sets none gets;
 * ``lot_size``: a buy is a whole number of lots, a sell too unless it sells the whole
@@ -23,10 +26,14 @@ The rules a market states (each enforced where named):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from ai_trader.market.calendar import Calendar
 
 FREQUENCIES = ("daily", "hourly")
+# The price series' key in a price file and in merged.jsonl, by frequency: Alpha Vantage's
+# own (TIME_SERIES_DAILY, TIME_SERIES_INTRADAY at 60min), as upstream's files keep them.
+SERIES_KEYS = {"daily": "Time Series (Daily)", "hourly": "Time Series (60min)"}
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class SampleSpec:
     benchmark_volume: int
     low: float  # a symbol's first price is drawn between low and low + span
     span: float
+    days: int = 90  # trading days the sample covers (ending 2025-10-31)
+    scale: float = 1.0  # the symbols' moves a bar, against a day's (smaller for a slot)
 
 
 @dataclass(frozen=True)
@@ -58,7 +67,7 @@ class Market:
     sample: SampleSpec
     symbol_pattern: str  # a symbol as the tools accept it (a regular expression)
     symbol_example: str
-    slots_per_day: int = 1
+    slots: tuple[str, ...] = ()  # an hourly market's times of day, "HH:MM:SS"
     lot_size: int = 1
     settlement_days: int = 0
     decimals: int = 0
@@ -73,6 +82,20 @@ class Market:
     def all_symbols(self) -> tuple[str, ...]:
         """The traded symbols and the benchmark: every price file the market needs."""
         return (*self.symbols, self.benchmark)
+
+    @property
+    def slots_per_day(self) -> int:
+        return len(self.slots) or 1
+
+    @property
+    def series_key(self) -> str:
+        return SERIES_KEYS[self.frequency]
+
+    def moments(self, days: list[date]) -> list[str]:
+        """The keys of the bars of ``days``: each day (daily), or each of its slots."""
+        if not self.slots:
+            return [day.isoformat() for day in days]
+        return [f"{day.isoformat()} {slot}" for day in days for slot in self.slots]
 
     @property
     def fractional(self) -> bool:

@@ -9,7 +9,9 @@ The rules:
   trades, so this reading never decides what a bad config means.
 * One data folder per market. A folder holding the price files of another market is
   refused with one line before anything is written: two markets' prices in one folder
-  would mix in ``merged.jsonl`` and in the books.
+  would mix in ``merged.jsonl`` and in the books. So is a folder of the same market at the
+  other frequency (daily against hourly bars: the same symbols), told by the series one of
+  its price files holds.
 * Light: a config that names no market costs a JSON read and a folder listing; the
   markets' modules are imported only when a config names one or the folder holds a file
   the US universe does not know.
@@ -26,9 +28,13 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ai_trader import layout
 from ai_trader.layout import PRICE_PREFIX, PRICE_SUFFIX
+
+if TYPE_CHECKING:
+    from ai_trader.market.base import Market
 
 DEFAULT_KEY = "us"
 
@@ -86,6 +92,31 @@ def other_market(data_dir: Path, key: str) -> str | None:
                 f"such as {example}); a {key} run needs a data folder of its own "
                 "(one data folder per market)"
             )
+    return other_frequency(data_dir, symbols, MARKETS[key])
+
+
+def other_frequency(data_dir: Path, symbols: list[str], market: Market) -> str | None:
+    """One line when the folder's price files hold the other frequency's bars (the first
+    file of the market's own that can be read tells: its series key comes in its first
+    bytes)."""
+    from ai_trader.market.base import SERIES_KEYS
+
+    for symbol in symbols:
+        if symbol not in market.all_symbols:
+            continue
+        try:
+            with open(data_dir / f"{PRICE_PREFIX}{symbol}{PRICE_SUFFIX}", "rb") as file:
+                head = file.read(4096).decode("utf-8", "replace")
+        except OSError:
+            continue
+        held = [freq for freq, key in SERIES_KEYS.items() if f'"{key}"' in head]
+        if held and market.frequency not in held:
+            return (
+                f"{data_dir} holds {held[0]} prices of the {market.name} market "
+                f"({PRICE_PREFIX}{symbol}{PRICE_SUFFIX}); a {market.key} run needs a data "
+                "folder of its own (one data folder per market and frequency)"
+            )
+        return None
     return None
 
 

@@ -10,12 +10,14 @@ from collections.abc import Iterable, Mapping
 
 from ai_trader.errors import UserError
 from ai_trader.market.base import FREQUENCIES, Market
-from ai_trader.market.cn import CN_DAILY
+from ai_trader.market.cn import CN_DAILY, CN_HOURLY
 from ai_trader.market.crypto import CRYPTO_DAILY
-from ai_trader.market.us import US_DAILY
+from ai_trader.market.us import US_DAILY, US_HOURLY
 
 DEFAULT = US_DAILY
-MARKETS: dict[str, Market] = {m.key: m for m in (US_DAILY, CN_DAILY, CRYPTO_DAILY)}
+MARKETS: dict[str, Market] = {
+    m.key: m for m in (US_DAILY, US_HOURLY, CN_DAILY, CN_HOURLY, CRYPTO_DAILY)
+}
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(m.name for m in MARKETS.values()))
 
 

@@ -44,6 +44,7 @@ def _normal(rng: random.Random) -> float:
 def _series(
     symbol: str, days: list[date], seed: int, market: Market = US_DAILY
 ) -> dict[str, dict[str, str]]:
+    """Bars of ``days`` (of each of their slots, for an hourly market), newest first."""
     # Reproducibility is the point here, not unpredictability.
     rng = random.Random(zlib.crc32(f"{seed}:{symbol}".encode()))  # noqa: S311
     spec = market.sample
@@ -56,11 +57,11 @@ def _series(
     else:
         # Distinct, plausible levels and volatilities for the market's universe.
         price = round(spec.low + rng.random() * spec.span, 2)
-        sigma = 0.012 + rng.random() * 0.023
+        sigma = (0.012 + rng.random() * 0.023) * spec.scale
         volume_base = int(1_000_000 + rng.random() * 59_000_000)
-    drift = 0.0004
+    drift = 0.0004 * spec.scale
     bars: dict[str, dict[str, str]] = {}
-    for day in days:
+    for moment in market.moments(days):
         gap = sigma * 0.3 * _normal(rng)
         move = max(-0.2, min(0.2, drift + sigma * _normal(rng)))
         open_ = round(price * (1.0 + gap), 4)
@@ -69,7 +70,7 @@ def _series(
         high = round(max(open_, close) * (1.0 + sigma * 0.6 * rng.random()), 4)
         low = round(min(open_, close) * (1.0 - sigma * 0.6 * rng.random()), 4)
         volume = int(volume_base * (0.5 + rng.random()))
-        bars[day.isoformat()] = {
+        bars[moment] = {
             "1. open": f"{open_:.4f}",
             "2. high": f"{high:.4f}",
             "3. low": f"{low:.4f}",
@@ -84,18 +85,27 @@ def _series(
 def sample_payload(
     symbol: str, days: list[date], seed: int, market: Market = US_DAILY
 ) -> dict[str, Any]:
-    """One symbol's sample, shaped exactly like a TIME_SERIES_DAILY reply plus a "6. Note"."""
-    return {
-        "Meta Data": {
+    """One symbol's sample, shaped exactly like a TIME_SERIES_DAILY reply plus a "6. Note"
+    (an hourly market's: like a TIME_SERIES_INTRADAY reply at 60min)."""
+    if market.slots:
+        meta = {
+            "1. Information": "Intraday (60min) open, high, low, close prices and volume",
+            "2. Symbol": symbol,
+            "3. Last Refreshed": market.moments(days[-1:])[-1],
+            "4. Interval": "60min",
+            "5. Output Size": "Compact",
+            "6. Time Zone": market.sample.time_zone,
+        }
+    else:
+        meta = {
             "1. Information": "Daily Prices (open, high, low, close) and Volumes",
             "2. Symbol": symbol,
             "3. Last Refreshed": days[-1].isoformat(),
             "4. Output Size": "Compact",
             "5. Time Zone": market.sample.time_zone,
-            "6. Note": market.sample.note,
-        },
-        "Time Series (Daily)": _series(symbol, days, seed, market),
-    }
+        }
+    meta["6. Note"] = market.sample.note
+    return {"Meta Data": meta, market.series_key: _series(symbol, days, seed, market)}
 
 
 def keep_existing(path: Path, symbol: str, wanted: dict[str, Any]) -> bool:
@@ -123,16 +133,18 @@ def generate_sample(
     data_dir: Path,
     *,
     end: date = date(2025, 10, 31),
-    days: int = 90,
+    days: int | None = None,
     seed: int = 20251031,
     market: Market = US_DAILY,
 ) -> list[str]:
-    """Write ``days`` trading days of ``market`` (its calendar, its price levels) of bars
-    ending at ``end`` for each symbol whose file is missing, unusable (corrupt, or another
-    symbol's), or an older synthetic sample.
+    """Write ``days`` trading days (the market's ``sample.days`` by default) of ``market``
+    (its calendar, its slots, its price levels) of bars ending at ``end`` for each symbol
+    whose file is missing, unusable (corrupt, or another symbol's), or an older synthetic
+    sample.
 
     A usable file with real data is never touched. Returns the symbols written.
     """
+    days = market.sample.days if days is None else days
     if days < 1:
         raise ValueError("days must be at least 1")
     calendar = market.calendar.days_ending(end, days)
