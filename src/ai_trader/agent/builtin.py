@@ -3,9 +3,10 @@
 It lets the offline default exercise the whole path (prices looked up, costs
 computed, trades placed, all over MCP) and gives the same trades on every run.
 Rule: rank a watchlist (the market's first symbols) by the previous day's
-open-to-close move; sell holdings that fell; buy the strongest risers not yet held,
-splitting the cash evenly, each buy sized to the market's rules (whole lots, or
-fractional amounts to the market's decimals).
+open-to-close move (in an hourly market, the previous slot's); sell holdings that fell
+(what T+1 still holds back excepted); buy the strongest risers not yet held, splitting
+the cash evenly, each buy sized to the market's rules (whole lots, or fractional amounts
+to the market's decimals).
 
 It never works around a refusal: every lookup and trade it makes is one the data
 supports, so a refused call means the data or a service is wrong, and the refusal
@@ -44,12 +45,23 @@ def rank(moves: list[Move]) -> list[Move]:
     return sorted(moves, key=lambda m: (-m.change, m.symbol))
 
 
-def plan_sells(moves: list[Move], positions: Mapping[str, float]) -> list[tuple[str, float]]:
-    return [
-        (m.symbol, _whole(positions[m.symbol]))
-        for m in moves
-        if m.change < 0 and positions.get(m.symbol, 0) > 0
-    ]
+def plan_sells(
+    moves: list[Move],
+    positions: Mapping[str, float],
+    locked: Mapping[str, float] | None = None,
+    lot: int = 1,
+) -> list[tuple[str, float]]:
+    """Each fallen holding, all of it that may be sold today: less what ``locked`` holds
+    back (bought today under T+1), and, when that is not the whole holding, in whole lots."""
+    sells = []
+    for m in moves:
+        held = positions.get(m.symbol, 0)
+        amount = held - (locked or {}).get(m.symbol, 0)
+        if amount != held and lot > 1:
+            amount -= amount % lot
+        if m.change < 0 and amount > 0:
+            sells.append((m.symbol, _whole(amount)))
+    return sells
 
 
 def _whole(amount: float) -> float:
@@ -88,10 +100,12 @@ async def trade_day(
     *,
     lot: int = 1,
     decimals: int = 0,
+    locked: Mapping[str, float] | None = None,
 ) -> int:
-    """Act for one day through the tools; returns how many trades were placed. Buys are
-    sized so that fill and fee fit the cash (``costs``: the run's, as the trade service
-    charges them), in the market's lots or decimals."""
+    """Act for one day (or slot) through the tools; returns how many trades were placed.
+    Buys are sized so that fill and fee fit the cash (``costs``: the run's, as the trade
+    service charges them), in the market's lots or decimals; ``locked`` is what may not be
+    sold today (T+1: bought in the day's earlier slots)."""
 
     async def tool(name: str, arguments: dict[str, Any]) -> Any:
         try:
@@ -119,7 +133,7 @@ async def trade_day(
 
     held = dict(positions)
     trades = 0
-    for symbol, amount in plan_sells(moves, held):
+    for symbol, amount in plan_sells(moves, held, locked, lot):
         held = (await tool("sell", {"symbol": symbol, "amount": amount}))["positions"]
         trades += 1
 

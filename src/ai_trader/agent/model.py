@@ -68,6 +68,20 @@ def system_prompt(
             f"You trade the {market.title} through the tools, in {market.currency}: buy and "
             f"sell ({market.rules_in_words()})"
         )
+    if market is not None and market.slots:
+        return (
+            f"You are a trading agent. It is {today}, one of the day's hourly trading slots "
+            f"({', '.join(market.slots)}).\n"
+            f"{trading} at this slot's open, long only, {fees}. Look up prices with "
+            "get_price_local by slot, YYYY-MM-DD HH:MM:SS (earlier slots give open, high, low, "
+            "close and volume; this slot gives only the open; later slots are not known). Use "
+            "the math tools for arithmetic and get_information for news published before now.\n"
+            f"Cash: {positions.get(CASH, 0.0):.2f}\n"
+            f"Holdings: {json.dumps(held)}\n"
+            f"Previous slot's closes: {json.dumps(closes)}\n"
+            f"This slot's opens: {json.dumps(opens)}\n"
+            f"When you have finished trading for this slot, reply with {FINISH_SIGNAL}."
+        )
     return (
         f"You are a stock-trading agent. Today is {today}.\n"
         f"{trading} at today's "

@@ -132,8 +132,17 @@ def books_relative(log_path: Path, data_dir: Path) -> str:
 
 
 def trading_days(book_days: list[str], after: str, end: str) -> list[str]:
-    """The data's trading days strictly after ``after`` and up to ``end``."""
-    return [day for day in book_days if after < day <= end]
+    """The data's trading days strictly after ``after`` and up to ``end``. In hourly data
+    the days are slots (``YYYY-MM-DD HH:MM:SS``): ``after`` a day (the book's opening row)
+    is after every slot of that day, ``after`` a slot is after that slot, and ``end`` (a
+    day) takes in all of its slots."""
+    if len(after) == len("YYYY-MM-DD"):
+        after += _DAY_END
+    return [day for day in book_days if after < day <= end + _DAY_END]
+
+
+# Sorts after any slot of a day: "2025-10-01" + _DAY_END > "2025-10-01 15:00:00".
+_DAY_END = "~"
 
 
 def supported(
@@ -306,6 +315,13 @@ class Runner:
         self.books = books_relative(self.log_path, settings.data_dir)
         self.book = PriceBook.load(merged_file(settings.data_dir))
         benchmark = self.market.benchmark
+        if self.book.hourly != bool(self.market.slots):
+            held, wanted = ("hourly", "daily") if self.book.hourly else ("daily", "hourly")
+            raise UserError(
+                f"{merged_file(settings.data_dir)} holds {held} bars, and the config trades "
+                f"{self.market.key} ({wanted}): fetch and merge with --market "
+                f"{self.market.key}, into a data folder of its own"
+            )
         if benchmark not in self.book.symbols:
             option = "" if self.market is US_DAILY else f" --market {self.market.key}"
             raise UserError(
@@ -426,6 +442,17 @@ class Runner:
         }
         return system_prompt(day, positions, opens, closes, self.costs, self.market)
 
+    def _locked(self, ledger: Ledger, day: str) -> dict[str, float]:
+        """What ``day``'s settlement rule keeps from being sold: under T+1, what the day's
+        earlier slots bought (a daily book has none: it trades once a day)."""
+        locked: dict[str, float] = {}
+        if self.market.settlement_days:
+            for row in ledger.same_day_rows(day):
+                action = row["this_action"]
+                if action["action"] == "buy":
+                    locked[action["symbol"]] = locked.get(action["symbol"], 0) + action["amount"]
+        return locked
+
     def _watchlist(
         self, day: str, previous: str | None, record: Callable[[dict[str, Any]], None]
     ) -> tuple[str, ...]:
@@ -522,6 +549,7 @@ class Runner:
                             self.costs,
                             lot=self.market.lot_size,
                             decimals=self.market.decimals,
+                            locked=self._locked(ledger, day),
                         )
                     else:
                         await trader.trade_day(

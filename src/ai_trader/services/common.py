@@ -28,6 +28,7 @@ __all__ = [
     "Day",
     "PriceSource",
     "Service",
+    "Slot",
     "Symbol",
     "ToolError",
     "request_context",
@@ -47,6 +48,15 @@ Symbol = Annotated[
 Day = Annotated[
     str,
     Field(strict=True, pattern=r"^\d{4}-\d{2}-\d{2}$", description="A date, YYYY-MM-DD"),
+]
+# An hourly market's bar: the day and the slot's time.
+Slot = Annotated[
+    str,
+    Field(
+        strict=True,
+        pattern=r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$",
+        description="An hourly slot, YYYY-MM-DD HH:MM:SS",
+    ),
 ]
 
 _Fn = TypeVar("_Fn", bound=Callable[..., Any])

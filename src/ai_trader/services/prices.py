@@ -1,7 +1,13 @@
-"""The prices service: local daily prices, with no look-ahead past the simulated today.
+"""The prices service: local prices, with no look-ahead past the simulated today.
 
 It serves one market (``market.base.Market``; the US by default): its symbols as the
 market writes them, and a refusal for a call whose run context names another market.
+
+The rules of a lookup: a bar before today gives all it has; today's gives its open only
+(the run trades at it; its close is the future); a later one is refused. In an hourly
+market "today" is the call's slot and bars are asked for by slot: a slot sees its own
+open and the whole bars of the slots before it, that day's included, and never a later
+slot's bar.
 """
 
 from __future__ import annotations
@@ -12,11 +18,19 @@ from typing import Any, NotRequired
 from mcp.server.mcpserver import Context
 from typing_extensions import TypedDict
 
-from ai_trader.context import ContextError, market_from_meta, valid_day
+from ai_trader.context import ContextError, market_from_meta, valid_day, valid_slot
 from ai_trader.market.base import Market
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.us import US_DAILY
-from ai_trader.services.common import Day, PriceSource, Service, Symbol, ToolError, request_today
+from ai_trader.services.common import (
+    Day,
+    PriceSource,
+    Service,
+    Slot,
+    Symbol,
+    ToolError,
+    request_today,
+)
 from ai_trader.services.trade import symbol_type
 
 
@@ -37,8 +51,12 @@ class PriceAnswer(TypedDict):
 
 def price_answer(book: PriceBook, symbol: str, day: str, today: str) -> PriceAnswer:
     """The reply for one lookup: full OHLCV for a past day, only the open for today;
-    a refusal (ToolError) for a future day, an unknown symbol or a day with no bar."""
-    if not valid_day(day):
+    a refusal (ToolError) for a future day, an unknown symbol or a day with no bar. An hourly
+    book's bars are asked for by slot."""
+    if book.hourly:
+        if not valid_slot(day):
+            raise ToolError(f"date {day!r} is not a real hourly slot (YYYY-MM-DD HH:MM:SS)")
+    elif not valid_day(day):
         raise ToolError(f"date {day!r} is not a real calendar day (YYYY-MM-DD)")
     if day > today:
         raise ToolError(f"{day} is after today ({today}): future prices are not available")
@@ -62,8 +80,8 @@ def build(merged_path: Path, market: Market = US_DAILY) -> Service:
     description = "Daily prices of NASDAQ-100 stocks and QQQ from local data."
     if market is not US_DAILY:
         description = (
-            f"Daily prices of the {market.title} and {market.benchmark} from local data, "
-            f"in {market.currency}."
+            f"{market.frequency.capitalize()} prices of the {market.title} and "
+            f"{market.benchmark} from local data, in {market.currency}."
         )
     server = Service("prices", description)
     source = PriceSource(merged_path)
@@ -80,10 +98,16 @@ def build(merged_path: Path, market: Market = US_DAILY) -> Service:
     if market is not US_DAILY:
         get_price_local.__annotations__ = {
             "symbol": symbol_type(market),
-            "date": Day,
+            "date": Slot if market.slots else Day,
             "ctx": Context,
             "return": PriceAnswer,
         }
+    if market.slots:
+        get_price_local.__doc__ = (
+            "Hourly open, high, low, close and volume of `symbol` in the slot `date` "
+            "(YYYY-MM-DD HH:MM:SS).\n\nEarlier slots give all five; the current slot gives "
+            "only the open; later slots are refused."
+        )
     server.tool_from(get_price_local)
     return server
 

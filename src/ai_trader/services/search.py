@@ -4,7 +4,9 @@ Two providers, chosen by ``SEARCH_PROVIDER`` (settings): Jina's web search and r
 default), or Alpha Vantage's news feed (``NEWS_SENTIMENT``). The rules, for both:
 
 * The simulated now comes from the call's run context, never from the model: the start of
-  the simulated day (00:00), so a day's own news is never seen while it is traded.
+  the simulated day (00:00), so a day's own news is never seen while it is traded; in an
+  hourly market the slot's time (Alpha Vantage's window ends there; a result dated by day
+  only must be from an earlier day).
 * What reaches the model was published strictly before that now. The server is asked for
   that window where it takes one (Alpha Vantage's ``time_to``), and every result is checked
   again here whatever the server did; a result with no date, or a date that does not parse,
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -85,8 +87,9 @@ def published_day(raw: object) -> date | None:
 
 
 def before_today(results: list[dict[str, Any]], today: str) -> list[dict[str, Any]]:
-    """Only results published strictly before the simulated today (undated ones are dropped)."""
-    limit = date.fromisoformat(today)
+    """Only results published strictly before the simulated today (undated ones are dropped);
+    an hourly slot's today is its day (a result dated by day only cannot be placed in it)."""
+    limit = date.fromisoformat(today[:10])
     kept = []
     for item in results:
         day = published_day(item.get("date") or item.get("publishedTime"))
@@ -215,8 +218,8 @@ class NewsRefused(Exception):
 
 
 def simulated_now(today: str) -> datetime:
-    """The moment a call lives in: the start of its simulated day."""
-    return datetime.combine(date.fromisoformat(today), time(0, 0))
+    """The moment a call lives in: the start of its simulated day, or its hourly slot."""
+    return datetime.fromisoformat(today)
 
 
 def news_window(now: datetime) -> dict[str, str]:
