@@ -68,10 +68,38 @@ def crypto_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
 
 
 @pytest.fixture(scope="session")
+def us_hourly_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
+    return offline_market(tmp_path_factory, "us-hourly")
+
+
+@pytest.fixture(scope="session")
+def cn_hourly_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
+    return offline_market(tmp_path_factory, "cn-hourly")
+
+
+@pytest.fixture(scope="session")
 def cn_services(tmp_path_factory: pytest.TempPathFactory, cn_data: OfflineData):
     """`serve --market cn` over the SSE-50 sample."""
     log = tmp_path_factory.mktemp("services-cn") / "serve.log"
     with running_services(service_env(cn_data.data_dir), log, market="cn") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def us_hourly_services(tmp_path_factory: pytest.TempPathFactory, us_hourly_data: OfflineData):
+    """`serve --market us-hourly` over the US hourly sample."""
+    log = tmp_path_factory.mktemp("services-us-hourly") / "serve.log"
+    env = service_env(us_hourly_data.data_dir)
+    with running_services(env, log, market="us-hourly") as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def cn_hourly_services(tmp_path_factory: pytest.TempPathFactory, cn_hourly_data: OfflineData):
+    """`serve --market cn-hourly` over the SSE-50 hourly sample."""
+    log = tmp_path_factory.mktemp("services-cn-hourly") / "serve.log"
+    env = service_env(cn_hourly_data.data_dir)
+    with running_services(env, log, market="cn-hourly") as running:
         yield running
 
 

@@ -269,5 +269,6 @@ def test_merge_with_an_unknown_market_is_one_line_and_exit_2(tmp_path: Path):
     result = run_cli("merge", "--market", "jp", env=cli_env({"DATA_DIR": str(tmp_path)}))
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "ai-trader merge: error: --market: unknown market 'jp' (known: us, cn, crypto)"
+        "ai-trader merge: error: --market: unknown market 'jp' "
+        "(known: us, us-hourly, cn, cn-hourly, crypto)"
     ]

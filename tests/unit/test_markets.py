@@ -15,13 +15,13 @@ from ai_trader.costs import FREE, Costs
 from ai_trader.errors import UserError
 from ai_trader.ledger import CASH, TradeRejected, TradeRules, fill_trade
 from ai_trader.market.calendar import EVERY_DAY, NYSE, SSE
-from ai_trader.market.cn import CN_DAILY, SSE_50
+from ai_trader.market.cn import CN_DAILY, CN_HOURLY, SSE_50
 from ai_trader.market.crypto import CRYPTO_DAILY
 from ai_trader.market.markets import MARKETS, market_by_key, market_for, market_of_books
 from ai_trader.market.merge import check_reply
 from ai_trader.market.sample import generate_sample, sample_payload
 from ai_trader.market.universe import NASDAQ_100
-from ai_trader.market.us import US_DAILY
+from ai_trader.market.us import US_DAILY, US_HOURLY
 from ai_trader.services.trade import trade_rules
 
 CN_RULES = trade_rules(CN_DAILY)
@@ -54,8 +54,12 @@ def test_an_unknown_frequency_is_one_line_naming_the_known_ones():
 
 
 def test_a_frequency_a_market_does_not_trade_yet_is_refused_saying_what_it_trades():
-    with pytest.raises(UserError, match="does not trade hourly in this version"):
-        market_for("cn", "hourly")
+    with pytest.raises(UserError) as refused:
+        market_for("crypto", "hourly")
+    assert str(refused.value) == (
+        "config: frequency: market 'crypto' does not trade hourly in this version "
+        "(it trades: daily)"
+    )
 
 
 def test_a_market_key_that_names_no_market_finds_none():
@@ -260,7 +264,12 @@ CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 @pytest.mark.parametrize(
     ("name", "market"),
-    [("cn_daily_config.json", CN_DAILY), ("crypto_daily_config.json", CRYPTO_DAILY)],
+    [
+        ("cn_daily_config.json", CN_DAILY),
+        ("crypto_daily_config.json", CRYPTO_DAILY),
+        ("us_hourly_config.json", US_HOURLY),
+        ("cn_hourly_config.json", CN_HOURLY),
+    ],
 )
 def test_each_markets_example_config_names_its_market_and_its_cash(name, market):
     config = load_config(CONFIGS / name)
