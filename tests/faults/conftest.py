@@ -176,6 +176,45 @@ def reference(serve: Services, tmp_path_factory: pytest.TempPathFactory) -> byte
     return book(books).read_bytes()
 
 
+# --- an hourly market: the SSE-50 hourly sample and its own serve ----------------------------
+
+HOURLY_CONFIG = CONFIG.with_name("cn_hourly_config.json")
+HOURLY_SIGNATURE = "builtin-momentum-cn-hourly"
+
+
+@pytest.fixture(scope="session")
+def hourly_serve(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
+    """`serve --market cn-hourly` over the SSE-50 hourly sample, fetched and merged by the CLI."""
+    data = tmp_path_factory.mktemp("data-cn-hourly")
+    env = cli_env({"DATA_DIR": str(data)})
+    for step in ("fetch", "merge"):
+        done = run_cli(step, "--market", "cn-hourly", env=env)
+        assert done.returncode == 0, done.stderr
+    log = tmp_path_factory.mktemp("serve-cn-hourly") / "serve.log"
+    with running_services(service_env(data), log, market="cn-hourly") as running:
+        yield running
+
+
+def write_hourly_config(folder: Path, log_path: Path) -> Path:
+    """The cn hourly example config with its books under ``log_path``."""
+    config = json.loads(HOURLY_CONFIG.read_text(encoding="utf-8"))
+    config["log_config"] = {"log_path": str(log_path)}
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def hourly_reference(hourly_serve: Services, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The hourly run's book, uninterrupted."""
+    books = hourly_serve.new_books()
+    config = write_hourly_config(tmp_path_factory.mktemp("hourly-reference"), books)
+    done = run_cli("run", str(config), env=hourly_serve.env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return book(books, HOURLY_SIGNATURE).read_bytes()
+
+
 @pytest.fixture
 def books(serve: Services) -> Path:
     """A new folder of books inside the services' data folder, where a run keeps them."""
