@@ -1,7 +1,8 @@
 """Each market's offline default in the container, through compose as a user runs it:
 `AI_TRADER_CONFIG=configs/cn_daily_config.json docker compose up` trades the SSE-50 with no
-other setting, the crypto config the coins; and one data folder per market: a cn config
-pointed at a folder of US prices stops in one line before writing anything."""
+other setting, the crypto config the coins, the cn hourly config the SSE's four slots a
+day; and one data folder per market: a cn config pointed at a folder of US prices stops in
+one line before writing anything."""
 
 from __future__ import annotations
 
@@ -49,6 +50,13 @@ def cn_run(new_stack: Any) -> MarketRun:
 def crypto_run(new_stack: Any) -> MarketRun:
     return run_market(
         new_stack, "configs/crypto_daily_config.json", "builtin-momentum-crypto", CRYPTO_RANGE
+    )
+
+
+@pytest.fixture(scope="module")
+def cn_hourly_run(new_stack: Any) -> MarketRun:
+    return run_market(
+        new_stack, "configs/cn_hourly_config.json", "builtin-momentum-cn-hourly", CN_RANGE
     )
 
 
@@ -102,6 +110,16 @@ def test_the_crypto_book_trades_the_weekend_too(crypto_run):
 
 def test_the_crypto_summary_is_against_the_coin_basket(crypto_run):
     assert "BASKET" in summary_header(crypto_run.logs)
+
+
+def test_the_cn_hourly_config_trades_the_four_sse_slots_of_each_day(cn_hourly_run):
+    slots = {row["date"] for row in cn_hourly_run.rows[1:]}
+    assert {slot[11:] for slot in slots} == {"10:30:00", "11:30:00", "14:00:00", "15:00:00"}
+    assert len(slots) == 9 * 4  # the nine SSE days after 2025-10-20, through 2025-10-31
+
+
+def test_the_cn_hourly_summary_is_against_the_sse_50_index(cn_hourly_run):
+    assert "000016.SH" in summary_header(cn_hourly_run.logs)
 
 
 def test_a_cn_config_on_a_folder_of_us_prices_stops_in_one_line_writing_nothing(stack: Stack):

@@ -67,6 +67,7 @@ def measure(bench: Bench) -> dict[str, Any]:
     prices = bench.prices_template()
     bench.section("fetch", bench.measure_fetch)
     bench.section("full runs: throughput and memory", full_section)
+    bench.section("hourly runs: slots a second", bench.measure_hourly_runs)
     if finished is not None:
         bench.section(
             "start to ready, full entrypoint (and the floor)",

@@ -46,6 +46,19 @@ CONTAINER_UID = 1000
 READY_LIMIT = 60.0  # seconds after the start before a start counts as failed
 STOP_GRACE = 10  # `docker stop --time`: docker's own default
 DAY_LINE = re.compile(r"\[\d+/\d+\] \d{4}-")
+HOURLY_CONFIG = "configs/us_hourly_config.json"
+
+
+@dataclass(frozen=True)
+class TimedRun:
+    """One whole run in the container: its days (slots) a second over the run step and over
+    the day loop alone, its memory sampler and what the details record of it."""
+
+    rate: float
+    loop_rate: float | None
+    sampler: MemorySampler
+    details: dict[str, Any]
+
 
 log = logging.getLogger("bench")
 
@@ -289,6 +302,83 @@ class Bench(Recorder, ImageFigures, LatencyFigures, WorkloadFigures, ApiBoundFig
             )
         )
 
+    def timed_run(self, data: Path, command: list[str] | None = None) -> TimedRun:
+        """One whole container run on ``data`` (of ``command``'s config; the default one
+        when None), timed from the engine's log timestamps, its memory sampled."""
+        started = self.start("run", data, command=command, publish=False)
+        sampler = MemorySampler(started.box)
+        sampler.start()
+        try:
+            status = engine.wait_exit(started.box, 600)
+        finally:
+            sampler.stop()
+        lines = engine.log_lines(started.box)
+        self.remove(started.box)
+        if status != 0:
+            tail = "\n".join(line for _, line in lines[-15:])
+            raise BenchError(f"a full run exited {status}:\n{tail}")
+        step4 = engine.first_time(lines, "step 4/4")
+        end = engine.first_time(lines, "the agent finished")
+        days = [(t, line) for t, line in lines if DAY_LINE.search(line)]
+        if step4 is None or end is None or not days:
+            raise BenchError("the run's log lacks step 4/4, its days or 'the agent finished'")
+        loop = days[-1][0] - days[0][0]
+        details = {
+            "days": len(days),
+            "run_step_seconds": round(end - step4, 3),
+            "first_to_last_day_seconds": round(loop, 3),
+            "memory_samples": sampler.samples,
+            "memory_high_water_mark_from_engine": sampler.high_water_mark,
+        }
+        loop_rate = (len(days) - 1) / loop if len(days) > 1 else None
+        return TimedRun(len(days) / (end - step4), loop_rate, sampler, details)
+
+    def measure_hourly_runs(self) -> None:
+        """Whole runs of the US hourly example config (six slots a day) on its sample, made
+        on the host: slots a second, beside the daily runs' days a second."""
+        from ai_trader.market.merge import merge
+        from ai_trader.market.sample import generate_sample
+        from ai_trader.market.us import US_HOURLY
+
+        template = self.folder("template-hourly-prices")
+        with contextlib.redirect_stderr(io.StringIO()):  # the merge's progress lines
+            generate_sample(US_HOURLY.all_symbols, template, market=US_HOURLY)
+            merge(template, US_HOURLY.all_symbols, US_HOURLY.series_key)
+        (template / "agent_data").mkdir()
+        rates: list[float] = []
+        loop_rates: list[float] = []
+        runs: list[dict[str, Any]] = []
+        for run in range(self.runs):
+            data = self.copy_of(template, f"hourly-{run}")
+            timed = self.timed_run(data, command=[HOURLY_CONFIG])
+            rates.append(timed.rate)
+            if timed.loop_rate is not None:
+                loop_rates.append(timed.loop_rate)
+            runs.append(timed.details)
+            shutil.rmtree(data)
+        self.details["hourly_runs"] = runs
+        self.add(
+            Figure.of(
+                "hourly_run_throughput",
+                "built-in strategy, hourly, run step",
+                "slots/s",
+                rates,
+                f"hourly slots / (time of 'the agent finished' - time of 'step 4/4') of a "
+                f"whole run of {HOURLY_CONFIG} in the container (Python start, imports and MCP "
+                "sessions included)",
+            )
+        )
+        if loop_rates:
+            self.add(
+                Figure.of(
+                    "hourly_run_loop_throughput",
+                    "built-in strategy, hourly, slot loop only",
+                    "slots/s",
+                    loop_rates,
+                    "(slots - 1) / time between the first and last slot's log line",
+                )
+            )
+
     def measure_full_runs(self, prices: Path) -> Path:
         """Full default runs from scratch: throughput and peak memory; returns a finished run."""
         rates: list[float] = []
@@ -299,38 +389,14 @@ class Bench(Recorder, ImageFigures, LatencyFigures, WorkloadFigures, ApiBoundFig
         finished: Path | None = None
         for run in range(self.runs):
             data = self.copy_of(prices, f"full-{run}")
-            started = self.start("run", data, publish=False)
-            sampler = MemorySampler(started.box)
-            sampler.start()
-            try:
-                status = engine.wait_exit(started.box, 600)
-            finally:
-                sampler.stop()
-            lines = engine.log_lines(started.box)
-            self.remove(started.box)
-            if status != 0:
-                tail = "\n".join(line for _, line in lines[-15:])
-                raise BenchError(f"a full default run exited {status}:\n{tail}")
-            step4 = engine.first_time(lines, "step 4/4")
-            end = engine.first_time(lines, "the agent finished")
-            days = [(t, line) for t, line in lines if DAY_LINE.search(line)]
-            if step4 is None or end is None or not days:
-                raise BenchError("the run's log lacks step 4/4, its days or 'the agent finished'")
-            rates.append(len(days) / (end - step4))
-            if len(days) > 1:
-                loop_rates.append((len(days) - 1) / (days[-1][0] - days[0][0]))
-            if sampler.samples:
-                peaks.append(sampler.peak_usage / MB)
-                working.append(sampler.peak_working_set / MB)
-            runs.append(
-                {
-                    "days": len(days),
-                    "run_step_seconds": round(end - step4, 3),
-                    "first_to_last_day_seconds": round(days[-1][0] - days[0][0], 3),
-                    "memory_samples": sampler.samples,
-                    "memory_high_water_mark_from_engine": sampler.high_water_mark,
-                }
-            )
+            timed = self.timed_run(data)
+            rates.append(timed.rate)
+            if timed.loop_rate is not None:
+                loop_rates.append(timed.loop_rate)
+            if timed.sampler.samples:
+                peaks.append(timed.sampler.peak_usage / MB)
+                working.append(timed.sampler.peak_working_set / MB)
+            runs.append(timed.details)
             if finished is not None:
                 shutil.rmtree(finished)
             finished = data
