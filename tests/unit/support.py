@@ -334,6 +334,21 @@ def tool_error(
     return part.text
 
 
+def tool_listing(url: str) -> list[dict[str, Any]]:
+    """Every tool a service lists, whole (name, description, schemas), as JSON, by name."""
+    from mcp import Client
+
+    async def go() -> list[dict[str, Any]]:
+        async with Client(url) as client:
+            tools = (await client.list_tools()).tools
+        return [
+            t.model_dump(mode="json", exclude_none=True)
+            for t in sorted(tools, key=lambda t: t.name)
+        ]
+
+    return asyncio.run(go())
+
+
 def list_tools(url: str) -> list[str]:
     from mcp import Client
 

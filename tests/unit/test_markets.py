@@ -291,3 +291,19 @@ def test_books_whose_manifests_name_cn_are_cn_books():
 def test_books_of_two_markets_in_one_folder_are_one_line_refused():
     with pytest.raises(UserError, match=r"^books: books of several markets \(cn, us\)"):
         market_of_books([{"market": "cn"}, {}], "books")
+
+
+# --- the US daily tools, as before markets ----------------------------------------------------
+
+
+def test_the_us_daily_tools_are_listed_byte_for_byte_as_before_markets(services):
+    """Names, descriptions and schemas of every tool of the four US daily services, against
+    their listing before markets existed (``us_daily_tools.json``): a recorded run's
+    responses are keyed on them."""
+    from support import tool_listing
+
+    listed = {
+        name: tool_listing(services.url(name)) for name in ("math", "search", "trade", "prices")
+    }
+    expected = json.loads((Path(__file__).with_name("us_daily_tools.json")).read_text())
+    assert listed == expected

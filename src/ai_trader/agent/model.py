@@ -62,13 +62,9 @@ def system_prompt(
 ) -> str:
     held = {k: v for k, v in positions.items() if v and k != CASH}
     fees = "no fees" if costs.free else f"with trading costs: {costs.describe()}"
-    trading = "You trade NASDAQ-100 stocks through the tools: buy and sell whole shares"
-    if market is not None and market is not US_DAILY:
-        trading = (
-            f"You trade the {market.title} through the tools, in {market.currency}: buy and "
-            f"sell ({market.rules_in_words()})"
-        )
-    if market is not None and market.slots:
+    market = market or US_DAILY
+    trading = market.words.trading
+    if market.slots:
         return (
             f"You are a trading agent. It is {today}, one of the day's hourly trading slots "
             f"({', '.join(market.slots)}).\n"

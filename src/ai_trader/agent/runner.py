@@ -31,7 +31,7 @@ from ai_trader.layout import BookPaths, merged_file
 from ai_trader.ledger import Ledger
 from ai_trader.lock import LockHeld, remove_stale_temporaries, signature_lock
 from ai_trader.market.base import Market
-from ai_trader.market.markets import market_for
+from ai_trader.market.markets import DEFAULT, market_for
 from ai_trader.market.pricebook import PriceBook
 from ai_trader.market.us import US_DAILY
 from ai_trader.metrics import FORMATS, Figure, shown
@@ -323,7 +323,7 @@ class Runner:
                 f"{self.market.key}, into a data folder of its own"
             )
         if benchmark not in self.book.symbols:
-            option = "" if self.market is US_DAILY else f" --market {self.market.key}"
+            option = "" if self.market is DEFAULT else f" --market {self.market.key}"
             raise UserError(
                 f"{merged_file(settings.data_dir)} has no {benchmark} line, the benchmark "
                 f"every return is compared with: `ai-trader fetch{option}` fetches {benchmark} "

@@ -53,6 +53,22 @@ class SampleSpec:
 
 
 @dataclass(frozen=True)
+class Words:
+    """What a market's services, tools and prompt call its things. A market that sets none
+    gets them made from its fields (``Market.words``); the US daily market keeps the words
+    its tools had before there were markets, on which recorded runs are keyed."""
+
+    tradable: str  # what trades, in "only ... trade": "the SSE-50"
+    symbol: str  # the symbol argument's description
+    amount: str  # the amount argument's description
+    trade_service: str  # the trade service's description
+    prices_service: str  # the prices service's description
+    buy: str  # the buy tool's description
+    sell: str  # the sell tool's description
+    trading: str  # the prompt's sentence on what the agent trades, and how
+
+
+@dataclass(frozen=True)
 class Market:
     name: str  # as a config names it: "us", "cn", "crypto"
     frequency: str  # "daily" or "hourly"
@@ -77,6 +93,29 @@ class Market:
     # Whether the report and the dashboard name the currency; the US default's output
     # predates markets and stays as it was (dollars, unnamed).
     shows_currency: bool = True
+    wording: Words | None = None  # None: ``words`` makes them from the fields above
+
+    @property
+    def words(self) -> Words:
+        if self.wording is not None:
+            return self.wording
+        rules, now = self.rules_in_words(), "this slot" if self.slots else "today"
+        costs = "the run's slippage and commission, if it has any"
+        return Words(
+            tradable=f"the {self.title}",
+            symbol=f"Symbol, e.g. {self.symbol_example} ({self.title} and {self.benchmark})",
+            amount=f"{'Amount' if self.fractional else 'Number'} of {self.unit}: {rules}",
+            trade_service=f"Buy and sell {self.title} at {now}'s open price, plus the run's "
+            f"costs ({rules}); cash in {self.currency}.",
+            prices_service=f"{self.frequency.capitalize()} prices of the {self.title} and "
+            f"{self.benchmark} from local data, in {self.currency}.",
+            buy=f"Buy `amount` {self.unit} of `symbol` at {now}'s open, in {self.currency} "
+            f"({rules}; plus {costs}). Returns the fill price, any fee and the new positions.",
+            sell=f"Sell `amount` {self.unit} of `symbol` at {now}'s open, in {self.currency} "
+            f"({rules}; plus {costs}). Returns the fill price, any fee and the new positions.",
+            trading=f"You trade the {self.title} through the tools, in {self.currency}: buy "
+            f"and sell ({rules})",
+        )
 
     @property
     def all_symbols(self) -> tuple[str, ...]:

@@ -77,13 +77,7 @@ def price_answer(book: PriceBook, symbol: str, day: str, today: str) -> PriceAns
 
 
 def build(merged_path: Path, market: Market = US_DAILY) -> Service:
-    description = "Daily prices of NASDAQ-100 stocks and QQQ from local data."
-    if market is not US_DAILY:
-        description = (
-            f"{market.frequency.capitalize()} prices of the {market.title} and "
-            f"{market.benchmark} from local data, in {market.currency}."
-        )
-    server = Service("prices", description)
+    server = Service("prices", market.words.prices_service)
     source = PriceSource(merged_path)
 
     async def get_price_local(symbol: Symbol, date: Day, ctx: Context) -> PriceAnswer:
@@ -95,13 +89,12 @@ def build(merged_path: Path, market: Market = US_DAILY) -> Service:
         _same_market(ctx, market)
         return price_answer(await source.current(), symbol, date, today)
 
-    if market is not US_DAILY:
-        get_price_local.__annotations__ = {
-            "symbol": symbol_type(market),
-            "date": Slot if market.slots else Day,
-            "ctx": Context,
-            "return": PriceAnswer,
-        }
+    get_price_local.__annotations__ = {
+        "symbol": symbol_type(market),
+        "date": Slot if market.slots else Day,
+        "ctx": Context,
+        "return": PriceAnswer,
+    }
     if market.slots:
         get_price_local.__doc__ = (
             "Hourly open, high, low, close and volume of `symbol` in the slot `date` "

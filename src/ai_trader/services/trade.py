@@ -34,17 +34,14 @@ from ai_trader.layout import BookPaths, merged_file
 from ai_trader.ledger import CASH, Ledger, TradeRejected, TradeRules
 from ai_trader.lock import check_token
 from ai_trader.market.base import Market
-from ai_trader.market.universe import NASDAQ_100
 from ai_trader.market.us import US_DAILY
 from ai_trader.services.common import PriceSource, Service, Symbol, ToolError, request_context
 
-TRADABLE = frozenset(NASDAQ_100)
 # More shares than any portfolio here could pay for; the bound keeps huge integers out.
 MAX_SHARES = 1_000_000_000
 Shares = Annotated[
     int, Field(strict=True, gt=0, le=MAX_SHARES, description="Whole number of shares, 1 or more")
 ]
-US_DESCRIPTION = "Buy and sell NASDAQ-100 stocks at today's open price, plus the run's costs."
 
 
 class TradeAnswer(TypedDict):
@@ -70,24 +67,16 @@ class FractionalAnswer(TypedDict):
 
 
 def symbol_type(market: Market) -> object:
-    """A symbol argument as ``market``'s tools accept it (the US one is ``common.Symbol``)."""
-    if market is US_DAILY:
-        return Symbol
+    """A symbol argument as ``market``'s tools accept it (the US one's schema is
+    ``common.Symbol``'s)."""
     return Annotated[
         str,
-        Field(
-            strict=True,
-            pattern=market.symbol_pattern,
-            description=f"Symbol, e.g. {market.symbol_example} ({market.title} and "
-            f"{market.benchmark})",
-        ),
+        Field(strict=True, pattern=market.symbol_pattern, description=market.words.symbol),
     ]
 
 
 def amount_type(market: Market) -> object:
-    """The amount argument of ``market``'s buy and sell."""
-    if market is US_DAILY:
-        return Shares
+    """The amount argument of ``market``'s buy and sell (the US one's schema is ``Shares``')."""
     if market.fractional:
         return Annotated[
             float,
@@ -96,18 +85,10 @@ def amount_type(market: Market) -> object:
                 gt=0,
                 le=MAX_SHARES,
                 allow_inf_nan=False,
-                description=f"Amount of {market.unit}: {market.rules_in_words()}",
+                description=market.words.amount,
             ),
         ]
-    return Annotated[
-        int,
-        Field(
-            strict=True,
-            gt=0,
-            le=MAX_SHARES,
-            description=f"Number of {market.unit}: {market.rules_in_words()}",
-        ),
-    ]
+    return Annotated[int, Field(strict=True, gt=0, le=MAX_SHARES, description=market.words.amount)]
 
 
 def trade_rules(market: Market) -> TradeRules:
@@ -156,16 +137,11 @@ def whole(value: float) -> int | float:
 
 
 def build(data_dir: Path, market: Market = US_DAILY) -> Service:
-    description = US_DESCRIPTION
-    if market is not US_DAILY:
-        description = (
-            f"Buy and sell {market.title} at today's open price, plus the run's costs "
-            f"({market.rules_in_words()}); cash in {market.currency}."
-        )
-    server = Service("trade", description)
+    words = market.words
+    server = Service("trade", words.trade_service)
     source = PriceSource(merged_file(data_dir))
     root = Path(os.path.realpath(data_dir))
-    tradable = TRADABLE if market is US_DAILY else frozenset(market.symbols)
+    tradable = frozenset(market.symbols)
     rules = trade_rules(market)
 
     async def execute(
@@ -178,9 +154,7 @@ def build(data_dir: Path, market: Market = US_DAILY) -> Service:
                 f"{run.market}: serve with --market {run.market}"
             )
         if symbol not in tradable:
-            if market is US_DAILY:
-                raise ToolError(f"unknown symbol {symbol!r}: only NASDAQ-100 stocks trade")
-            raise ToolError(f"unknown symbol {symbol!r}: only the {market.title} trade")
+            raise ToolError(f"unknown symbol {symbol!r}: only {words.tradable} trade")
         try:
             ledger = book_of(root, run)
         except OSError as exc:  # a name too long for the file system, a folder unreadable
@@ -211,30 +185,20 @@ def build(data_dir: Path, market: Market = US_DAILY) -> Service:
         return answer
 
     async def buy(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
-        """Buy `amount` whole shares of `symbol` at today's open (plus the run's slippage and
-        commission, if it has any). Returns the fill price, any fee and the new positions."""
         return await execute("buy", symbol, amount, ctx)
 
     async def sell(symbol: Symbol, amount: Shares, ctx: Context) -> TradeAnswer:
-        """Sell `amount` whole shares of `symbol` at today's open (less the run's slippage and
-        commission, if it has any). Returns the fill price, any fee and the new positions."""
         return await execute("sell", symbol, amount, ctx)
 
-    if market is not US_DAILY:
-        # The market's own argument types and words; the US tools stay as they were.
-        for tool, verb in ((buy, "Buy"), (sell, "Sell")):
-            tool.__annotations__ = {
-                "symbol": symbol_type(market),
-                "amount": amount_type(market),
-                "ctx": Context,
-                "return": FractionalAnswer if market.fractional else TradeAnswer,
-            }
-            tool.__doc__ = (
-                f"{verb} `amount` {market.unit} of `symbol` at today's open, in "
-                f"{market.currency} ({market.rules_in_words()}; plus the run's slippage and "
-                "commission, if it has any). Returns the fill price, any fee and the new "
-                "positions."
-            )
+    # The market's own argument types and words (``Market.words``).
+    for tool, doc in ((buy, words.buy), (sell, words.sell)):
+        tool.__annotations__ = {
+            "symbol": symbol_type(market),
+            "amount": amount_type(market),
+            "ctx": Context,
+            "return": FractionalAnswer if market.fractional else TradeAnswer,
+        }
+        tool.__doc__ = doc
     server.tool_from(buy)
     server.tool_from(sell)
     return server
