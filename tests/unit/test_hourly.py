@@ -4,6 +4,7 @@ real MCP, T+1 across the slots of a day, and whole offline runs over the real CL
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from datetime import date
 from pathlib import Path
@@ -16,7 +17,7 @@ from ai_trader.agent.builtin import Move, plan_sells
 from ai_trader.agent.runner import trading_days
 from ai_trader.context import RunContext
 from ai_trader.errors import UserError
-from ai_trader.layout import BookPaths, merged_file, price_file
+from ai_trader.layout import BookPaths, books_dir, merged_file, price_file
 from ai_trader.market.cn import CN_HOURLY
 from ai_trader.market.markets import market_for
 from ai_trader.market.merge import merge
@@ -299,6 +300,17 @@ def test_the_us_hourly_report_annualises_over_1512_periods(
                    env=us_hourly_services.env)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["periods_per_year"] == 1512
+
+
+def test_the_cn_hourly_dashboard_annualises_over_968_periods(cn_hourly_data, cn_hourly_run,
+                                                             tmp_path: Path):  # fmt: skip
+    from ai_trader.dashboard import data
+
+    _, book = cn_hourly_run
+    shutil.copy(merged_file(cn_hourly_data.data_dir), merged_file(tmp_path))
+    shutil.copytree(book.parent, books_dir(tmp_path))
+    (model,) = data.summarise(tmp_path)["signatures"]
+    assert model["metrics"]["model"]["periods_per_year"] == 968
 
 
 # --- the wrong data for the config ------------------------------------------------------------
