@@ -260,6 +260,13 @@ def test_an_offline_us_hourly_run_trades_every_slot_of_each_nyse_day(us_hourly_r
     assert slots == US_HOURLY.moments([date.fromisoformat(day) for day in days])
 
 
+def test_the_hourly_runs_summary_counts_slots(us_hourly_run):
+    result, _ = us_hourly_run
+    header = result.stdout.splitlines()[0].split()
+    assert header[:3] == ["signature", "slots", "final"]
+    assert result.stdout.splitlines()[1].split()[1] == str(9 * 6)
+
+
 def test_an_offline_cn_hourly_run_never_sells_what_it_bought_that_day(cn_hourly_run):
     result, book = cn_hourly_run
     assert result.returncode == 0, result.stderr

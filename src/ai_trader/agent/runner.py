@@ -95,6 +95,7 @@ class Result:
     max_drawdown: Figure | None = None
     accounting: Totals | None = None  # fees, tokens and dollars (``usage``)
     benchmark: str = US_DAILY.benchmark  # the market's, which the return is compared with
+    periods: str = "days"  # what ``days`` counts: "slots" in an hourly market
 
     @property
     def total_return(self) -> float | None:
@@ -170,7 +171,8 @@ def summarise(
     """The run's summary of one book; ``cash`` stands in for a book with no rows at all."""
     rows = ledger.rows()
     if not rows:
-        return Result(signature, 0, None, None, cash, cash, None, benchmark=market.benchmark)
+        return Result(signature, 0, None, None, cash, cash, None, benchmark=market.benchmark,
+                      periods=_periods(market))  # fmt: skip
     valued = value_book(rows, book, benchmark=market.benchmark)
     start = valued.initial_value if valued.initial_value is not None else cash
     metrics = measure(
@@ -194,7 +196,12 @@ def summarise(
         metrics.max_drawdown,
         accounting,
         market.benchmark,
+        _periods(market),
     )
+
+
+def _periods(market: Market) -> str:
+    return "slots" if market.slots else "days"
 
 
 def _now() -> str:
@@ -206,8 +213,9 @@ def format_summary(results: list[Result]) -> str:
     `ai-trader report`), and what the run paid: fees, tokens and the models' dollars, with a
     total line when there are several models."""
     benchmark = results[0].benchmark if results else US_DAILY.benchmark
+    periods = results[0].periods if results else "days"
     header = (
-        f"{'signature':<24} {'days':>5} {'final value':>13} {'return':>9} {benchmark:>9} "
+        f"{'signature':<24} {periods:>5} {'final value':>13} {'return':>9} {benchmark:>9} "
         f"{'Sharpe':>7} {'max DD':>8} {'fees':>9} {'tokens':>10} {'LLM cost':>9}"
     )
     lines = [header]
