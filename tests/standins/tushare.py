@@ -56,7 +56,7 @@ def _rows(api_name: str, ts_code: str, days: list[date]) -> list[dict[str, Any]]
     index = api_name == "index_daily"
     price = 2900.0 if index else round(3.0 + rng.random() * 197.0, 2)
     places = 4 if index else 2
-    day = date(2020, 1, 2)
+    day = date(2015, 1, 5)
     wanted = set(days)
     rows = []
     while day <= days[-1]:
