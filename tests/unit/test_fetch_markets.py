@@ -483,3 +483,26 @@ def test_a_tushare_token_file_is_read_like_the_other_keys(fresh: StandIns, tmp_p
     result = run_cli("fetch", "--market", "cn", env={**env, "TUSHARE_TOKEN_FILE": str(secret)})
     assert result.returncode == 0, result.stderr
     assert {body["token_given"] for body in fresh.stats()["tushare"]["bodies"]} == {True}
+
+
+def test_a_cn_sample_gives_way_to_real_prices_once_the_token_is_set(
+    fresh: StandIns, tmp_path: Path
+):
+    sample = run_cli("fetch", "--market", "cn", env=cli_env({"DATA_DIR": str(tmp_path)}))
+    assert sample.returncode == 0, sample.stderr
+    real = run_cli("fetch", "--market", "cn", env=cn_env(fresh, tmp_path))
+    assert real.returncode == 0, real.stderr
+    assert fresh.stats()["tushare"]["requests"] == 51
+    assert read(price_file(tmp_path, "600519.SH"))["Meta Data"]["3. Last Refreshed"] == SSE_LAST
+
+
+def test_a_crypto_sample_gives_way_to_real_prices_once_the_key_is_set(
+    fresh: StandIns, tmp_path: Path
+):
+    sample = run_cli("fetch", "--market", "crypto", env=cli_env({"DATA_DIR": str(tmp_path)}))
+    assert sample.returncode == 0, sample.stderr
+    real = run_cli("fetch", "--market", "crypto", env=crypto_env(fresh, tmp_path))
+    assert real.returncode == 0, real.stderr
+    assert fresh.stats()["alphavantage"]["requests"] == len(COINS)
+    basket = read(price_file(tmp_path, "BASKET"))["Meta Data"]
+    assert basket["6. Source"] == "derived by ai-trader from the coins' price files"

@@ -70,9 +70,12 @@ class Series:
     params: Mapping[str, str] = field(default_factory=dict)  # between symbol and apikey
     calendar: Calendar = NYSE  # the days its data has: freshness is judged on them
     transform: Transform | None = None  # None: the reply is our daily shape already
+    # Whether a SYNTHETIC sample file is refetched at once (``fetching``); the US keeps
+    # the behaviour it had before the rule.
+    replace_samples: bool = True
 
 
-TIME_SERIES_DAILY = Series("TIME_SERIES_DAILY", {"outputsize": "compact"})
+TIME_SERIES_DAILY = Series("TIME_SERIES_DAILY", {"outputsize": "compact"}, replace_samples=False)
 
 # The quote currency asked of DIGITAL_CURRENCY_DAILY: US dollars (see crypto_daily_file).
 CRYPTO_MARKET = "USD"
@@ -218,6 +221,7 @@ def fetch_all(
         service=SERVICE,
         min_interval=min_interval,
         calendar=series.calendar,
+        replace_samples=series.replace_samples,
         secret=api_key,
         today=today,
         client=client,

@@ -13,7 +13,9 @@ The rules, the same for every source:
   error for that symbol only; the others go on.
 * Incremental: a symbol whose stored file is current (``is_current``, on the market's own
   calendar) is not asked for again, so a restart costs no quota; missing files come first,
-  then the stalest.
+  then the stalest. With ``replace_samples`` (every market but the US, whose behaviour
+  predates the rule), a SYNTHETIC sample file is never current: once a key is set, real
+  prices replace it on the next fetch.
 * A file is only ever replaced by a reply that passes the merge's rules, written atomically
   (temp file + rename): a bad reply never replaces a good file.
 """
@@ -36,12 +38,14 @@ from ai_trader.layout import price_file
 from ai_trader.market.calendar import NYSE, Calendar
 from ai_trader.market.merge import MalformedPrices, check_payload, check_reply
 from ai_trader.market.pricebook import META_KEY
+from ai_trader.market.sample import SAMPLE_PREFIX
 from ai_trader.progress import Progress
 from ai_trader.retrying import retrying
 
 log = logging.getLogger(__name__)
 
 LAST_REFRESHED_KEY = "3. Last Refreshed"
+SAMPLE_NOTE_KEY = "6. Note"
 # A file written this recently is current whatever its dates say (covers holidays and restarts).
 FRESH_SECONDS = 12 * 3600
 MAX_BACKOFF = 60.0
@@ -101,13 +105,27 @@ def is_current(
     return refreshed_day >= calendar.last_day_before(today)
 
 
+def is_sample(payload: dict[str, Any]) -> bool:
+    """Whether a stored file is an offline SYNTHETIC sample (``sample``'s note says so)."""
+    meta = payload.get(META_KEY)
+    note = meta.get(SAMPLE_NOTE_KEY) if isinstance(meta, dict) else None
+    return isinstance(note, str) and note.startswith(SAMPLE_PREFIX)
+
+
 def file_is_current(
-    path: Path, today: date, now: float, symbol: str, calendar: Calendar = NYSE
+    path: Path,
+    today: date,
+    now: float,
+    symbol: str,
+    calendar: Calendar = NYSE,
+    replace_samples: bool = False,
 ) -> bool:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
         mtime = path.stat().st_mtime
     except (OSError, ValueError):
+        return False
+    if replace_samples and isinstance(payload, dict) and is_sample(payload):
         return False
     return is_current(payload, mtime, today, now, symbol, calendar)
 
@@ -209,6 +227,7 @@ def fetch_symbols(
     service: str,
     min_interval: float,
     calendar: Calendar = NYSE,
+    replace_samples: bool = False,
     secret: str = "",
     today: date | None = None,
     client: httpx.Client | None = None,
@@ -239,7 +258,7 @@ def fetch_symbols(
             for symbol in wanted:
                 bar.step(symbol)
                 path = price_file(data_dir, symbol)
-                if file_is_current(path, today, time.time(), symbol, calendar):
+                if file_is_current(path, today, time.time(), symbol, calendar, replace_samples):
                     report.current.append(symbol)
                     continue
                 if given_up is not None:

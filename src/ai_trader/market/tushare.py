@@ -35,8 +35,9 @@ Errors (``code`` != 0), each one line:
   say). That symbol fails, and the rest of that API's symbols are not asked for (they would
   get the same answer); the other API goes on.
 
-Throttling, retries, the incremental skip of current files (on the SSE calendar), atomic
-writes and never replacing a good file with a bad reply are ``fetching``'s.
+Throttling, retries, the incremental skip of current files (on the SSE calendar; a
+SYNTHETIC sample is never current), atomic writes and never replacing a good file with a
+bad reply are ``fetching``'s.
 """
 
 from __future__ import annotations
@@ -213,6 +214,7 @@ def fetch_all(
             service=SERVICE,
             min_interval=min_interval,
             calendar=SSE,
+            replace_samples=True,
             secret=token,
             today=day,
             client=client,
