@@ -158,12 +158,12 @@ def test_crypto_fetch_asks_digital_currency_daily_once_per_coin(crypto_data: Fet
 
 
 def test_a_coins_file_is_our_daily_shape_with_the_replys_own_prices(
-    crypto_data: Fetched, standins: StandIns
+    crypto_data: Fetched, fresh: StandIns
 ):
     import httpx
 
     stored = read(price_file(crypto_data.data_dir, "ETH"))
-    reply = httpx.get(standins.alphavantage_url, params={
+    reply = httpx.get(fresh.alphavantage_url, params={
         "function": "DIGITAL_CURRENCY_DAILY", "symbol": "ETH", "market": "USD", "apikey": "x"
     }).json()  # fmt: skip
     assert stored["Time Series (Daily)"] == reply["Time Series (Digital Currency Daily)"]
@@ -319,10 +319,10 @@ def test_a_stocks_file_holds_sse_sessions_with_volume_in_shares(cn_data: Fetched
     assert stored["Meta Data"]["6. Source"].startswith("Tushare Pro daily")
 
 
-def test_a_stocks_volume_is_tushares_lots_times_100(cn_data: Fetched, standins: StandIns):
+def test_a_stocks_volume_is_tushares_lots_times_100(cn_data: Fetched, fresh: StandIns):
     import httpx
 
-    reply = httpx.post(standins.tushare_url, json={
+    reply = httpx.post(fresh.tushare_url, json={
         "api_name": "daily", "token": TOKEN, "fields": "trade_date,vol",
         "params": {"ts_code": "600519.SH", "start_date": "20251031", "end_date": "20251031"},
     }).json()  # fmt: skip

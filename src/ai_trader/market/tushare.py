@@ -9,7 +9,9 @@ which is how every source of ours is tested. Tushare Pro documents a plain HTTP 
 httpx, already in the image, speaks it, and ``TUSHARE_BASE_URL`` points it anywhere. The
 token is free on registration (tushare.pro); ``daily`` (the stocks) needs 120 points,
 what a new account gets, while ``index_daily`` (the SSE-50 index, 000016.SH) needs 2000
-points: a token with fewer gets Tushare's permission error for the index, reported as such.
+points, which Tushare grants for a donation or for contributions: a token with fewer gets
+Tushare's permission error for the index, reported as such. The documented address is plain
+HTTP, so the token travels unencrypted unless ``TUSHARE_BASE_URL`` says otherwise.
 
 The wire format: ``POST TUSHARE_BASE_URL`` with the JSON ``{"api_name", "token", "params",
 "fields"}``; the reply is ``{"code", "msg", "data": {"fields": [...], "items": [[...]]}}``,
