@@ -32,6 +32,7 @@ log = logging.getLogger("ai_trader")
 
 if TYPE_CHECKING:
     from ai_trader.market.base import Market
+    from ai_trader.market.fetching import FetchReport
     from ai_trader.shards import Shard
 
 ENVIRONMENT_HELP = """\
@@ -82,13 +83,26 @@ def _price_writer(settings: Settings) -> Iterator[None]:
         yield
 
 
+# Each source of real prices (``Market.source``): the setting that enables it, how a log line
+# names what is missing without it, and the fetch itself.
+_SOURCE_KEYS = {
+    "alphavantage": ("alphavantage_api_key", "no Alpha Vantage key"),
+    "alphavantage-crypto": (
+        "alphavantage_api_key",
+        "no Alpha Vantage key (set ALPHAADVANTAGE_API_KEY)",
+    ),
+    "tushare": ("tushare_token", "no Tushare token (set TUSHARE_TOKEN)"),
+}
+
+
 def _fetch(settings: Settings, market: Market) -> int:
-    from ai_trader.market import alphavantage, sample
+    from ai_trader.market import sample
 
     symbols = market.all_symbols
-    if not settings.alphavantage_api_key or market.source != "alphavantage":
+    found = _SOURCE_KEYS.get(market.source or "")
+    if found is None or not getattr(settings, found[0]):
         written = sample.generate_sample(symbols, settings.data_dir, market=market)
-        why = "no Alpha Vantage key" if market.source else f"no data source for {market.key}"
+        why = found[1] if found else f"no data source for {market.key}"
         log.info(
             "fetch: %s; offline SYNTHETIC sample: %d file(s) written, %d already present",
             why,
@@ -96,13 +110,10 @@ def _fetch(settings: Settings, market: Market) -> int:
             len(symbols) - len(written),
         )
         return 0
-    report = alphavantage.fetch_all(
-        symbols,
-        settings.data_dir,
-        api_key=settings.alphavantage_api_key,
-        base_url=settings.alphavantage_base_url,
-        min_interval=settings.alphavantage_min_interval,
-    )
+    if market.source == "tushare":
+        report = _fetch_tushare(settings, market)
+    else:
+        report = _fetch_alphavantage(settings, market)
     log.info(
         "fetch: %d fetched, %d already current, %d failed",
         len(report.fetched),
@@ -111,7 +122,64 @@ def _fetch(settings: Settings, market: Market) -> int:
     )
     for symbol, reason in sorted(report.errors.items()):
         log.warning("fetch: %s: %s", symbol, reason)
-    return 1 if report.errors else 0
+    failed = 1 if report.errors else 0
+    if market.source == "alphavantage-crypto":
+        failed = max(failed, _write_basket(settings, market))
+    return failed
+
+
+def _fetch_alphavantage(settings: Settings, market: Market) -> FetchReport:
+    from datetime import UTC, datetime
+
+    from ai_trader.market import alphavantage
+
+    assert settings.alphavantage_api_key  # _fetch asked
+    if market.source == "alphavantage":
+        return alphavantage.fetch_all(
+            market.all_symbols,
+            settings.data_dir,
+            api_key=settings.alphavantage_api_key,
+            base_url=settings.alphavantage_base_url,
+            min_interval=settings.alphavantage_min_interval,
+        )
+    # Crypto: the coins only (the benchmark is derived from them); days are UTC days.
+    return alphavantage.fetch_all(
+        market.symbols,
+        settings.data_dir,
+        api_key=settings.alphavantage_api_key,
+        base_url=settings.alphavantage_base_url,
+        min_interval=settings.alphavantage_min_interval,
+        today=datetime.now(UTC).date(),
+        series=alphavantage.DIGITAL_CURRENCY_DAILY,
+    )
+
+
+def _write_basket(settings: Settings, market: Market) -> int:
+    """Derive the crypto benchmark from the coins' files: 0 when written, else 1 and one
+    line saying why (no index of fewer coins is written)."""
+    from ai_trader.market.basket import BasketRefused, write_basket
+
+    try:
+        write_basket(settings.data_dir, market.symbols, market.benchmark)
+    except BasketRefused as exc:
+        log.error("fetch: %s not written: %s", market.benchmark, exc)
+        return 1
+    log.info("fetch: %s derived from the %d coins", market.benchmark, len(market.symbols))
+    return 0
+
+
+def _fetch_tushare(settings: Settings, market: Market) -> FetchReport:
+    from ai_trader.market import tushare
+
+    assert settings.tushare_token  # _fetch asked
+    return tushare.fetch_all(
+        market.all_symbols,
+        settings.data_dir,
+        index=market.benchmark,
+        token=settings.tushare_token,
+        base_url=settings.tushare_base_url,
+        min_interval=settings.tushare_min_interval,
+    )
 
 
 def cmd_merge(args: argparse.Namespace, settings: Settings) -> int:
@@ -362,9 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser(
         "fetch",
         help="download daily prices (or write the offline sample when no key is set)",
-        description="Download TIME_SERIES_DAILY for the NASDAQ-100 and QQQ into DATA_DIR, "
-        "skipping files that are current. Without ALPHAADVANTAGE_API_KEY, write a "
-        "deterministic SYNTHETIC sample instead. Exits 1 when some symbols failed.",
+        description="Download the market's daily prices into DATA_DIR, skipping files that "
+        "are current: the US (the default) and crypto from Alpha Vantage "
+        "(ALPHAADVANTAGE_API_KEY; TIME_SERIES_DAILY, DIGITAL_CURRENCY_DAILY in USD for "
+        "USDT, the BASKET index derived from the coins), China A-shares from Tushare Pro "
+        "(TUSHARE_TOKEN). Without the key or token, write a deterministic SYNTHETIC sample "
+        "instead. Exits 1 when some symbols failed.",
     )
     _market_option(fetch)
     fetch.set_defaults(handler=cmd_fetch)

@@ -106,6 +106,10 @@ class Settings:
     config_overrides: dict[str, dict[str, str]]  # section -> key -> value
     dashboard_host: str
     dashboard_port: int
+    # Tushare Pro (China A-shares): the token, or None for the offline sample.
+    tushare_token: str | None
+    tushare_base_url: str
+    tushare_min_interval: float
     # The environment the settings were read from, for the variables a config names (a
     # model's api_key_env). Never printed: it holds keys.
     environ: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -323,5 +327,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         config_overrides=config_overrides(env),
         dashboard_host=_text(env, "DASHBOARD_HOST") or "127.0.0.1",
         dashboard_port=_port(env, "DASHBOARD_PORT", DASHBOARD_PORT),
+        tushare_token=secret(env, "TUSHARE_TOKEN"),
+        tushare_base_url=_text(env, "TUSHARE_BASE_URL") or "http://api.tushare.pro",
+        # A new account may call daily about 50 times a minute.
+        tushare_min_interval=_number(env, "TUSHARE_MIN_INTERVAL", 1.5),
         environ=dict(env),
     )

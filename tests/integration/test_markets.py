@@ -71,7 +71,10 @@ def summary_header(logs: str) -> str:
 
 
 def test_the_cn_config_alone_makes_the_container_fetch_and_serve_the_cn_market(cn_run):
-    assert "fetch: no data source for cn; offline SYNTHETIC sample: 51 file(s)" in cn_run.logs
+    assert (
+        "fetch: no Tushare token (set TUSHARE_TOKEN); offline SYNTHETIC sample: 51 file(s)"
+        in cn_run.logs
+    )
 
 
 def test_the_cn_book_starts_with_100000_in_cash(cn_run):

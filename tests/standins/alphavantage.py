@@ -1,12 +1,12 @@
-"""Alpha Vantage TIME_SERIES_DAILY and NEWS_SENTIMENT, as https://www.alphavantage.co/query
-answers them."""
+"""Alpha Vantage TIME_SERIES_DAILY, DIGITAL_CURRENCY_DAILY and NEWS_SENTIMENT, as
+https://www.alphavantage.co/query answers them."""
 
 from __future__ import annotations
 
 import copy
 import random
 import zlib
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from .state import State
@@ -15,6 +15,13 @@ INVALID_CALL = (
     "Invalid API call. Please retry or visit the documentation "
     "(https://www.alphavantage.co/documentation/) for TIME_SERIES_DAILY."
 )
+INVALID_CRYPTO_CALL = INVALID_CALL.replace("TIME_SERIES_DAILY", "DIGITAL_CURRENCY_DAILY")
+# DIGITAL_CURRENCY_DAILY's markets (physical currencies) the stand-in knows, by code.
+MARKET_NAMES = {"USD": "United States Dollar", "EUR": "Euro", "CNY": "Chinese Yuan"}
+COIN_NAMES = {
+    "BTC": "Bitcoin", "ETH": "Ethereum", "XRP": "Ripple", "SOL": "Solana", "BNB": "Binance Coin",
+    "DOGE": "Dogecoin", "ADA": "Cardano", "LINK": "ChainLink", "LTC": "Litecoin", "DOT": "Polkadot",
+}  # fmt: skip
 MISSING_KEY = (
     "the parameter apikey is invalid or missing. Please claim your free API key on "
     "(https://www.alphavantage.co/support/#api-key). It should take less than 20 seconds."
@@ -95,6 +102,60 @@ def series(symbol: str, last: date, count: int) -> dict[str, dict[str, str]]:
         }
         price = close
     return dict(reversed(bars.items()))
+
+
+def crypto_series(symbol: str, last: date, first: date) -> dict[str, dict[str, str]]:
+    """One bar for every day from ``first`` to ``last``, newest first, in the current reply's
+    shape (plain ``"1. open"`` keys in the market's currency, strings with 8 decimals)."""
+    rng = random.Random(zlib.crc32(f"coin:{symbol}".encode()))  # noqa: S311 - deterministic
+    price = 0.2 + rng.random() * 60_000.0
+    bars: dict[str, dict[str, str]] = {}
+    day = first
+    while day <= last:
+        open_ = price * (1 + (rng.random() - 0.5) * 0.002)
+        close = open_ * (1 + (rng.random() - 0.5) * 0.06)
+        high = max(open_, close) * (1 + rng.random() * 0.02)
+        low = min(open_, close) * (1 - rng.random() * 0.02)
+        bars[day.isoformat()] = {
+            "1. open": f"{open_:.8f}",
+            "2. high": f"{high:.8f}",
+            "3. low": f"{low:.8f}",
+            "4. close": f"{close:.8f}",
+            "5. volume": f"{1000 + rng.random() * 90_000:.8f}",
+        }
+        price = close
+        day += timedelta(days=1)
+    return dict(reversed(bars.items()))
+
+
+def digital_currency_daily(scenario: dict[str, Any], params: dict[str, str]) -> dict[str, Any]:
+    """DIGITAL_CURRENCY_DAILY: the full daily history of a coin the scenario lists (every day,
+    UTC, today's bar included: the real series is refreshed at midnight UTC and carries the
+    day in progress), or the "Invalid API call" error for any other coin or market."""
+    symbol = params.get("symbol", "")
+    market = params.get("market", "")
+    if symbol not in scenario.get("coins", []) or market not in MARKET_NAMES:
+        return {"Error Message": INVALID_CRYPTO_CALL}
+    refreshed = scenario.get("last_refreshed")
+    last = date.fromisoformat(refreshed) if refreshed else datetime.now(UTC).date()
+    first_days = scenario.get("coin_first_day", {})
+    first = (
+        date.fromisoformat(first_days[symbol])
+        if symbol in first_days
+        else last - timedelta(days=int(scenario.get("crypto_days", 400)) - 1)
+    )
+    return {
+        "Meta Data": {
+            "1. Information": "Daily Prices and Volumes for Digital Currency",
+            "2. Digital Currency Code": symbol,
+            "3. Digital Currency Name": COIN_NAMES.get(symbol, symbol),
+            "4. Market Code": market,
+            "5. Market Name": MARKET_NAMES[market],
+            "6. Last Refreshed": f"{last.isoformat()} 00:00:00",
+            "7. Time Zone": "UTC",
+        },
+        "Time Series (Digital Currency Daily)": crypto_series(symbol, last, first),
+    }
 
 
 def _window_edge(params: dict[str, str], name: str) -> str | None:
@@ -189,6 +250,8 @@ def handle(state: State, params: dict[str, str]) -> tuple[int, Any]:
         return 200, {"Note": NOTE}
     if seen < http_errors + notes + infos:
         return 200, {"Information": INFORMATION}
+    if params.get("function") == "DIGITAL_CURRENCY_DAILY":
+        return 200, digital_currency_daily(scenario, params)
     if params.get("function") != "TIME_SERIES_DAILY" or not known:
         return 200, {"Error Message": INVALID_CALL}
     full = params.get("outputsize") == "full"

@@ -10,7 +10,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import alphavantage, jina, model_api
+from . import alphavantage, jina, model_api, tushare
 from .state import DEFAULT_SCENARIO, State
 
 __all__ = ["DEFAULT_SCENARIO", "StandIns", "make_server"]
@@ -99,6 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, model_api.as_stream(payload), "text/event-stream")
             else:
                 self._send(status, payload)
+        elif path == "/tushare" or path.startswith("/tushare/"):
+            # The documented endpoint, and the SDK's spelling with the API's name appended.
+            self._send(*tushare.handle(state, raw))
         elif path == "/_control/release":
             state.release()
             self._send(200, {"status": "released"})
@@ -142,6 +145,7 @@ class StandIns:
         self.openai_base = f"{self.url}/openai/v1"
         self.jina_search_url = f"{self.url}/jina-search"
         self.jina_reader_url = f"{self.url}/jina-reader"
+        self.tushare_url = f"{self.url}/tushare"
 
     def start(self) -> StandIns:
         if self._thread is None:

@@ -9,6 +9,12 @@ from typing import Any
 DEFAULT_SCENARIO: dict[str, Any] = {
     # Symbols Alpha Vantage knows; any other gets its "Invalid API call" error.
     "symbols": ["AAPL", "MSFT", "NVDA", "QQQ"],
+    # Coins DIGITAL_CURRENCY_DAILY knows (any other gets its "Invalid API call" error); their
+    # history: "crypto_days" days ending on "last_refreshed" (today, UTC, when None), or from
+    # "coin_first_day"'s day for a coin it names (a coin listed later than the others).
+    "coins": ["BTC", "ETH", "XRP", "SOL", "BNB", "DOGE", "ADA", "LINK", "LTC", "DOT"],
+    "crypto_days": 400,
+    "coin_first_day": {},
     # SYMBOL -> n: the first n requests for it get that failure (in this order).
     "http_error": {},
     "rate_limit": {},
@@ -31,6 +37,18 @@ DEFAULT_SCENARIO: dict[str, Any] = {
         "hold": False,
         # When a list: the only keys accepted; any other gets OpenAI's 401 invalid_api_key.
         "keys": None,
+    },
+    # Tushare Pro (POST /tushare): "tokens" the only tokens it knows (None: any non-empty
+    # one); "points" the account's points ("daily" needs 120, "index_daily" 2000, else the
+    # permission error); "last_trade_date" the newest SSE session served (ISO; None: the
+    # last one before today); "rate_limit" / "http_error" TS_CODE -> n: the first n requests
+    # for it get that reply (the HTTP error first).
+    "tushare": {
+        "tokens": None,
+        "points": 2000,
+        "last_trade_date": None,
+        "rate_limit": {},
+        "http_error": {},
     },
     "jina": {
         "results": [
@@ -104,7 +122,7 @@ def _merged(scenario: dict[str, Any] | None) -> dict[str, Any]:
     """The defaults with ``scenario`` laid over them (one level deep for the nested sections)."""
     result = copy.deepcopy(DEFAULT_SCENARIO)
     for key, value in (scenario or {}).items():
-        if key in ("openai", "jina", "news") and isinstance(value, dict):
+        if key in ("openai", "jina", "news", "tushare") and isinstance(value, dict):
             result[key].update(copy.deepcopy(value))
         else:
             result[key] = copy.deepcopy(value)
@@ -129,6 +147,10 @@ class State:
         # The most chat requests in flight at once since now (those in flight count).
         self.openai_max_in_flight = self.openai_in_flight
         self.jina_requests = 0
+        self.tushare_requests = 0
+        self.tushare_by_code: dict[str, int] = {}
+        # Each Tushare request body as it came, the token replaced by whether one came.
+        self.tushare_bodies: list[Any] = []
         # The parameters of each NEWS_SENTIMENT request, the key replaced by whether one came.
         self.news_requests: list[dict[str, Any]] = []
         # Whatever was held is let go, and what comes next is held again (if the scenario says).
@@ -191,6 +213,11 @@ class State:
                         "max_in_flight": self.openai_max_in_flight,
                     },
                     "jina": {"requests": self.jina_requests},
+                    "tushare": {
+                        "requests": self.tushare_requests,
+                        "by_code": self.tushare_by_code,
+                        "bodies": self.tushare_bodies,
+                    },
                     "alphavantage_news": {"requests": self.news_requests},
                 }
             )

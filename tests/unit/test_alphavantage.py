@@ -11,6 +11,7 @@ import pytest
 from support import closed_ports
 
 from ai_trader.layout import price_file
+from ai_trader.market import alphavantage
 from ai_trader.market.alphavantage import FetchReport, fetch_all, fetch_order, is_current
 from standins import StandIns
 
@@ -439,3 +440,20 @@ def test_a_drip_fed_reply_is_abandoned_at_the_deadline_and_retried(tmp_path, sle
     assert _Drip.requests == 2
     assert len(sleeps) == 1  # one backoff between the two attempts
     assert not price_file(tmp_path, "AAPL").exists()
+
+
+def test_a_crypto_request_carries_the_documented_query_parameters(tmp_path, sleeps):
+    seen = []
+
+    def handler(request):
+        seen.append(dict(request.url.params))
+        return httpx.Response(200, json={"Error Message": "Invalid API call."})
+
+    fetch_all(
+        ["BTC"], tmp_path, api_key=KEY, base_url="http://127.0.0.1:9/query", min_interval=0,
+        today=TODAY, client=mock_client(handler), sleep=sleeps.append, progress=False,
+        series=alphavantage.DIGITAL_CURRENCY_DAILY,
+    )  # fmt: skip
+    assert seen == [
+        {"function": "DIGITAL_CURRENCY_DAILY", "symbol": "BTC", "market": "USD", "apikey": KEY}
+    ]

@@ -312,7 +312,7 @@ DEFECTS: tuple[Defect, ...] = (
         (
             Edit(
                 "src/ai_trader/**/*.py",
-                "if _file_is_current(path, today, time.time(), symbol):",
+                "if file_is_current(path, today, time.time(), symbol, calendar, replace_samples):",
                 "if False:",
             ),
         ),
@@ -325,8 +325,8 @@ DEFECTS: tuple[Defect, ...] = (
         (
             Edit(
                 "src/ai_trader/**/*.py",
-                'raise _Retryable(f"rate limited: {payload[key]}")',
-                'raise _Failed(f"rate limited: {payload[key]}")',
+                'raise Retryable(f"rate limited: {payload[key]}")',
+                'raise Failed(f"rate limited: {payload[key]}")',
             ),
         ),
         "integration",
@@ -337,7 +337,7 @@ DEFECTS: tuple[Defect, ...] = (
         "a reply the merge would reject replaces a good price file",
         (
             Edit(
-                "src/ai_trader/**/*.py", 'raise _Failed(f"unusable reply: {exc}") from None', "pass"
+                "src/ai_trader/**/*.py", 'raise Failed(f"unusable reply: {exc}") from None', "pass"
             ),
         ),
         "tests-3.11",

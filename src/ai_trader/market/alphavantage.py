@@ -1,17 +1,24 @@
-"""Fetch TIME_SERIES_DAILY from Alpha Vantage into ``daily_prices_<SYM>.json``, gently.
+"""Fetch Alpha Vantage's daily series into ``daily_prices_<SYM>.json``, gently.
 
 The free tier allows a few requests a minute and about 25 a day, so requests are spaced out,
-rate-limit replies are retried with backoff, symbols whose file is already current are not asked
-for again (a restart costs no quota), and a bad reply never replaces a good file.
+rate-limit replies ("Note", "Information") are retried with backoff, symbols whose file is
+already current are not asked for again (a restart costs no quota), and a bad reply never
+replaces a good file: the rules of ``fetching``, which this module feeds.
+
+A series (``Series``) is one Alpha Vantage function: its name, its extra query parameters,
+the calendar its freshness is judged on and, when its reply is not already in our daily
+shape, the transform into it. Two are defined:
+
+* ``TIME_SERIES_DAILY`` (the US market): the reply is stored as it comes.
+* ``DIGITAL_CURRENCY_DAILY`` (crypto): see ``crypto_daily_file`` for the mapping.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -19,93 +26,122 @@ from typing import Any
 
 import httpx
 
-from ai_trader.fsutil import atomic_write_json
-from ai_trader.layout import price_file
-from ai_trader.market.calendar import last_trading_day_before
-from ai_trader.market.merge import MalformedPrices, check_payload, check_reply
-from ai_trader.market.pricebook import META_KEY
-from ai_trader.progress import Progress
-from ai_trader.retrying import retrying
+from ai_trader.market.calendar import EVERY_DAY, NYSE, Calendar
+from ai_trader.market.fetching import (
+    LAST_REFRESHED_KEY,
+    REQUEST_DEADLINE,
+    Failed,
+    FetchReport,
+    Retryable,
+    checked,
+    fetch_order,
+    fetch_symbols,
+    is_current,
+    json_object,
+    send_within,
+    stored_refresh,
+)
+from ai_trader.market.pricebook import META_KEY, SERIES_KEY
+
+__all__ = [
+    "DIGITAL_CURRENCY_DAILY",
+    "LAST_REFRESHED_KEY",
+    "TIME_SERIES_DAILY",
+    "FetchReport",
+    "Series",
+    "crypto_daily_file",
+    "fetch_all",
+    "fetch_order",
+    "is_current",
+    "stored_refresh",
+]
 
 log = logging.getLogger(__name__)
 
-LAST_REFRESHED_KEY = "3. Last Refreshed"
-# A file written this recently is current whatever its dates say (covers holidays and restarts).
-FRESH_SECONDS = 12 * 3600
-MAX_BACKOFF = 60.0
-# Seconds for a whole reply. httpx's timeouts are per network read, so a server that
-# drip-feeds bytes would otherwise hold a request open for as long as it likes; a read
-# may stall for at most READ_TIMEOUT, so a request ends within about both summed.
-REQUEST_DEADLINE = 30.0
-READ_TIMEOUT = 10.0
-TIMEOUT = httpx.Timeout(READ_TIMEOUT)
+SERVICE = "Alpha Vantage"
+
+# A reply's JSON object -> our daily file for ``symbol``; Failed when it has not the shape.
+Transform = Callable[[str, dict[str, Any]], dict[str, Any]]
 
 
-@dataclass
-class FetchReport:
-    fetched: list[str] = field(default_factory=list)
-    current: list[str] = field(default_factory=list)  # skipped: already current
-    errors: dict[str, str] = field(default_factory=dict)
+@dataclass(frozen=True)
+class Series:
+    function: str  # the query's ``function``
+    params: Mapping[str, str] = field(default_factory=dict)  # between symbol and apikey
+    calendar: Calendar = NYSE  # the days its data has: freshness is judged on them
+    transform: Transform | None = None  # None: the reply is our daily shape already
+    # Whether a SYNTHETIC sample file is refetched at once (``fetching``); the US keeps
+    # the behaviour it had before the rule.
+    replace_samples: bool = True
 
 
-class _Retryable(Exception):
-    """A reply worth asking again for: rate limit, transport failure, server error."""
+TIME_SERIES_DAILY = Series("TIME_SERIES_DAILY", {"outputsize": "compact"}, replace_samples=False)
+
+# The quote currency asked of DIGITAL_CURRENCY_DAILY: US dollars (see crypto_daily_file).
+CRYPTO_MARKET = "USD"
+CRYPTO_SERIES_KEY = "Time Series (Digital Currency Daily)"
+CRYPTO_CODE_KEY = "2. Digital Currency Code"
+CRYPTO_MARKET_KEY = "4. Market Code"
+CRYPTO_REFRESHED_KEY = "6. Last Refreshed"
+CRYPTO_SOURCE = (
+    f"Alpha Vantage DIGITAL_CURRENCY_DAILY, market={CRYPTO_MARKET}: prices in US dollars, "
+    "standing in for USDT"
+)
+_BAR_KEYS = ("1. open", "2. high", "3. low", "4. close", "5. volume")
 
 
-class _Failed(Exception):
-    """A reply that will not get better by asking again for this symbol."""
+def crypto_daily_file(symbol: str, reply: dict[str, Any]) -> dict[str, Any]:
+    """A DIGITAL_CURRENCY_DAILY reply as our daily file (TIME_SERIES_DAILY's shape).
 
+    The mapping:
 
-def is_current(payload: dict[str, Any], mtime: float, today: date, now: float, symbol: str) -> bool:
-    """Whether a stored reply needs no refresh.
+    * The reply (Alpha Vantage's current shape): ``"Meta Data"`` with ``"2. Digital Currency
+      Code"`` (the coin), ``"4. Market Code"`` (the quote currency asked for),
+      ``"6. Last Refreshed"`` and ``"7. Time Zone"`` (UTC), and ``"Time Series (Digital
+      Currency Daily)"``: ``YYYY-MM-DD`` -> ``"1. open"``, ``"2. high"``, ``"3. low"``,
+      ``"4. close"``, ``"5. volume"``, strings, newest first. A day runs from 00:00 UTC.
+    * Prices are quoted in US dollars (``market=USD``). The crypto market trades and counts
+      money in USDT; Alpha Vantage has no USDT market, so USD stands in for USDT, one for one.
+      That is the only approximation: a USDT price differs from the USD one by the stablecoin's
+      deviation from its peg (a fraction of a percent in normal times).
+    * The file: ``"Meta Data"`` with ``"2. Symbol"`` the coin, ``"3. Last Refreshed"`` the
+      reply's own, ``"5. Time Zone"`` UTC and ``"6. Source"`` saying all this; ``"Time Series
+      (Daily)"`` with the reply's bars, their strings unchanged, volume in coins.
 
-    Current means: it is a usable reply for ``symbol`` (the merge's own rules: a corrupt or
-    another symbol's file is not), and either it was refreshed on or after the last NYSE
-    trading day before ``today``, or the file was written in the last 12 hours (``now`` and
-    ``mtime`` are epoch seconds).
+    Failed when the reply is for another coin or another quote currency, or has not this shape
+    (an older shape, with ``"1a. open (USD)"`` keys, included: a bar without ``"1. open"``).
     """
-    try:
-        check_reply(symbol, payload)
-    except MalformedPrices:
-        return False
-    if 0 <= now - mtime < FRESH_SECONDS:
-        return True
-    refreshed = str(payload[META_KEY].get(LAST_REFRESHED_KEY, ""))[:10]
-    try:
-        refreshed_day = date.fromisoformat(refreshed)
-    except ValueError:
-        return False
-    return refreshed_day >= last_trading_day_before(today)
+    meta = reply.get(META_KEY)
+    series = reply.get(CRYPTO_SERIES_KEY)
+    if not isinstance(meta, dict) or not isinstance(series, dict):
+        raise Failed(f"unusable reply: no {META_KEY!r} and {CRYPTO_SERIES_KEY!r} objects")
+    if meta.get(CRYPTO_CODE_KEY) != symbol:
+        raise Failed(f"unusable reply: it names coin {meta.get(CRYPTO_CODE_KEY)!r}, not {symbol!r}")
+    if meta.get(CRYPTO_MARKET_KEY) != CRYPTO_MARKET:
+        raise Failed(
+            f"unusable reply: its market is {meta.get(CRYPTO_MARKET_KEY)!r}, not {CRYPTO_MARKET!r}"
+        )
+    bars: dict[str, dict[str, Any]] = {}
+    for day, bar in series.items():
+        if not isinstance(bar, dict):
+            raise Failed(f"unusable reply: the bar for {day} is not an object")
+        bars[day] = {key: bar[key] for key in _BAR_KEYS if key in bar}
+    return {
+        META_KEY: {
+            "1. Information": "Daily Prices (open, high, low, close) and Volumes",
+            "2. Symbol": symbol,
+            LAST_REFRESHED_KEY: meta.get(CRYPTO_REFRESHED_KEY, ""),
+            "4. Output Size": "Full size",
+            "5. Time Zone": "UTC",
+            "6. Source": CRYPTO_SOURCE,
+        },
+        SERIES_KEY: bars,
+    }
 
 
-def _file_is_current(path: Path, today: date, now: float, symbol: str) -> bool:
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-        mtime = path.stat().st_mtime
-    except (OSError, ValueError):
-        return False
-    return is_current(payload, mtime, today, now, symbol)
-
-
-def stored_refresh(path: Path) -> str:
-    """The stored file's last refreshed day ("" when missing or unusable)."""
-    try:
-        payload = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return ""
-    try:
-        check_payload(payload)
-    except MalformedPrices:
-        return ""
-    return str(payload[META_KEY].get(LAST_REFRESHED_KEY, ""))[:10]
-
-
-def fetch_order(symbols: Iterable[str], refreshed: dict[str, str]) -> list[str]:
-    """Missing files first, then the stalest: a small daily quota (about 25 requests on the
-    free tier) then fills the gaps over a few days instead of refreshing the same symbols."""
-    wanted = list(dict.fromkeys(symbols))
-    position = {symbol: index for index, symbol in enumerate(wanted)}
-    return sorted(wanted, key=lambda s: (refreshed.get(s, ""), position[s]))
+DIGITAL_CURRENCY_DAILY = Series(
+    "DIGITAL_CURRENCY_DAILY", {"market": CRYPTO_MARKET}, EVERY_DAY, crypto_daily_file
+)
 
 
 class _RedactApiKey(logging.Filter):
@@ -127,78 +163,26 @@ def _install_redaction() -> None:
         httpx_log.addFilter(_RedactApiKey())
 
 
-class _Throttle:
-    """Keep consecutive requests at least ``interval`` seconds apart."""
-
-    def __init__(self, interval: float, sleep: Callable[[float], None]) -> None:
-        self.interval = interval
-        self.sleep = sleep
-        self._last: float | None = None
-
-    def wait(self) -> None:
-        if self.interval > 0 and self._last is not None:
-            remaining = self._last + self.interval - time.monotonic()
-            if remaining > 0:
-                self.sleep(remaining)
-        self._last = time.monotonic()
-
-
-def _get_within(
-    client: httpx.Client, url: str, params: dict[str, str], deadline: float
-) -> tuple[int, bytes]:
-    """Status and body of a GET, or _Retryable when the whole reply takes over ``deadline``."""
-    started = time.monotonic()
-    try:
-        with client.stream("GET", url, params=params) as response:
-            body = bytearray()
-            for chunk in response.iter_bytes():
-                body += chunk
-                if time.monotonic() - started > deadline:
-                    raise _Retryable(f"no complete reply within {deadline:g} s")
-            return response.status_code, bytes(body)
-    except httpx.TransportError as exc:
-        # str(exc) of a transport error carries no URL, so no key.
-        raise _Retryable(f"{type(exc).__name__}: {exc}") from None
-
-
 def _request(
     client: httpx.Client,
     base_url: str,
     symbol: str,
     api_key: str,
     deadline: float = REQUEST_DEADLINE,
+    series: Series = TIME_SERIES_DAILY,
 ) -> dict[str, Any]:
-    """One request; returns a valid payload or raises _Retryable / _Failed."""
-    params = {
-        "function": "TIME_SERIES_DAILY",
-        "symbol": symbol,
-        "outputsize": "compact",
-        "apikey": api_key,
-    }
-    status, body = _get_within(client, base_url, params, deadline)
-    # Not raise_for_status(): its message contains the URL, and with it the key.
-    if status == 429 or status >= 500:
-        raise _Retryable(f"HTTP {status}")
-    if status >= 400:
-        raise _Failed(f"HTTP {status}")
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        raise _Failed("reply is not JSON") from None
-    if not isinstance(payload, dict):
-        raise _Failed("reply is not a JSON object")
+    """One request; returns a valid payload in our daily shape or raises Retryable / Failed."""
+    params = {"function": series.function, "symbol": symbol, **series.params, "apikey": api_key}
+    status, body = send_within(client, "GET", base_url, deadline, params=params)
+    payload = json_object(status, body)
     if "Error Message" in payload:
-        raise _Failed(str(payload["Error Message"]))
+        raise Failed(str(payload["Error Message"]))
     for key in ("Note", "Information"):
         if key in payload:
-            raise _Retryable(f"rate limited: {payload[key]}")
-    try:
-        # The merge's own rules (the shape, numeric positive prices, the right symbol):
-        # a reply the merge would reject must never replace a good file.
-        check_reply(symbol, payload)
-    except MalformedPrices as exc:
-        raise _Failed(f"unusable reply: {exc}") from None
-    return payload
+            raise Retryable(f"rate limited: {payload[key]}")
+    if series.transform is not None:
+        payload = series.transform(symbol, payload)
+    return checked(symbol, payload)
 
 
 def fetch_all(
@@ -215,8 +199,10 @@ def fetch_all(
     sleep: Callable[[float], None] = time.sleep,
     progress: bool = True,
     deadline: float = REQUEST_DEADLINE,
+    series: Series = TIME_SERIES_DAILY,
 ) -> FetchReport:
-    """Fetch every symbol whose file is not current; one symbol's failure never stops the rest.
+    """Fetch ``series`` for every symbol whose file is not current; one symbol's failure
+    never stops the rest.
 
     The exception: when a symbol exhausts its attempts on retryable replies (rate limit, network,
     server error), the service is treated as unavailable for this run and the remaining symbols
@@ -224,88 +210,23 @@ def fetch_all(
     exhausted daily quota would only stall the start-up for hours.
     """
     _install_redaction()
-    today = today or date.today()
-    unique = list(dict.fromkeys(symbols))
-    wanted = fetch_order(unique, {s: stored_refresh(price_file(data_dir, s)) for s in unique})
-    report = FetchReport()
-    throttle = _Throttle(min_interval, sleep)
-    own_client = client is None
-    http = client or httpx.Client(timeout=TIMEOUT)
 
-    def redact(text: str) -> str:
-        return text.replace(api_key, "***") if api_key else text
+    def request(http: httpx.Client, symbol: str) -> dict[str, Any]:
+        return _request(http, base_url, symbol, api_key, deadline, series)
 
-    given_up: str | None = None
-    try:
-        with Progress("fetch", len(wanted), enabled=progress) as bar:
-            for symbol in wanted:
-                bar.step(symbol)
-                path = price_file(data_dir, symbol)
-                if _file_is_current(path, today, time.time(), symbol):
-                    report.current.append(symbol)
-                    continue
-                if given_up is not None:
-                    report.errors[symbol] = f"not attempted: {given_up}"
-                    continue
-                try:
-                    payload = _fetch_one(
-                        http,
-                        base_url,
-                        symbol,
-                        api_key,
-                        throttle,
-                        max_attempts,
-                        backoff,
-                        sleep,
-                        deadline,
-                    )
-                except _Failed as exc:
-                    report.errors[symbol] = redact(str(exc))
-                    log.warning("%s: %s", symbol, report.errors[symbol])
-                    continue
-                except _Retryable as exc:
-                    report.errors[symbol] = redact(f"gave up after {max_attempts} attempts: {exc}")
-                    given_up = f"Alpha Vantage unavailable ({redact(str(exc))})"
-                    log.warning(
-                        "%s: %s; not requesting the remaining symbols",
-                        symbol,
-                        report.errors[symbol],
-                    )
-                    continue
-                atomic_write_json(path, payload)
-                report.fetched.append(symbol)
-    finally:
-        if own_client:
-            http.close()
-    log.info(
-        "Alpha Vantage: %d fetched, %d already current, %d errors",
-        len(report.fetched),
-        len(report.current),
-        len(report.errors),
-    )
-    return report
-
-
-def _fetch_one(
-    http: httpx.Client,
-    base_url: str,
-    symbol: str,
-    api_key: str,
-    throttle: _Throttle,
-    max_attempts: int,
-    backoff: float,
-    sleep: Callable[[float], None],
-    deadline: float,
-) -> dict[str, Any]:
-    for attempt in retrying(
-        symbol,
-        attempts=max_attempts,
-        base=backoff,
-        cap=MAX_BACKOFF,
-        retry_on=(_Retryable,),
+    return fetch_symbols(
+        symbols,
+        data_dir,
+        request,
+        service=SERVICE,
+        min_interval=min_interval,
+        calendar=series.calendar,
+        replace_samples=series.replace_samples,
+        secret=api_key,
+        today=today,
+        client=client,
+        max_attempts=max_attempts,
+        backoff=backoff,
         sleep=sleep,
-    ):
-        with attempt:
-            throttle.wait()
-            return _request(http, base_url, symbol, api_key, deadline)
-    raise AssertionError("unreachable")  # the policy returns or re-raises
+        progress=progress,
+    )
