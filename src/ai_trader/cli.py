@@ -91,6 +91,10 @@ _SOURCE_KEYS = {
         "alphavantage_api_key",
         "no Alpha Vantage key (set ALPHAADVANTAGE_API_KEY)",
     ),
+    "alphavantage-hourly": (
+        "alphavantage_api_key",
+        "no Alpha Vantage key (set ALPHAADVANTAGE_API_KEY)",
+    ),
     "tushare": ("tushare_token", "no Tushare token (set TUSHARE_TOKEN)"),
 }
 
@@ -141,6 +145,15 @@ def _fetch_alphavantage(settings: Settings, market: Market) -> FetchReport:
             api_key=settings.alphavantage_api_key,
             base_url=settings.alphavantage_base_url,
             min_interval=settings.alphavantage_min_interval,
+        )
+    if market.source == "alphavantage-hourly":
+        return alphavantage.fetch_all(
+            market.all_symbols,
+            settings.data_dir,
+            api_key=settings.alphavantage_api_key,
+            base_url=settings.alphavantage_base_url,
+            min_interval=settings.alphavantage_min_interval,
+            series=alphavantage.intraday(market.slots),
         )
     # Crypto: the coins only (the benchmark is derived from them); days are UTC days.
     return alphavantage.fetch_all(

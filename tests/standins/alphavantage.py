@@ -1,5 +1,5 @@
-"""Alpha Vantage TIME_SERIES_DAILY, DIGITAL_CURRENCY_DAILY and NEWS_SENTIMENT, as
-https://www.alphavantage.co/query answers them."""
+"""Alpha Vantage TIME_SERIES_DAILY, TIME_SERIES_INTRADAY (60min), DIGITAL_CURRENCY_DAILY and
+NEWS_SENTIMENT, as https://www.alphavantage.co/query answers them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ INVALID_CALL = (
     "(https://www.alphavantage.co/documentation/) for TIME_SERIES_DAILY."
 )
 INVALID_CRYPTO_CALL = INVALID_CALL.replace("TIME_SERIES_DAILY", "DIGITAL_CURRENCY_DAILY")
+INVALID_INTRADAY_CALL = INVALID_CALL.replace("TIME_SERIES_DAILY", "TIME_SERIES_INTRADAY")
+# The intraday intervals the real API takes.
+INTERVALS = ("1min", "5min", "15min", "30min", "60min")
 # DIGITAL_CURRENCY_DAILY's markets (physical currencies) the stand-in knows, by code.
 MARKET_NAMES = {"USD": "United States Dollar", "EUR": "Euro", "CNY": "Chinese Yuan"}
 COIN_NAMES = {
@@ -102,6 +105,49 @@ def series(symbol: str, last: date, count: int) -> dict[str, dict[str, str]]:
         }
         price = close
     return dict(reversed(bars.items()))
+
+
+def hourly_series(symbol: str, last: date, days: int, extended: bool) -> dict[str, dict[str, str]]:
+    """60min bars of ``days`` weekdays ending at ``last``, newest first, keyed by the hour in
+    US/Eastern time: 10:00 to 16:00 in regular hours, 04:00 to 20:00 with extended hours."""
+    hours = range(4, 21) if extended else range(10, 17)
+    rng = random.Random(zlib.crc32(f"hourly:{symbol}".encode()))  # noqa: S311 - deterministic
+    price = 20.0 + rng.random() * 480.0
+    bars: dict[str, dict[str, str]] = {}
+    for day in reversed(list(series(symbol, last, days))):
+        for hour in hours:
+            open_ = round(price * (1 + (rng.random() - 0.5) * 0.004), 4)
+            close = round(open_ * (1 + (rng.random() - 0.5) * 0.01), 4)
+            bars[f"{day} {hour:02d}:00:00"] = {
+                "1. open": f"{open_:.4f}",
+                "2. high": f"{max(open_, close) * 1.002:.4f}",
+                "3. low": f"{min(open_, close) * 0.998:.4f}",
+                "4. close": f"{close:.4f}",
+                "5. volume": str(int(100_000 + rng.random() * 5_000_000)),
+            }
+            price = close
+    return dict(reversed(bars.items()))
+
+
+def time_series_intraday(symbol: str, last: date, params: dict[str, str]) -> dict[str, Any]:
+    """TIME_SERIES_INTRADAY of a known symbol: the last 20 weekdays of bars at ``interval``
+    (only 60min is drawn; the other real intervals are refused here as unknown)."""
+    interval = params.get("interval", "")
+    if interval != "60min":
+        return {"Error Message": INVALID_INTRADAY_CALL}
+    extended = params.get("extended_hours", "true") != "false"
+    bars = hourly_series(symbol, last, 20, extended)
+    return {
+        "Meta Data": {
+            "1. Information": "Intraday (60min) open, high, low, close prices and volume",
+            "2. Symbol": symbol,
+            "3. Last Refreshed": max(bars),
+            "4. Interval": interval,
+            "5. Output Size": "Full size" if params.get("outputsize") == "full" else "Compact",
+            "6. Time Zone": "US/Eastern",
+        },
+        "Time Series (60min)": bars,
+    }
 
 
 def crypto_series(symbol: str, last: date, first: date) -> dict[str, dict[str, str]]:
@@ -252,12 +298,14 @@ def handle(state: State, params: dict[str, str]) -> tuple[int, Any]:
         return 200, {"Information": INFORMATION}
     if params.get("function") == "DIGITAL_CURRENCY_DAILY":
         return 200, digital_currency_daily(scenario, params)
-    if params.get("function") != "TIME_SERIES_DAILY" or not known:
-        return 200, {"Error Message": INVALID_CALL}
-    full = params.get("outputsize") == "full"
     last = (
         date.fromisoformat(last_refreshed) if last_refreshed else last_weekday_before(date.today())
     )
+    if params.get("function") == "TIME_SERIES_INTRADAY" and known:
+        return 200, time_series_intraday(symbol, last, params)
+    if params.get("function") != "TIME_SERIES_DAILY" or not known:
+        return 200, {"Error Message": INVALID_CALL}
+    full = params.get("outputsize") == "full"
     return 200, {
         "Meta Data": {
             "1. Information": "Daily Prices (open, high, low, close) and Volumes",

@@ -25,6 +25,7 @@ from ai_trader.market import alphavantage, tushare
 from ai_trader.market.basket import BasketRefused, basket_payload
 from ai_trader.market.cn import CN_DAILY
 from ai_trader.market.crypto import COINS, CRYPTO_DAILY
+from ai_trader.market.us import US_HOURLY
 from standins import StandIns
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -506,3 +507,93 @@ def test_a_crypto_sample_gives_way_to_real_prices_once_the_key_is_set(
     assert fresh.stats()["alphavantage"]["requests"] == len(COINS)
     basket = read(price_file(tmp_path, "BASKET"))["Meta Data"]
     assert basket["6. Source"] == "derived by ai-trader from the coins' price files"
+
+
+# --- US hourly: TIME_SERIES_INTRADAY at 60min -------------------------------------------------
+
+US_HOURLY_SCENARIO = {"symbols": list(US_HOURLY.all_symbols), "last_refreshed": "2025-10-31"}
+
+
+@pytest.fixture(scope="module")
+def us_hourly_data(standins: StandIns, tmp_path_factory: pytest.TempPathFactory) -> Fetched:
+    data_dir = tmp_path_factory.mktemp("us-hourly-real")
+    env = crypto_env(standins, data_dir)  # the same Alpha Vantage settings
+    standins.set_scenario(US_HOURLY_SCENARIO)
+    fetch = run_cli("fetch", "--market", "us-hourly", env=env)
+    stats = standins.stats()
+    merge = run_cli("merge", "--market", "us-hourly", env=env)
+    return Fetched(data_dir, fetch, merge, stats)
+
+
+def test_us_hourly_fetch_with_a_key_writes_every_symbol(us_hourly_data: Fetched):
+    assert us_hourly_data.fetch.returncode == 0, us_hourly_data.fetch.stderr
+    stored = [price_file(us_hourly_data.data_dir, s) for s in US_HOURLY.all_symbols]
+    assert all(path.is_file() for path in stored)
+
+
+def test_us_hourly_fetch_asks_intraday_once_per_symbol(us_hourly_data: Fetched):
+    by_symbol = us_hourly_data.stats["alphavantage"]["by_symbol"]
+    assert by_symbol == dict.fromkeys(US_HOURLY.all_symbols, 1)
+
+
+def test_a_us_hourly_file_keeps_the_replys_bars_at_the_markets_slots_only(
+    us_hourly_data: Fetched, fresh: StandIns
+):
+    import httpx
+
+    fresh.set_scenario(US_HOURLY_SCENARIO)
+    reply = httpx.get(fresh.alphavantage_url, params={
+        "function": "TIME_SERIES_INTRADAY", "symbol": "AAPL", "interval": "60min",
+        "outputsize": "full", "extended_hours": "false", "apikey": "x",
+    }).json()["Time Series (60min)"]  # fmt: skip
+    stored = read(price_file(us_hourly_data.data_dir, "AAPL"))
+    kept = {moment: bar for moment, bar in reply.items() if moment[11:] != "16:00:00"}
+    assert stored["Time Series (60min)"] == kept
+    assert stored["Meta Data"]["7. Source"] == alphavantage.HOURLY_SOURCE
+
+
+def test_the_us_hourly_config_runs_on_fetched_hourly_prices(
+    us_hourly_data: Fetched, tmp_path: Path
+):
+    assert us_hourly_data.merge.returncode == 0, us_hourly_data.merge.stderr
+    done = run_example(us_hourly_data, "us-hourly", "us_hourly_config.json", tmp_path)
+    assert done["result"].returncode == 0, done["result"].stderr
+    slots = {row["date"] for row in done["rows"][1:]}
+    assert len(slots) == 9 * 6  # 2025-10-21 to 2025-10-31, six slots a weekday
+    assert done["rows"][-1]["date"] == "2025-10-31 15:00:00"
+
+
+def test_an_intraday_reply_of_another_interval_is_never_written():
+    reply = {"Meta Data": {"2. Symbol": "AAPL", "4. Interval": "30min"},
+             "Time Series (60min)": {"2025-10-31 10:00:00": {"1. open": "1"}}}  # fmt: skip
+    with pytest.raises(alphavantage.Failed, match="its interval is '30min', not '60min'"):
+        alphavantage.hourly_file(US_HOURLY.slots, "AAPL", reply)
+
+
+def test_an_intraday_reply_with_no_bar_at_the_slots_is_never_written():
+    reply = {"Meta Data": {"2. Symbol": "AAPL", "4. Interval": "60min"},
+             "Time Series (60min)": {"2025-10-31 16:00:00": {"1. open": "1"}}}  # fmt: skip
+    with pytest.raises(alphavantage.Failed, match="no bar at the market's slots"):
+        alphavantage.hourly_file(US_HOURLY.slots, "AAPL", reply)
+
+
+def test_a_second_us_hourly_fetch_asks_nothing_for_current_files(fresh: StandIns, tmp_path: Path):
+    env = crypto_env(fresh, tmp_path)
+    fresh.set_scenario(US_HOURLY_SCENARIO)
+    assert run_cli("fetch", "--market", "us-hourly", env=env).returncode == 0
+    fresh.reset()
+    again = run_cli("fetch", "--market", "us-hourly", env=env)
+    assert again.returncode == 0, again.stderr
+    assert fresh.stats()["alphavantage"]["requests"] == 0
+
+
+def test_a_us_sample_written_a_moment_ago_is_replaced_once_a_key_is_set(
+    fresh: StandIns, tmp_path: Path
+):
+    offline = run_cli("fetch", env=cli_env({"DATA_DIR": str(tmp_path)}))
+    assert offline.returncode == 0, offline.stderr
+    fresh.set_scenario(US_HOURLY_SCENARIO)  # every US symbol known
+    fetched = run_cli("fetch", env=crypto_env(fresh, tmp_path))
+    assert fetched.returncode == 0, fetched.stderr
+    assert fresh.stats()["alphavantage"]["requests"] == len(US_HOURLY.all_symbols)
+    assert "6. Note" not in read(price_file(tmp_path, "AAPL"))["Meta Data"]

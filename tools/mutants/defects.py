@@ -312,7 +312,7 @@ DEFECTS: tuple[Defect, ...] = (
         (
             Edit(
                 "src/ai_trader/**/*.py",
-                "if file_is_current(path, today, time.time(), symbol, calendar, replace_samples):",
+                "if file_is_current(path, today, time.time(), symbol, calendar):",
                 "if False:",
             ),
         ),

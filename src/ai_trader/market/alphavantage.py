@@ -11,6 +11,8 @@ shape, the transform into it. Two are defined:
 
 * ``TIME_SERIES_DAILY`` (the US market): the reply is stored as it comes.
 * ``DIGITAL_CURRENCY_DAILY`` (crypto): see ``crypto_daily_file`` for the mapping.
+* ``TIME_SERIES_INTRADAY`` at 60min, regular hours (the US hourly market, ``us_hourly``):
+  see ``hourly_file``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +44,7 @@ from ai_trader.market.fetching import (
     send_within,
     stored_refresh,
 )
-from ai_trader.market.pricebook import META_KEY, SERIES_KEY
+from ai_trader.market.pricebook import HOURLY_KEY, META_KEY, SERIES_KEY
 
 __all__ = [
     "DIGITAL_CURRENCY_DAILY",
@@ -70,12 +73,9 @@ class Series:
     params: Mapping[str, str] = field(default_factory=dict)  # between symbol and apikey
     calendar: Calendar = NYSE  # the days its data has: freshness is judged on them
     transform: Transform | None = None  # None: the reply is our daily shape already
-    # Whether a SYNTHETIC sample file is refetched at once (``fetching``); the US keeps
-    # the behaviour it had before the rule.
-    replace_samples: bool = True
 
 
-TIME_SERIES_DAILY = Series("TIME_SERIES_DAILY", {"outputsize": "compact"}, replace_samples=False)
+TIME_SERIES_DAILY = Series("TIME_SERIES_DAILY", {"outputsize": "compact"})
 
 # The quote currency asked of DIGITAL_CURRENCY_DAILY: US dollars (see crypto_daily_file).
 CRYPTO_MARKET = "USD"
@@ -142,6 +142,40 @@ def crypto_daily_file(symbol: str, reply: dict[str, Any]) -> dict[str, Any]:
 DIGITAL_CURRENCY_DAILY = Series(
     "DIGITAL_CURRENCY_DAILY", {"market": CRYPTO_MARKET}, EVERY_DAY, crypto_daily_file
 )
+
+
+INTERVAL = "60min"
+HOURLY_SOURCE = "Alpha Vantage TIME_SERIES_INTRADAY, interval=60min, regular hours"
+
+
+def hourly_file(slots: tuple[str, ...], symbol: str, reply: dict[str, Any]) -> dict[str, Any]:
+    """A TIME_SERIES_INTRADAY reply (60min, ``extended_hours=false``) as an hourly market's
+    file: the reply's own shape (``"Time Series (60min)"``, bars keyed
+    ``YYYY-MM-DD HH:MM:SS`` in US/Eastern time, newest first), with only the bars at the
+    market's ``slots`` kept (the times its agent acts at; a bar at another time, such as the
+    16:00 one, is dropped, not moved) and ``"7. Source"`` added to its metadata.
+
+    Failed when the reply is for another symbol or another interval, has not this shape, or
+    has no bar at any of the slots."""
+    meta = reply.get(META_KEY)
+    series = reply.get(HOURLY_KEY)
+    if not isinstance(meta, dict) or not isinstance(series, dict):
+        raise Failed(f"unusable reply: no {META_KEY!r} and {HOURLY_KEY!r} objects")
+    if meta.get("2. Symbol") != symbol:
+        raise Failed(f"unusable reply: it names symbol {meta.get('2. Symbol')!r}, not {symbol!r}")
+    interval = meta.get("4. Interval")
+    if interval != INTERVAL:
+        raise Failed(f"unusable reply: its interval is {interval!r}, not {INTERVAL!r}")
+    bars = {moment: bar for moment, bar in series.items() if moment[11:] in slots}
+    if not bars:
+        raise Failed(f"unusable reply: no bar at the market's slots ({', '.join(slots)})")
+    return {META_KEY: {**meta, "7. Source": HOURLY_SOURCE}, HOURLY_KEY: bars}
+
+
+def intraday(slots: tuple[str, ...]) -> Series:
+    """TIME_SERIES_INTRADAY at 60min for a market acting at ``slots`` (NYSE days)."""
+    params = {"interval": INTERVAL, "outputsize": "full", "extended_hours": "false"}
+    return Series("TIME_SERIES_INTRADAY", params, NYSE, partial(hourly_file, slots))
 
 
 class _RedactApiKey(logging.Filter):
@@ -221,7 +255,6 @@ def fetch_all(
         service=SERVICE,
         min_interval=min_interval,
         calendar=series.calendar,
-        replace_samples=series.replace_samples,
         secret=api_key,
         today=today,
         client=client,

@@ -13,9 +13,8 @@ The rules, the same for every source:
   error for that symbol only; the others go on.
 * Incremental: a symbol whose stored file is current (``is_current``, on the market's own
   calendar) is not asked for again, so a restart costs no quota; missing files come first,
-  then the stalest. With ``replace_samples`` (every market but the US, whose behaviour
-  predates the rule), a SYNTHETIC sample file is never current: once a key is set, real
-  prices replace it on the next fetch.
+  then the stalest. A SYNTHETIC sample file is never current: once a key is set, real
+  prices replace it on the next fetch (however recently the sample was written).
 * A file is only ever replaced by a reply that passes the merge's rules, written atomically
   (temp file + rename): a bad reply never replaces a good file.
 """
@@ -118,14 +117,13 @@ def file_is_current(
     now: float,
     symbol: str,
     calendar: Calendar = NYSE,
-    replace_samples: bool = False,
 ) -> bool:
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
         mtime = path.stat().st_mtime
     except (OSError, ValueError):
         return False
-    if replace_samples and isinstance(payload, dict) and is_sample(payload):
+    if isinstance(payload, dict) and is_sample(payload):
         return False
     return is_current(payload, mtime, today, now, symbol, calendar)
 
@@ -227,7 +225,6 @@ def fetch_symbols(
     service: str,
     min_interval: float,
     calendar: Calendar = NYSE,
-    replace_samples: bool = False,
     secret: str = "",
     today: date | None = None,
     client: httpx.Client | None = None,
@@ -258,7 +255,7 @@ def fetch_symbols(
             for symbol in wanted:
                 bar.step(symbol)
                 path = price_file(data_dir, symbol)
-                if file_is_current(path, today, time.time(), symbol, calendar, replace_samples):
+                if file_is_current(path, today, time.time(), symbol, calendar):
                     report.current.append(symbol)
                     continue
                 if given_up is not None:

@@ -216,7 +216,6 @@ def fetch_all(
             service=SERVICE,
             min_interval=min_interval,
             calendar=SSE,
-            replace_samples=True,
             secret=token,
             today=day,
             client=client,
