@@ -52,6 +52,9 @@ pytestmark = pytest.mark.container
 SRC = Path(__file__).resolve().parents[2] / "src"
 SIGNATURE = "slow"  # conftest's SLOW_MODEL
 LISTENING = re.compile(r'msg="Listening on" address=(\S+)')
+# Logged once the TSDB is open and the rules loaded: until then its API answers 503. The
+# listening line comes first, and under load the gap between them grows.
+READY = 'msg="Server is ready to receive web requests."'
 GUARD = 120.0  # seconds: only keeps a broken run from hanging, no measure of speed
 CALLS = "ai_trader_tool_calls_total"
 
@@ -150,9 +153,10 @@ def running_prometheus(root: Path, config: str) -> Iterator[Prometheus]:
         )
     try:
         deadline = time.monotonic() + GUARD
-        while not (found := LISTENING.search(log.read_text())):
-            assert process.poll() is None, f"Prometheus exited:\n{log.read_text()}"
-            assert time.monotonic() < deadline, f"Prometheus never listened:\n{log.read_text()}"
+        # Both lines, as events: the address it listens on, and that it serves its API.
+        while not ((found := LISTENING.search(text := log.read_text())) and READY in text):
+            assert process.poll() is None, f"Prometheus exited:\n{text}"
+            assert time.monotonic() < deadline, f"Prometheus never got ready:\n{text}"
             time.sleep(0.1)
         yield Prometheus(process, f"http://{found.group(1)}", log)
     finally:
