@@ -1,7 +1,7 @@
 """Each market's offline default in the container, through compose as a user runs it:
 `AI_TRADER_CONFIG=configs/cn_daily_config.json docker compose up` trades the SSE-50 with no
-other setting, the crypto config the coins, the cn hourly config the SSE's four slots a
-day; and one data folder per market: a cn config pointed at a folder of US prices stops in
+other setting, the crypto config the coins, the hourly configs their slots of each day;
+and one data folder per market: a cn config pointed at a folder of US prices stops in
 one line before writing anything."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from ai_trader.layout import merged_file
 pytestmark = pytest.mark.container
 
 # Short ranges of each sample, through the environment's overrides of the image's configs.
-CN_RANGE = {"INIT_DATE": "2025-10-20", "END_DATE": "2025-10-31"}
+LATE_OCTOBER = {"INIT_DATE": "2025-10-20", "END_DATE": "2025-10-31"}
 CRYPTO_RANGE = {"INIT_DATE": "2025-10-20", "END_DATE": "2025-10-26"}
 
 
@@ -43,7 +43,9 @@ def run_market(new_stack: Any, config: str, signature: str, dates: dict[str, str
 
 @pytest.fixture(scope="module")
 def cn_run(new_stack: Any) -> MarketRun:
-    return run_market(new_stack, "configs/cn_daily_config.json", "builtin-momentum-cn", CN_RANGE)
+    return run_market(
+        new_stack, "configs/cn_daily_config.json", "builtin-momentum-cn", LATE_OCTOBER
+    )
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +58,14 @@ def crypto_run(new_stack: Any) -> MarketRun:
 @pytest.fixture(scope="module")
 def cn_hourly_run(new_stack: Any) -> MarketRun:
     return run_market(
-        new_stack, "configs/cn_hourly_config.json", "builtin-momentum-cn-hourly", CN_RANGE
+        new_stack, "configs/cn_hourly_config.json", "builtin-momentum-cn-hourly", LATE_OCTOBER
+    )
+
+
+@pytest.fixture(scope="module")
+def us_hourly_run(new_stack: Any) -> MarketRun:
+    return run_market(
+        new_stack, "configs/us_hourly_config.json", "builtin-momentum-us-hourly", LATE_OCTOBER
     )
 
 
@@ -123,6 +132,12 @@ def test_the_cn_hourly_config_trades_the_four_sse_slots_of_each_day(cn_hourly_ru
 
 def test_the_cn_hourly_summary_is_against_the_sse_50_index(cn_hourly_run):
     assert "000016.SH" in summary_header(cn_hourly_run.logs)
+
+
+def test_the_us_hourly_config_trades_six_slots_of_each_nyse_day(us_hourly_run):
+    slots = {row["date"] for row in us_hourly_run.rows[1:]}
+    assert {slot[11:] for slot in slots} == {f"{hour}:00:00" for hour in range(10, 16)}
+    assert len(slots) == 9 * 6  # the nine NYSE days after 2025-10-20, through 2025-10-31
 
 
 def test_a_cn_config_on_a_folder_of_us_prices_stops_in_one_line_writing_nothing(stack: Stack):
