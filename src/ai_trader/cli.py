@@ -138,32 +138,21 @@ def _fetch_alphavantage(settings: Settings, market: Market) -> FetchReport:
     from ai_trader.market import alphavantage
 
     assert settings.alphavantage_api_key  # _fetch asked
-    if market.source == "alphavantage":
-        return alphavantage.fetch_all(
-            market.all_symbols,
-            settings.data_dir,
-            api_key=settings.alphavantage_api_key,
-            base_url=settings.alphavantage_base_url,
-            min_interval=settings.alphavantage_min_interval,
-        )
+    symbols, series, today = market.all_symbols, alphavantage.TIME_SERIES_DAILY, None
     if market.source == "alphavantage-hourly":
-        return alphavantage.fetch_all(
-            market.all_symbols,
-            settings.data_dir,
-            api_key=settings.alphavantage_api_key,
-            base_url=settings.alphavantage_base_url,
-            min_interval=settings.alphavantage_min_interval,
-            series=alphavantage.intraday(market.slots),
-        )
-    # Crypto: the coins only (the benchmark is derived from them); days are UTC days.
+        series = alphavantage.intraday(market.slots)
+    elif market.source == "alphavantage-crypto":
+        # The coins only (the benchmark is derived from them); days are UTC days.
+        symbols, series = market.symbols, alphavantage.DIGITAL_CURRENCY_DAILY
+        today = datetime.now(UTC).date()
     return alphavantage.fetch_all(
-        market.symbols,
+        symbols,
         settings.data_dir,
         api_key=settings.alphavantage_api_key,
         base_url=settings.alphavantage_base_url,
         min_interval=settings.alphavantage_min_interval,
-        today=datetime.now(UTC).date(),
-        series=alphavantage.DIGITAL_CURRENCY_DAILY,
+        today=today,
+        series=series,
     )
 
 

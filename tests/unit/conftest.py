@@ -8,6 +8,7 @@ signature and log folder.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import re
@@ -77,37 +78,37 @@ def cn_hourly_data(tmp_path_factory: pytest.TempPathFactory) -> OfflineData:
     return offline_market(tmp_path_factory, "cn-hourly")
 
 
+@contextlib.contextmanager
+def market_services(
+    tmp_path_factory: pytest.TempPathFactory, data: OfflineData, market: str
+) -> Iterator[Services]:
+    """`serve --market MARKET` over that market's sample."""
+    log = tmp_path_factory.mktemp(f"services-{market}") / "serve.log"
+    with running_services(service_env(data.data_dir), log, market=market) as running:
+        yield running
+
+
 @pytest.fixture(scope="session")
 def cn_services(tmp_path_factory: pytest.TempPathFactory, cn_data: OfflineData):
-    """`serve --market cn` over the SSE-50 sample."""
-    log = tmp_path_factory.mktemp("services-cn") / "serve.log"
-    with running_services(service_env(cn_data.data_dir), log, market="cn") as running:
+    with market_services(tmp_path_factory, cn_data, "cn") as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def us_hourly_services(tmp_path_factory: pytest.TempPathFactory, us_hourly_data: OfflineData):
-    """`serve --market us-hourly` over the US hourly sample."""
-    log = tmp_path_factory.mktemp("services-us-hourly") / "serve.log"
-    env = service_env(us_hourly_data.data_dir)
-    with running_services(env, log, market="us-hourly") as running:
+    with market_services(tmp_path_factory, us_hourly_data, "us-hourly") as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def cn_hourly_services(tmp_path_factory: pytest.TempPathFactory, cn_hourly_data: OfflineData):
-    """`serve --market cn-hourly` over the SSE-50 hourly sample."""
-    log = tmp_path_factory.mktemp("services-cn-hourly") / "serve.log"
-    env = service_env(cn_hourly_data.data_dir)
-    with running_services(env, log, market="cn-hourly") as running:
+    with market_services(tmp_path_factory, cn_hourly_data, "cn-hourly") as running:
         yield running
 
 
 @pytest.fixture(scope="session")
 def crypto_services(tmp_path_factory: pytest.TempPathFactory, crypto_data: OfflineData):
-    """`serve --market crypto` over the crypto sample."""
-    log = tmp_path_factory.mktemp("services-crypto") / "serve.log"
-    with running_services(service_env(crypto_data.data_dir), log, market="crypto") as running:
+    with market_services(tmp_path_factory, crypto_data, "crypto") as running:
         yield running
 
 
