@@ -223,7 +223,7 @@ def markdown(board: Leaderboard) -> str:
         "#",
         "model",
         "period",
-        "days",
+        "slots" if board.market.slots else "days",  # what a row of an hourly book is
         f"final value ({board.market.currency})" if board.market.shows_currency else "final value",
         *(h for _, h, _ in COLUMNS),
         *(h for _, h, _ in ACCOUNTING),

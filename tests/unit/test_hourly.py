@@ -309,6 +309,14 @@ def test_the_us_hourly_report_annualises_over_1512_periods(
     assert json.loads(done.stdout)["periods_per_year"] == 1512
 
 
+def test_the_us_hourly_markdown_report_counts_slots(us_hourly_services: Services, us_hourly_run):
+    _, book = us_hourly_run
+    done = run_cli("report", "--books", str(book.parent), "--format", "md",
+                   env=us_hourly_services.env)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "| # | model | period | slots | final value |" in done.stdout
+
+
 def test_the_cn_hourly_dashboard_annualises_over_968_periods(cn_hourly_data, cn_hourly_run,
                                                              tmp_path: Path):  # fmt: skip
     from ai_trader.dashboard import data
