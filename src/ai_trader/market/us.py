@@ -70,8 +70,7 @@ US_HOURLY = replace(
     frequency="hourly",
     slots=("10:00:00", "11:00:00", "12:00:00", "13:00:00", "14:00:00", "15:00:00"),
     periods_per_year=252 * 6,
-    data_source="Alpha Vantage TIME_SERIES_INTRADAY, 60min, regular hours "
-    "(ALPHAADVANTAGE_API_KEY)",
+    data_source="Alpha Vantage TIME_SERIES_INTRADAY, 60min, regular hours (ALPHAADVANTAGE_API_KEY)",
     # About a month of slots; a slot moves about as much as a day over the root of six.
     sample=replace(
         US_DAILY.sample, note=HOURLY_SAMPLE_NOTE, benchmark_sigma=0.0045, days=22, scale=0.4
