@@ -10,8 +10,9 @@
 #                                        at MATH_HTTP_HOST, SEARCH_HTTP_HOST, ...
 #        AI_TRADER_FETCH=no              no fetch or merge: the price data was prepared
 #                                        before (a sweep's workers share one data folder)
-#        entrypoint.sh prepare           fetch and merge only, then exit: the data folder
-#                                        that a sweep's workers share, made ready once
+#        entrypoint.sh prepare [CONFIG]  fetch and merge only (CONFIG's market; the US by
+#                                        default), then exit: the data folder that a
+#                                        sweep's workers share, made ready once
 #        entrypoint.sh exec CMD [ARG]  CMD as the run's user (the dashboard, healthchecks)
 # Started as root (compose does), it first picks the run's user: AI_TRADER_UID and
 # AI_TRADER_GID when set, else the owner of the data folder, else (root owns it) 1000.
@@ -167,10 +168,12 @@ if (($(id -u) == 0)); then drop_root run "$@"; fi
 # --- the run, as its own user ----------------------------------------------------------
 
 PREPARE_ONLY=""
+PREPARE_CONFIG=""
 if [[ ${1-} == prepare ]]; then
     PREPARE_ONLY=1
     shift
-    (($# == 0)) || die "usage: entrypoint.sh prepare (it takes no arguments)"
+    (($# <= 1)) || die "usage: entrypoint.sh prepare [CONFIG] (the prices of CONFIG's market)"
+    PREPARE_CONFIG=${1-}
 fi
 CONFIG=${1:-configs/default_config.json}
 RUN_OPTIONS=("${@:2}")
@@ -273,7 +276,7 @@ if [[ -z $PRICE_GLOB || -z $MERGED_NAME || -z $AGENT_DATA ]]; then
     log "error: the package cannot name the data folder's files"
     exit 2
 fi
-if [[ -z $PREPARE_ONLY && ! -f $CONFIG ]]; then
+if [[ (-z $PREPARE_ONLY || -n $PREPARE_CONFIG) && ! -f $CONFIG ]]; then
     log "error: config file $CONFIG not found (mount it, e.g. under /app/configs)"
     exit 2
 fi

@@ -13,6 +13,7 @@ import pytest
 from conftest import Stack
 
 from ai_trader.layout import merged_file
+from ai_trader.market.pricebook import PriceBook
 
 pytestmark = pytest.mark.container
 
@@ -138,6 +139,14 @@ def test_the_us_hourly_config_trades_six_slots_of_each_nyse_day(us_hourly_run):
     slots = {row["date"] for row in us_hourly_run.rows[1:]}
     assert {slot[11:] for slot in slots} == {f"{hour}:00:00" for hour in range(10, 16)}
     assert len(slots) == 9 * 6  # the nine NYSE days after 2025-10-20, through 2025-10-31
+
+
+def test_prepare_with_a_config_prepares_that_markets_prices(stack: Stack):
+    prepared = stack.run("prepare", "configs/cn_hourly_config.json")
+    assert prepared.returncode == 0, prepared.stderr
+    book = PriceBook.load(merged_file(stack.data))
+    assert book.hourly
+    assert "000016.SH" in book.symbols
 
 
 def test_a_cn_config_on_a_folder_of_us_prices_stops_in_one_line_writing_nothing(stack: Stack):
