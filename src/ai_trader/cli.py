@@ -96,6 +96,7 @@ _SOURCE_KEYS = {
         "no Alpha Vantage key (set ALPHAADVANTAGE_API_KEY)",
     ),
     "tushare": ("tushare_token", "no Tushare token (set TUSHARE_TOKEN)"),
+    "tushare-hourly": ("tushare_token", "no Tushare token (set TUSHARE_TOKEN)"),
 }
 
 
@@ -114,7 +115,7 @@ def _fetch(settings: Settings, market: Market) -> int:
             len(symbols) - len(written),
         )
         return 0
-    if market.source == "tushare":
+    if market.source in ("tushare", "tushare-hourly"):
         report = _fetch_tushare(settings, market)
     else:
         report = _fetch_alphavantage(settings, market)
@@ -181,6 +182,7 @@ def _fetch_tushare(settings: Settings, market: Market) -> FetchReport:
         token=settings.tushare_token,
         base_url=settings.tushare_base_url,
         min_interval=settings.tushare_min_interval,
+        feed=tushare.minutes(market.slots) if market.slots else tushare.DAILY,
     )
 
 
