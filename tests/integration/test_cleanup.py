@@ -62,12 +62,16 @@ def start_slow_run(stack: Stack, attached: bool) -> tuple[dict[str, str], Any]:
     process = None
     if attached:
         # `docker compose up ai-trader` in a terminal: attached, its logs on the screen.
+        since = time.time()
         process = stack.compose.popen("up", "--no-deps", SERVICE, env=stack.run_env(run))
         deadline = time.monotonic() + 120
         while stack.find() is None:
             assert process.poll() is None, process.stdout.read() if process.stdout else ""
             assert time.monotonic() < deadline, "compose up never created the container"
             time.sleep(0.2)
+        # Created is not started: logs followed before the start end at once, empty (a
+        # detached `up` returns only once the container runs). Wait for the start event.
+        engine.wait_event(stack.container().id, "start", since, timeout=120)
     else:
         stack.up(**run)
     return run, process
