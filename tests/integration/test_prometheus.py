@@ -232,10 +232,12 @@ def test_prometheus_scrapes_the_services_tool_calls_and_the_dashboards_figures(
         stack.standins.release()
         assert stack.wait_exit() == 0, stack.logs_text()
         ended = time.time()
-        days_done = f'ai_trader_model_days_done{{signature="{SIGNATURE}"}}'
+        # timestamp() is the time of the sample's scrape; an instant query's own time is the
+        # time it was asked, always after the run's end, which made this wait pass at once.
+        scraped = f'timestamp(ai_trader_model_days_done{{signature="{SIGNATURE}"}})'
         server.wait(
             "a scrape of the dashboard after the run",
-            lambda: any(when > ended for when, _ in server.query(days_done).values()),
+            lambda: any(at > ended for _, at in server.query(scraped).values()),
         )
         report = host_report(stack.data)
         (row,) = [r for r in report["rows"] if r["model"] == SIGNATURE]
