@@ -167,6 +167,53 @@ def test_a_refusal_ends_the_builtin_strategys_day_instead_of_skipping_the_trade(
     }
 
 
+class SlowToAnswer(FakeMarket):
+    """Lookups that answer last-asked first, once every lookup of the watchlist is in flight:
+    the log cannot take its order from the order the answers came in."""
+
+    def __init__(self, watchlist: tuple[str, ...]) -> None:
+        super().__init__({s: (100.0, 101.0) for s in watchlist}, {})
+        self.watchlist = watchlist
+        self.asked: list[str] = []
+        self.answered: list[str] = []
+        self.done = {symbol: asyncio.Event() for symbol in watchlist}
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> Any:
+        symbol = arguments["symbol"]
+        self.asked.append(symbol)
+        # Asked together, every lookup has started before the first one gets the loop back.
+        await asyncio.sleep(0)
+        assert len(self.asked) == len(self.watchlist), "the watchlist was asked one by one"
+        # Each waits for the one asked after it to answer first.
+        following = self.watchlist.index(symbol) + 1
+        if following < len(self.watchlist):
+            await self.done[self.watchlist[following]].wait()
+        self.answered.append(symbol)
+        self.done[symbol].set()
+        if symbol == "MSFT":
+            raise ToolRefused(f"no price for {symbol}")
+        return await super().call(name, arguments)
+
+
+def test_the_builtin_strategy_asks_for_its_watchlist_at_once_and_logs_it_in_order():
+    # MSFT's refusal ends the day: the log has the lookups before it, then it.
+    watchlist = ("AAPL", "MSFT", "NVDA", "AMZN")
+    market = SlowToAnswer(watchlist)
+    log: list[dict[str, Any]] = []
+    with pytest.raises(ToolRefused, match="no price for MSFT"):
+        asyncio.run(
+            builtin.trade_day(
+                market.call, log.append, TODAY, "2025-10-28", {CASH: 10.0}, watchlist=watchlist
+            )
+        )
+    assert market.answered == ["AMZN", "NVDA", "MSFT", "AAPL"]
+    assert [(entry["arguments"]["symbol"], "error" in entry) for entry in log] == [
+        ("AAPL", False),
+        ("MSFT", True),
+    ]
+    assert log[1]["error"] == "no price for MSFT"
+
+
 def test_the_builtin_strategies_are_known_by_name():
     assert builtin.unknown(["builtin/momentum", "gpt-4o", "builtin/nosuch"]) == ["builtin/nosuch"]
     assert builtin.strategy("builtin/momentum") is builtin.trade_day

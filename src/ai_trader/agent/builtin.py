@@ -8,6 +8,10 @@ open-to-close move (in an hourly market, the previous slot's); sell holdings tha
 the cash evenly, each buy sized to the market's rules (whole lots, or fractional amounts
 to the market's decimals).
 
+The watchlist's lookups go out together (they are reads, and a slot's time is mostly
+their round trips); their answers are logged in watchlist order, so the log reads as if
+they had been made one by one.
+
 It never works around a refusal: every lookup and trade it makes is one the data
 supports, so a refused call means the data or a service is wrong, and the refusal
 (``ToolRefused``) ends the day uncommitted instead of turning into "no trade".
@@ -15,6 +19,7 @@ supports, so a refused call means the data or a service is wrong, and the refusa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -107,29 +112,35 @@ async def trade_day(
     service charges them), in the market's lots or decimals; ``locked`` is what may not be
     sold today (T+1: bought in the day's earlier slots)."""
 
+    def record(name: str, arguments: dict[str, Any], outcome: Any) -> Any:
+        if isinstance(outcome, BaseException):
+            if not isinstance(outcome, Exception):
+                raise outcome  # a cancellation: nothing was refused
+            log({"role": "tool", "name": name, "arguments": arguments, "error": str(outcome)})
+            raise outcome
+        content = json.dumps(outcome, default=str)
+        log({"role": "tool", "name": name, "arguments": arguments, "content": content})
+        return outcome
+
     async def tool(name: str, arguments: dict[str, Any]) -> Any:
         try:
             result = await call(name, arguments)
         except Exception as exc:
-            log({"role": "tool", "name": name, "arguments": arguments, "error": str(exc)})
-            raise
-        log(
-            {
-                "role": "tool",
-                "name": name,
-                "arguments": arguments,
-                "content": json.dumps(result, default=str),
-            }
-        )
-        return result
+            return record(name, arguments, exc)
+        return record(name, arguments, result)
 
     if previous_day is None:
         log({"role": "assistant", "content": "No previous day to learn from; holding."})
         return 0
+    lookups = [{"symbol": symbol, "date": previous_day} for symbol in watchlist]
+    answers = await asyncio.gather(
+        *(call("get_price_local", arguments) for arguments in lookups), return_exceptions=True
+    )
     moves = []
-    for symbol in watchlist:
-        bar = (await tool("get_price_local", {"symbol": symbol, "date": previous_day}))["ohlcv"]
-        moves.append(Move(symbol, bar["close"] / bar["open"] - 1))
+    # In watchlist order, up to the first failure: the log a one-by-one loop would leave.
+    for arguments, answer in zip(lookups, answers, strict=True):
+        bar = record("get_price_local", arguments, answer)["ohlcv"]
+        moves.append(Move(arguments["symbol"], bar["close"] / bar["open"] - 1))
 
     held = dict(positions)
     trades = 0
