@@ -8,9 +8,9 @@ open-to-close move (in an hourly market, the previous slot's); sell holdings tha
 the cash evenly, each buy sized to the market's rules (whole lots, or fractional amounts
 to the market's decimals).
 
-The watchlist's lookups go out together (they are reads, and a slot's time is mostly
-their round trips); their answers are logged in watchlist order, so the log reads as if
-they had been made one by one.
+The watchlist's lookups go out together: they are reads, and a call's time is mostly
+CPU on both ends, which overlaps only when the calls do. Their answers are logged in
+watchlist order, so the log reads as if they had been made one by one.
 
 It never works around a refusal: every lookup and trade it makes is one the data
 supports, so a refused call means the data or a service is wrong, and the refusal
